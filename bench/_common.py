@@ -1,0 +1,115 @@
+"""Helpers shared by the benchmarks: data paths, NFCorpus loading, token capping, RSS,
+and the sentence-transformers reference run (in another Python, which has torch)."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+DEV_MODELS = Path(os.environ.get("GEMMASEARCH_DEV_MODELS", Path.home() / ".cache/gemmasearch-dev"))
+
+
+def shared_dir() -> Path:
+    """``../shared`` beside the repo, or $GEMMASEARCH_SHARED."""
+    return Path(os.environ.get("GEMMASEARCH_SHARED", REPO.parent / "shared"))
+
+
+def nfcorpus_docs(n: int) -> list[tuple[str, str]]:
+    """The first ``n`` NFCorpus documents as (title, text)."""
+    docs = []
+    with (shared_dir() / "eval/nfcorpus/corpus.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            if len(docs) >= n:
+                break
+            d = json.loads(line)
+            docs.append((d.get("title") or "", d["text"]))
+    return docs
+
+
+def nfcorpus_queries(n: int | None = None) -> list[str]:
+    with (shared_dir() / "eval/nfcorpus/queries.jsonl").open(encoding="utf-8") as f:
+        qs = [json.loads(line)["text"] for line in f]
+    return qs[:n] if n else qs
+
+
+def cap_document(embedder: Any, title: str, text: str, cap: int) -> str:
+    """Longest prefix of ``text`` whose formatted document is at most ``cap`` tokens
+    (binary search on characters; the embedder counts exactly)."""
+    if embedder.document_tokens(title, text) <= cap:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if embedder.document_tokens(title, text[:mid]) <= cap:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def percentile(values: list[float], p: float) -> float:
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    k = min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))
+    return s[k]
+
+
+def default_reference_model() -> Path:
+    return DEV_MODELS / "embeddinggemma-300m-hf"
+
+
+# Runs inside the reference Python. Input: JSON {model, texts, threads, batch_size}
+# with texts already formatted with our prompts. Output: .npy vectors + JSON timing.
+_REFERENCE_SCRIPT = r"""
+import json, sys, time
+import numpy as np, torch
+from sentence_transformers import SentenceTransformer
+job = json.load(open(sys.argv[1]))
+torch.set_num_threads(job["threads"])
+model = SentenceTransformer(job["model"], device="cpu")
+model.encode(job["texts"][:8], prompt="", batch_size=job["batch_size"])  # warm-up
+t = time.perf_counter()
+v = model.encode(job["texts"], prompt="", batch_size=job["batch_size"],
+                 normalize_embeddings=True, convert_to_numpy=True)
+seconds = time.perf_counter() - t
+np.save(sys.argv[2], v.astype(np.float32))
+print(json.dumps({"seconds": seconds, "torch": torch.__version__,
+                  "threads": torch.get_num_threads()}))
+"""
+
+
+def run_reference(
+    python: str, model: Path, texts: list[str], threads: int, batch_size: int = 32
+) -> tuple[Any, float]:
+    """Embed already-formatted ``texts`` with sentence-transformers float32 in a
+    subprocess; returns (vectors, seconds of encode excluding load and warm-up)."""
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        job, out = Path(tmp, "job.json"), Path(tmp, "out.npy")
+        job.write_text(json.dumps(
+            {"model": str(model), "texts": texts, "threads": threads, "batch_size": batch_size}
+        ))
+        script = Path(tmp, "ref.py")
+        script.write_text(_REFERENCE_SCRIPT)
+        env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+        proc = subprocess.run(
+            [python, str(script), str(job), str(out)], capture_output=True, text=True, env=env
+        )
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr[-3000:])
+            raise RuntimeError(f"reference run failed ({python})")
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+        return np.load(out), float(info["seconds"])

@@ -1,0 +1,3 @@
+"""gemmasearch: private, offline search by meaning over your files."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,76 @@
+"""What every command shares: options, the engine, error reporting, consoles."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from gemmasearch.errors import GemmasearchError
+
+# stdout carries results (and only JSON with --json); everything else goes to stderr.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+IndexOption = Annotated[
+    Path | None,
+    typer.Option("--index", envvar="GEMMASEARCH_INDEX", show_envvar=True,
+                 help="Index folder (default: in the user data folder, or $GEMMASEARCH_HOME).",
+                 file_okay=False),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Path to an EmbeddingGemma GGUF "
+                 "(else $GEMMASEARCH_MODEL, the config file, or the downloaded default)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Write JSON to stdout, nothing else.")]
+
+
+def make_engine(index: Path | None, model: str | None, **settings: Any) -> Any:
+    from gemmasearch.config import load_settings
+    from gemmasearch.engine import Engine
+
+    return Engine(load_settings(index_dir=index, **settings), model=model)
+
+
+def print_error(error: GemmasearchError) -> None:
+    err.print(f"[bold red]error:[/] {error.message}", markup=True)
+    if error.hint:
+        err.print(f"[dim]hint:[/] {error.hint}", markup=True)
+
+
+@contextmanager
+def cli_errors(error_exit: int | None = None) -> Iterator[None]:
+    """Turn gemmasearch errors into one line (+ hint) on stderr and an exit code."""
+    try:
+        yield
+    except GemmasearchError as error:
+        print_error(error)
+        raise typer.Exit(error_exit or error.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def write_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def display_path(path: str) -> str:
+    """Relative to the working folder when below it, else with ~ for home."""
+    p = Path(path)
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        pass
+    try:
+        return "~/" + str(p.relative_to(Path.home()))
+    except ValueError:
+        return path

@@ -1,0 +1,125 @@
+"""``gemmasearch search QUERY``: ranked results as text or JSON.
+
+Exit status: 0 with results, 1 with none, 2 on usage or any other error (like grep).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gemmasearch.cli.common import (
+    IndexOption, JsonOption, ModelOption, cli_errors, display_path, make_engine, out, write_json,
+)
+from gemmasearch.errors import UsageError
+
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdwy])$")
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def parse_when(value: str | None, flag: str) -> float | None:
+    """``2024-05-01``, ``2024-05-01T12:00`` or a relative age like ``7d``, ``3h``, ``2w``."""
+    if value is None:
+        return None
+    match = _RELATIVE.match(value.strip().lower())
+    if match:
+        return time.time() - int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    try:
+        return datetime.fromisoformat(value.strip()).timestamp()
+    except ValueError:
+        raise UsageError(f"{flag}: cannot read {value!r} as a date",
+                         hint="use 2024-05-01, 2024-05-01T12:00, or an age like 7d, 12h, 2w") from None
+
+
+def search(
+    query: Annotated[str | None, typer.Argument(help="What to look for, in your own words.",
+                                                show_default=False)] = None,
+    k: Annotated[int, typer.Option("-k", "--limit", min=1, max=1000,
+                                   help="Number of results.")] = 10,
+    as_json: JsonOption = False,
+    files_only: Annotated[bool, typer.Option(
+        "--files-only", "-l", help="One result per file: its best chunk.")] = False,
+    path: Annotated[list[str] | None, typer.Option(
+        "--path", "-p", help="Only files whose path matches this glob (repeatable).")] = None,
+    file_type: Annotated[list[str] | None, typer.Option(
+        "--type", "-t", help="Only these kinds (markdown, text, code, pdf) or extensions (py).")]
+    = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="Only files modified since (2024-05-01 or 7d).")] = None,
+    before: Annotated[str | None, typer.Option(
+        "--before", help="Only files modified before (2024-05-01 or 7d).")] = None,
+    no_rescore: Annotated[bool, typer.Option(
+        "--no-rescore", help="Skip re-scoring the top candidates at full 768 dims.")] = False,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Show how each score was made.")] = False,
+    batch: Annotated[str | None, typer.Option(
+        "--batch", help="Run one query per line of FILE ('-' for stdin); JSON lines out.")]
+    = None,
+    index_dir: IndexOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Search the index by meaning."""
+    from gemmasearch.search import SearchFilters, SearchOptions
+
+    found_any = False
+    with cli_errors(error_exit=2):
+        if (query is None) == (batch is None):
+            raise UsageError("give a QUERY or --batch FILE (not both)",
+                             hint='gemmasearch search "how do I …"')
+        filters = SearchFilters(paths=tuple(path or ()), types=tuple(file_type or ()),
+                                since=parse_when(since, "--since"),
+                                before=parse_when(before, "--before"))
+        options = SearchOptions(k=k, filters=filters, files_only=files_only,
+                                rescore=not no_rescore, explain=explain)
+        engine = make_engine(index_dir, model)
+        try:
+            if batch is not None:
+                for q, results in engine.search_many(_batch_queries(batch), options):
+                    found_any = found_any or bool(results)
+                    write_json({"query": q, "results": [r.to_json() for r in results]})
+            else:
+                assert query is not None
+                results = engine.search(query, options)
+                found_any = bool(results)
+                if as_json:
+                    write_json([r.to_json() for r in results])
+                else:
+                    _print_results(results, explain)
+        finally:
+            engine.close()
+    raise typer.Exit(0 if found_any else 1)
+
+
+def _batch_queries(source: str):  # type: ignore[no-untyped-def]
+    if source == "-":
+        lines = sys.stdin
+    else:
+        try:
+            lines = Path(source).open(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--batch: cannot read {source}: {exc.strerror}") from None
+    with lines:
+        for line in lines:
+            if line.strip():
+                yield line.strip()
+
+
+def _print_results(results, explain: bool) -> None:  # type: ignore[no-untyped-def]
+    if not results:
+        out.print("[dim]no results[/]", markup=True, style=None)
+        return
+    for r in results:
+        where = f"#page={r.page}" if r.page else (f":{r.line}" if r.line else "")
+        extra = f"  [dim](+{r.other_chunks} more)[/]" if r.other_chunks else ""
+        out.print(f"[bold green]{r.score:6.3f}[/]  [bold cyan]{display_path(r.path)}{where}[/]"
+                  f"{extra}", markup=True)
+        out.print(f"        {r.snippet}", markup=False)
+        if explain and r.explain:
+            details = "  ".join(f"{key}={value}" for key, value in r.explain.items())
+            out.print(f"        [dim]{details}[/]", markup=True)

@@ -1,0 +1,14 @@
+"""``gemmasearch tui`` (and bare ``gemmasearch``): the terminal UI."""
+
+from __future__ import annotations
+
+from gemmasearch.cli.common import IndexOption, ModelOption, cli_errors, make_engine
+
+
+def tui(index: IndexOption = None, model: ModelOption = None) -> None:
+    """Open the interactive terminal UI."""
+    with cli_errors():
+        engine = make_engine(index, model)
+        from gemmasearch.tui.app import run
+
+        run(engine)

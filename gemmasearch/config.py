@@ -1,0 +1,151 @@
+"""Settings: platformdirs paths, the ``GEMMASEARCH_HOME`` override and a TOML config file.
+
+Precedence for every setting: command-line flag > environment variable > config file >
+default. The config file lives at ``<config dir>/config.toml``::
+
+    model = "/path/to/embeddinggemma-300M-Q8_0.gguf"
+    dims = 256
+    chunk_tokens = 512
+    chunk_overlap = 64
+    max_file_mb = 20
+    exclude = ["*.log", "archive/"]
+    follow_symlinks = false
+
+    [keys]            # TUI key remapping: binding id = "key[,key]"
+    open = "enter,o"
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from gemmasearch.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+APP_NAME = "gemmasearch"
+VALID_DIMS = (768, 512, 256, 128)
+
+# Folders that hold nothing a person searches for, in any project.
+DEFAULT_EXCLUDES = (
+    ".git/", ".hg/", ".svn/", ".bzr/", "_darcs/", ".jj/",
+    "node_modules/", "bower_components/", ".venv/", "venv/", ".tox/", ".nox/",
+    "__pycache__/", ".mypy_cache/", ".pytest_cache/", ".ruff_cache/", ".cache/",
+    "build/", "dist/", "target/", ".next/", ".nuxt/", ".gradle/", ".idea/", ".vscode/",
+    "*.egg-info/", ".ipynb_checkpoints/", ".DS_Store", "*.min.js", "*.map", "*.lock",
+    "package-lock.json",
+)
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_dir: Path
+    data_dir: Path
+    cache_dir: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def default_index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"
+
+
+def resolve_paths(env: dict[str, str] | None = None) -> Paths:
+    env = dict(os.environ if env is None else env)
+    home = env.get("GEMMASEARCH_HOME")
+    if home:
+        root = Path(home).expanduser()
+        return Paths(config_dir=root, data_dir=root, cache_dir=root / "cache")
+    import platformdirs
+
+    return Paths(
+        config_dir=Path(platformdirs.user_config_dir(APP_NAME)),
+        data_dir=Path(platformdirs.user_data_dir(APP_NAME)),
+        cache_dir=Path(platformdirs.user_cache_dir(APP_NAME)),
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    paths: Paths
+    index_dir: Path
+    model: str | None = None  # path or None for the default Hugging Face GGUF
+    dims: int = 256
+    # 512 tokens including the prompt: whole paragraphs and most functions fit, the
+    # attention cost stays small, and the reference model was evaluated with a 512 cap.
+    chunk_tokens: int = 512
+    chunk_overlap: int = 64
+    max_file_mb: float = 20.0
+    exclude: tuple[str, ...] = ()
+    follow_symlinks: bool = False
+    threads: int | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+    theme: str | None = None
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+_FILE_KEYS = {f.name for f in fields(Settings)} - {"paths", "index_dir"} | {"index"}
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read config file {path}: {exc}", hint="fix or delete the file"
+        ) from exc
+    unknown = set(data) - _FILE_KEYS
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) in {path}: {', '.join(sorted(unknown))}",
+            hint=f"known settings: {', '.join(sorted(_FILE_KEYS))}",
+        )
+    return data
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults, the config file, the environment and ``overrides``."""
+    env = dict(os.environ if env is None else env)
+    paths = resolve_paths(env)
+    data = _read_config_file(paths.config_file)
+
+    index_dir = Path(data.pop("index", paths.default_index_dir)).expanduser()
+    if env.get("GEMMASEARCH_INDEX"):
+        index_dir = Path(env["GEMMASEARCH_INDEX"]).expanduser()
+    if "exclude" in data:
+        data["exclude"] = tuple(data["exclude"])
+    settings = Settings(paths=paths, index_dir=index_dir, **data)
+    if env.get("GEMMASEARCH_MODEL"):
+        settings = replace(settings, model=env["GEMMASEARCH_MODEL"])
+    if "index_dir" in overrides and overrides["index_dir"] is not None:
+        overrides["index_dir"] = Path(overrides["index_dir"]).expanduser()
+    settings = settings.with_overrides(**overrides)
+    if settings.dims not in VALID_DIMS:
+        raise ConfigError(
+            f"dims must be one of {', '.join(map(str, VALID_DIMS))}, not {settings.dims}"
+        )
+    if not 0 <= settings.chunk_overlap < settings.chunk_tokens // 2:
+        raise ConfigError("chunk_overlap must be below half of chunk_tokens")
+    return settings

@@ -1,0 +1,456 @@
+"""Text -> 768-d vectors with EmbeddingGemma-300M.
+
+``LlamaEmbedder`` runs a GGUF through llama.cpp's low-level C API (via llama_cpp's ctypes
+bindings) so it can load weights with ``use_extra_bufts=False``: the weight-repacking
+buffers of a natively built llama.cpp crash on the first embed of a quantized
+EmbeddingGemma (see ``_model_params``). ``FakeEmbedder`` is a deterministic, model-free
+stand-in for unit tests.
+
+Every vector returned is float32 and L2-normalized at the full 768 dims; use
+``matryoshka`` to truncate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from gemmasearch.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+DIM = 768
+MAX_TOKENS = 2048
+# EmbeddingGemma's sentence-transformers prompts ("query" and "document").
+QUERY_PROMPT = "task: search result | query: {query}"
+DOCUMENT_PROMPT = "title: {title} | text: {text}"
+
+
+def format_query(query: str) -> str:
+    return QUERY_PROMPT.format(query=query)
+
+
+def format_document(title: str | None, text: str) -> str:
+    return DOCUMENT_PROMPT.format(title=title or "none", text=text)
+
+
+def matryoshka(vectors: np.ndarray, dims: int) -> np.ndarray:
+    """Keep the first ``dims`` components and re-normalize each row (zero rows stay zero)."""
+    v = np.asarray(vectors, dtype=np.float32)
+    if not 0 < dims <= v.shape[-1]:
+        raise ValueError(f"dims must be in 1..{v.shape[-1]}, got {dims}")
+    return _l2_normalize(v[..., :dims])
+
+
+def _l2_normalize(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=-1, keepdims=True)
+    return (v / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+    dim: int
+    max_tokens: int
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` alone (no prompt, no special tokens)."""
+        ...
+
+    def prompt_overhead_tokens(self, title: str | None) -> int:
+        """Upper bound on what the document prompt and special tokens add to a chunk:
+        a chunk with ``count_tokens(chunk) <= max_tokens - prompt_overhead_tokens(title)``
+        is always accepted by ``embed_documents``."""
+        ...
+
+    def embed_documents(self, items: Sequence[tuple[str | None, str]]) -> np.ndarray:
+        """(title, text) pairs -> float32 (n, dim), rows L2-normalized. ValueError if a
+        formatted item exceeds ``max_tokens``."""
+        ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Queries -> float32 (n, dim), rows L2-normalized. Over-long queries are
+        truncated with a warning."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- fake
+
+_WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+class FakeEmbedder:
+    """Hashing-trick bag of words and char trigrams: fast, deterministic, no model.
+
+    Texts that share words get similar vectors, which is enough to test indexing and
+    ranking logic. Tokens are regex words and punctuation marks.
+    """
+
+    def __init__(self, dim: int = DIM, max_tokens: int = MAX_TOKENS, name: str = "fake") -> None:
+        self.name = name
+        self.dim = dim
+        self.max_tokens = max_tokens
+        self.tokens_embedded = 0
+        self._cache: dict[str, tuple[int, float]] = {}
+
+    def count_tokens(self, text: str) -> int:
+        return len(_WORD_RE.findall(text))
+
+    def prompt_overhead_tokens(self, title: str | None) -> int:
+        return self.count_tokens(format_document(title, "")) + 2  # + <bos>, <eos>
+
+    def embed_documents(self, items: Sequence[tuple[str | None, str]]) -> np.ndarray:
+        rows = []
+        for title, text in items:
+            n = self.prompt_overhead_tokens(title) + self.count_tokens(text)
+            if n > self.max_tokens:
+                raise ValueError(f"document of {n} tokens exceeds max_tokens={self.max_tokens}")
+            self.tokens_embedded += n
+            rows.append(self._vector(f"{title or ''} {text}"))
+        return self._stack(rows)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        rows = []
+        for q in texts:
+            self.tokens_embedded += self.count_tokens(format_query(q)) + 2
+            rows.append(self._vector(q))
+        return self._stack(rows)
+
+    def close(self) -> None:
+        pass
+
+    def _stack(self, rows: list[np.ndarray]) -> np.ndarray:
+        if not rows:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _l2_normalize(np.stack(rows))
+
+    def _vector(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        words = [w.lower() for w in _WORD_RE.findall(text)]
+        for w in words:
+            self._add(v, "w:" + w, 1.0)
+            padded = f"#{w}#"
+            for i in range(len(padded) - 2):
+                self._add(v, "t:" + padded[i : i + 3], 0.25)
+        if not words:  # empty text: a fixed, valid unit vector rather than zeros
+            self._add(v, "<empty>", 1.0)
+        return v
+
+    def _add(self, v: np.ndarray, feature: str, weight: float) -> None:
+        hit = self._cache.get(feature)
+        if hit is None:  # stable across processes, unlike hash()
+            h = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+            hit = (h % self.dim, 1.0 if (h >> 32) & 1 else -1.0)
+            if len(self._cache) < 200_000:
+                self._cache[feature] = hit
+        v[hit[0]] += hit[1] * weight
+
+
+# --------------------------------------------------------------------------- llama.cpp
+
+_llama_lock = threading.Lock()
+_llama_ready = False
+_log_callback: Any = None  # keep the ctypes callback alive for the process lifetime
+_recent_errors: list[str] = []
+_llama_log = logging.getLogger(__name__ + ".llama_cpp")
+
+
+def _llama_cpp() -> Any:
+    """Import llama_cpp on first use, route its logging to ``logging``, init the backend."""
+    global _llama_ready, _log_callback
+    import llama_cpp
+
+    with _llama_lock:
+        if not _llama_ready:
+
+            @llama_cpp.llama_log_callback
+            def _on_log(level: int, text: bytes, _user: Any) -> None:
+                msg = text.decode("utf-8", "replace").rstrip()
+                if level == 3 and msg:  # GGML_LOG_LEVEL_ERROR: kept for ModelError messages
+                    _recent_errors.append(msg)
+                    del _recent_errors[:-5]
+                if msg:
+                    _llama_log.debug("%s", msg)
+
+            _log_callback = _on_log
+            llama_cpp.llama_log_set(_log_callback, None)
+            llama_cpp.llama_backend_init()
+            _llama_ready = True
+    return llama_cpp
+
+
+def physical_cores() -> int:
+    """CPUs this process may run on, counting SMT siblings once."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not cpus:
+        return max(1, (os.cpu_count() or 2) // 2)
+    cores = set()
+    for cpu in cpus:
+        try:
+            path = f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"
+            cores.add(Path(path).read_text().strip())
+        except OSError:
+            cores.add(str(cpu))
+    return max(1, len(cores))
+
+
+def _check_model_file(path: Path) -> None:
+    hint = "run `gemmasearch model download` or pass --model PATH to an EmbeddingGemma GGUF"
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}", hint)
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise ModelError(f"cannot read model file {path}: {e.strerror}", hint) from e
+    if magic != b"GGUF":
+        raise ModelError(f"{path} is not a GGUF file", hint)
+
+
+class LlamaEmbedder:
+    """EmbeddingGemma GGUF on llama.cpp's C API.
+
+    Not thread-safe: one instance owns one llama_context; use one instance per thread
+    (they can share nothing but the file cache) or serialize calls.
+    """
+
+    dim = DIM
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        *,
+        n_threads: int | None = None,
+        max_tokens: int = MAX_TOKENS,
+        batch_tokens: int = 512,
+        max_seqs: int = 64,
+        flash_attn: bool = True,
+        name: str | None = None,
+        _extra_bufts: bool = False,
+    ) -> None:
+        self.path = Path(model_path)
+        _check_model_file(self.path)
+        self.name = name or self.path.stem
+        self.max_tokens = max_tokens
+        self.n_threads = n_threads or physical_cores()
+        # Sequences are packed into one llama_encode up to this many tokens; a single
+        # longer sequence still goes alone (the ubatch is sized for max_tokens).
+        self.batch_tokens = max(1, min(batch_tokens, max_tokens))
+        self.max_seqs = max_seqs
+        self.tokens_embedded = 0
+        self._ll = _llama_cpp()
+        self._model = self._ctx = self._batch = None
+        self._load_model(_extra_bufts)
+        self._check_embedding_model()
+        self._init_context(flash_attn)
+        self._vocab = self._ll.llama_model_get_vocab(self._model)
+        self._batch = self._ll.llama_batch_init(self.max_tokens, 0, self.max_seqs)
+
+    # -- loading
+
+    def _load_model(self, extra_bufts: bool) -> None:
+        ll = self._ll
+        params = ll.llama_model_default_params()
+        # Weight repacking into the CPU "extra" buffer types crashes (SIGSEGV) on the
+        # first embed of a quantized EmbeddingGemma with a native build; plain buffers
+        # are safe everywhere.
+        params.use_extra_bufts = extra_bufts
+        _recent_errors.clear()
+        self._model = ll.llama_model_load_from_file(str(self.path).encode(), params)
+        if not self._model:
+            detail = "; ".join(_recent_errors[-2:]) or "llama.cpp could not load it"
+            raise ModelError(
+                f"cannot load model {self.path}: {detail}",
+                "the file may be truncated or from a newer llama.cpp; download it again",
+            )
+
+    def _meta(self, key: str) -> str | None:
+        import ctypes
+
+        buf = ctypes.create_string_buffer(256)
+        n = self._ll.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", "replace") if n >= 0 else None
+
+    def _check_embedding_model(self) -> None:
+        arch = self._meta("general.architecture")
+        if arch != "gemma-embedding":
+            self.close()
+            raise ModelError(
+                f"{self.path} is a {arch or 'unknown'} model, not EmbeddingGemma",
+                "use an EmbeddingGemma-300M GGUF (architecture gemma-embedding)",
+            )
+        if self._meta(f"{arch}.dense_2_feat_out") is None or self._meta(f"{arch}.dense_3_feat_in") is None:
+            self.close()
+            raise ModelError(
+                f"{self.path} lacks EmbeddingGemma's Dense projection layers (dense_2/dense_3); "
+                "its vectors would be wrong",
+                "convert with convert_hf_to_gguf.py --sentence-transformers-dense-modules, "
+                "or download a GGUF that includes them",
+            )
+        n_embd = self._ll.llama_model_n_embd(self._model)
+        if n_embd != DIM:
+            self.close()
+            raise ModelError(f"{self.path} has {n_embd}-d embeddings, expected {DIM}")
+
+    def _init_context(self, flash_attn: bool) -> None:
+        ll = self._ll
+        p = ll.llama_context_default_params()
+        p.n_ctx = p.n_batch = p.n_ubatch = self.max_tokens
+        p.n_seq_max = self.max_seqs
+        p.n_threads = p.n_threads_batch = self.n_threads
+        p.embeddings = True
+        p.pooling_type = ll.LLAMA_POOLING_TYPE_UNSPECIFIED  # the GGUF says MEAN
+        p.flash_attn_type = (
+            ll.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else ll.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
+        p.no_perf = True
+        self._ctx = ll.llama_init_from_model(self._model, p)
+        if not self._ctx:
+            self.close()
+            raise ModelError(f"cannot create a llama.cpp context for {self.path} (out of memory?)")
+        if ll.llama_pooling_type(self._ctx) == ll.LLAMA_POOLING_TYPE_NONE:
+            self.close()
+            raise ModelError(f"{self.path} has no pooling layer; it is not an embedding model")
+
+    # -- tokens
+
+    def _tokenize(self, text: str, add_special: bool) -> list[int]:
+        ll = self._ll
+        data = text.encode("utf-8", "replace")
+        cap = len(data) + 8
+        for _ in range(2):
+            buf = (ll.llama_token * cap)()
+            # parse_special=False: a file containing "<eos>" must not inject control tokens
+            n = ll.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, False)
+            if n >= 0:
+                return buf[:n]
+            cap = -n
+        raise RuntimeError("llama_tokenize failed")
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenize(text, add_special=False))
+
+    def prompt_overhead_tokens(self, title: str | None) -> int:
+        # The empty prompt's trailing space usually merges into the chunk's first token,
+        # so this is >= the true overhead; +1 covers a first word that splits differently
+        # after a space.
+        return len(self._tokenize(format_document(title, ""), add_special=True)) + 1
+
+    def document_tokens(self, title: str | None, text: str) -> int:
+        """Exact token count of the formatted document as embedded."""
+        return len(self._tokenize(format_document(title, text), add_special=True))
+
+    # -- embedding
+
+    def embed_documents(self, items: Sequence[tuple[str | None, str]]) -> np.ndarray:
+        seqs = []
+        for title, text in items:
+            toks = self._tokenize(format_document(title, text), add_special=True)
+            if len(toks) > self.max_tokens:
+                raise ValueError(
+                    f"document of {len(toks)} tokens exceeds max_tokens={self.max_tokens}"
+                )
+            seqs.append(toks)
+        return self._embed_token_lists(seqs)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        seqs = []
+        for q in texts:
+            toks = self._tokenize(format_query(q), add_special=True)
+            if len(toks) > self.max_tokens:
+                log.warning("query of %d tokens truncated to %d", len(toks), self.max_tokens)
+                # keep the closing special token (<eos>), like the HF tokenizer does
+                toks = toks[: self.max_tokens - 1] + toks[-1:]
+            seqs.append(toks)
+        return self._embed_token_lists(seqs)
+
+    def _embed_token_lists(self, seqs: list[list[int]]) -> np.ndarray:
+        out = np.zeros((len(seqs), DIM), dtype=np.float32)
+        for pack in self._packs(seqs):
+            vectors = self._encode([seqs[i] for i in pack])
+            out[pack] = vectors
+        return _l2_normalize(out)
+
+    def _packs(self, seqs: list[list[int]]) -> list[list[int]]:
+        """Group indices (longest first) so each group fits one ubatch of batch_tokens.
+
+        Similar lengths go together; attention cost grows with the square of the pack's
+        total tokens, so packs stay small rather than filling max_tokens."""
+        order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
+        packs: list[list[int]] = []
+        cur: list[int] = []
+        used = 0
+        for i in order:
+            n = len(seqs[i])
+            if cur and (used + n > self.batch_tokens or len(cur) >= self.max_seqs):
+                packs.append(cur)
+                cur, used = [], 0
+            cur.append(i)
+            used += n
+        if cur:
+            packs.append(cur)
+        return packs
+
+    def _encode(self, seqs: list[list[int]]) -> np.ndarray:
+        ll, b = self._ll, self._batch
+        total = sum(len(s) for s in seqs)
+        if total > self.max_tokens or len(seqs) > self.max_seqs:  # llama.cpp would abort()
+            raise ValueError(f"pack of {total} tokens / {len(seqs)} sequences is too large")
+        i = 0
+        for s, toks in enumerate(seqs):
+            for pos, tok in enumerate(toks):
+                b.token[i] = tok
+                b.pos[i] = pos
+                b.n_seq_id[i] = 1
+                b.seq_id[i][0] = s
+                b.logits[i] = 1
+                i += 1
+        b.n_tokens = i
+        rc = ll.llama_encode(self._ctx, b)
+        if rc != 0:
+            raise RuntimeError(f"llama_encode failed with code {rc}")
+        self.tokens_embedded += total
+        rows = np.empty((len(seqs), DIM), dtype=np.float32)
+        for s in range(len(seqs)):
+            ptr = ll.llama_get_embeddings_seq(self._ctx, s)
+            if not ptr:
+                raise RuntimeError("llama.cpp returned no pooled embedding")
+            rows[s] = np.ctypeslib.as_array(ptr, shape=(DIM,))
+        return rows
+
+    def close(self) -> None:
+        ll = getattr(self, "_ll", None)
+        if ll is None:
+            return
+        if self._batch is not None:
+            ll.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx:
+            ll.llama_free(self._ctx)
+            self._ctx = None
+        if self._model:
+            ll.llama_model_free(self._model)
+            self._model = None
+
+    def __enter__(self) -> LlamaEmbedder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: modules may be gone
+            pass

@@ -1,0 +1,208 @@
+"""The one facade the CLI and the terminal UI use. Never prints; never imports a UI."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from gemmasearch.config import Settings, load_settings
+from gemmasearch.embedder import DOCUMENT_PROMPT, QUERY_PROMPT, Embedder
+from gemmasearch.errors import IndexError_, UsageError
+from gemmasearch.index import Collection, IndexFingerprint
+from gemmasearch.indexer import Indexer, IndexReport, Progress
+from gemmasearch.models import ModelSpec, file_sha256, inspect_model, pull_default_model, resolve_model
+from gemmasearch.scan import Scanner
+from gemmasearch.search import Searcher, SearchOptions, SearchResult
+
+log = logging.getLogger(__name__)
+
+PROMPT_FORMAT = f"{QUERY_PROMPT} || {DOCUMENT_PROMPT}"
+
+
+class Engine:
+    """Owns the settings, the (lazily loaded) embedder and the index collection."""
+
+    def __init__(self, settings: Settings | None = None, *, model: str | None = None,
+                 embedder: Embedder | None = None, model_sha256: str | None = None) -> None:
+        self.settings = settings or load_settings()
+        self._model_flag = model
+        self._embedder = embedder
+        # An injected embedder (tests, benchmarks) is identified by its name.
+        self._injected = embedder is not None
+        self._model_sha256 = model_sha256 or (embedder.name if embedder else None)
+        self._reader: Collection | None = None
+        self._lock = threading.RLock()
+
+    # -- model ----------------------------------------------------------------------
+
+    def model_spec(self) -> ModelSpec:
+        return resolve_model(self.settings, self._model_flag)
+
+    def ensure_model(self) -> None:
+        """For writing commands: fetch the default model if nothing else is configured."""
+        if self._embedder is not None:
+            return
+        from gemmasearch.errors import ModelError
+
+        try:
+            self.model_spec()
+        except ModelError:
+            if self._model_flag or self.settings.model:
+                raise
+            pull_default_model(self.settings)
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                from gemmasearch.embedder import LlamaEmbedder
+
+                spec = self.model_spec()
+                inspect_model(spec.path)
+                self._embedder = LlamaEmbedder(spec.path, n_threads=self.settings.threads)
+            return self._embedder
+
+    @property
+    def embedder_loaded(self) -> bool:
+        return self._embedder is not None
+
+    def model_sha256(self) -> str:
+        if self._model_sha256 is None:
+            spec = self.model_spec()
+            self._model_sha256 = file_sha256(spec.path, self.settings.paths.cache_dir)
+        return self._model_sha256
+
+    def model_info(self) -> dict[str, Any]:
+        spec = self.model_spec()
+        info = inspect_model(spec.path)
+        return {"path": str(spec.path), "source": spec.source, "name": spec.path.name,
+                "architecture": info.architecture, "quantization": info.quantization,
+                "size_bytes": spec.path.stat().st_size, "sha256": self.model_sha256()}
+
+    def _fingerprint(self, dims: int) -> IndexFingerprint:
+        name = self._embedder.name if self._injected and self._embedder else (
+            self.model_spec().path.name)
+        return IndexFingerprint(model_sha256=self.model_sha256(), dims=dims,
+                                prompt_format=PROMPT_FORMAT, model_name=name)
+
+    # -- index ----------------------------------------------------------------------
+
+    @property
+    def index_dir(self) -> Path:
+        return self.settings.index_dir
+
+    def open_writer(self, description: str) -> Collection:
+        return Collection(self.index_dir, writer=description)
+
+    def reader(self) -> Collection:
+        """A long-lived read-only view that follows commits made by writers."""
+        with self._lock:
+            if self._reader is None:
+                self._reader = Collection(self.index_dir)
+            return self._reader
+
+    def scanner(self) -> Scanner:
+        s = self.settings
+        return Scanner(s.max_file_bytes, s.exclude, s.follow_symlinks)
+
+    def index(self, paths: Sequence[Path] | None = None, *, rebuild: bool = False,
+              dims: int | None = None, on_progress: Callable[[Progress], None] | None = None,
+              should_stop: Callable[[], bool] | None = None,
+              description: str = "gemmasearch index") -> IndexReport:
+        """Index ``paths`` (default: every root the index knows). Re-runs are incremental."""
+        with self.open_writer(description) as collection:
+            if rebuild:
+                old_roots = collection.store.roots()
+                collection.reset()
+                paths = paths or [Path(p) for p in old_roots]
+            current = collection.fingerprint()
+            dims = dims or (current.dims if current and not rebuild else self.settings.dims)
+            roots = [Path(p) for p in (paths or collection.store.roots())]
+            if not roots:
+                raise UsageError("no folders to index", hint="gemmasearch index PATH")
+            for root in roots:
+                if not root.expanduser().exists():
+                    raise UsageError(f"no such file or folder: {root}")
+            self.ensure_model()
+            collection.ensure_fingerprint(self._fingerprint(dims))
+            collection.vectors()  # load now so commits update it in place
+            indexer = Indexer(collection, self.embedder, self.scanner(),
+                              self.settings.chunk_tokens, self.settings.chunk_overlap,
+                              on_progress=on_progress, should_stop=should_stop)
+            report = indexer.index_roots(roots)
+            if on_progress:
+                on_progress(Progress("saving"))
+            collection.save_vectors()
+            return report
+
+    # -- search ---------------------------------------------------------------------
+
+    def _check_query_model(self, collection: Collection) -> None:
+        fp = collection.fingerprint()
+        if fp is None:
+            raise IndexError_("the index is empty", hint="add files with: gemmasearch index PATH")
+        collection.ensure_fingerprint(self._fingerprint(fp.dims))
+
+    def search(self, query: str, options: SearchOptions | None = None) -> list[SearchResult]:
+        return next(iter(self.search_many([query], options)))[1]
+
+    def search_many(self, queries: Iterable[str], options: SearchOptions | None = None
+                    ) -> Iterator[tuple[str, list[SearchResult]]]:
+        """One model load for many queries (``--batch``)."""
+        options = options or SearchOptions()
+        collection = self.reader()
+        self._check_query_model(collection)
+        searcher = Searcher(collection, self.embedder)
+        for query in queries:
+            if not query.strip():
+                raise UsageError("empty query")
+            with self._lock:
+                results = searcher.search(query, options)
+            yield query, results
+
+    # -- status ---------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        if not (self.index_dir / "index.sqlite").exists():
+            return {"index": str(self.index_dir), "exists": False, "roots": [], "files": 0,
+                    "chunks": 0, "failed": 0, "failures": []}
+        collection = self.reader()
+        collection.refresh()
+        stats = collection.stats()
+        fp = collection.fingerprint()
+        return {
+            "index": str(self.index_dir), "exists": True, **stats,
+            "model": None if fp is None else {"name": fp.model_name, "sha256": fp.model_sha256,
+                                              "quantization": self._quantization_of(fp)},
+            "dims": fp.dims if fp else None,
+            "failures": collection.store.failures(),
+        }
+
+    def _quantization_of(self, fp: IndexFingerprint) -> str | None:
+        try:
+            spec = self.model_spec()
+            if self.model_sha256() == fp.model_sha256:
+                return inspect_model(spec.path).quantization
+        except Exception:  # noqa: BLE001 - status must work without a model
+            return None
+        return None
+
+    def check(self, repair: bool = False) -> tuple[list[str], list[str]]:
+        """(problems found, fixes made)."""
+        if repair:
+            with self.open_writer("gemmasearch check --repair") as collection:
+                problems = collection.check()
+                return problems, collection.repair() if problems else []
+        return self.reader().check(), []
+
+    def close(self) -> None:
+        with self._lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+            if self._embedder is not None:
+                self._embedder.close()
+                self._embedder = None

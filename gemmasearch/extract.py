@@ -1,0 +1,164 @@
+"""Turn a file into text segments with positions: lines for text, pages for PDFs."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from gemmasearch.errors import ExtractionError
+
+log = logging.getLogger(__name__)
+
+MARKDOWN_EXTENSIONS = frozenset({".md", ".markdown", ".mdx", ".rst", ".org", ".adoc"})
+TEXT_EXTENSIONS = frozenset({".txt", ".text", ".tex", ".csv", ".tsv", ".log", ".srt", ".vtt"})
+CODE_EXTENSIONS = frozenset({
+    ".py", ".pyi", ".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".go", ".rs", ".java", ".kt",
+    ".kts", ".scala", ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".cs", ".fs", ".rb",
+    ".php", ".swift", ".m", ".mm", ".lua", ".pl", ".pm", ".r", ".jl", ".dart", ".ex", ".exs",
+    ".erl", ".hs", ".ml", ".mli", ".clj", ".elm", ".zig", ".nim", ".v", ".sh", ".bash",
+    ".zsh", ".fish", ".ps1", ".sql", ".html", ".htm", ".css", ".scss", ".sass", ".less",
+    ".vue", ".svelte", ".json", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf", ".xml",
+    ".proto", ".graphql", ".tf", ".nix", ".cmake", ".gradle", ".bat",
+})
+PDF_EXTENSIONS = frozenset({".pdf"})
+# Extension-less files worth reading.
+TEXT_NAMES = frozenset({
+    "readme", "license", "copying", "changelog", "authors", "contributing", "makefile",
+    "dockerfile", "justfile", "rakefile", "gemfile", "procfile", "vagrantfile", "notes", "todo",
+})
+
+KINDS = ("markdown", "text", "code", "pdf")
+
+# Time and size limits for PDFs, which can be hostile.
+PDF_MAX_PAGES = 2000
+PDF_MAX_CHARS_PER_PAGE = 200_000
+
+
+def kind_of(path: Path) -> str | None:
+    """The kind of a file by its name, or None when gemmasearch does not index it."""
+    suffix = path.suffix.lower()
+    if suffix in MARKDOWN_EXTENSIONS:
+        return "markdown"
+    if suffix in TEXT_EXTENSIONS:
+        return "text"
+    if suffix in CODE_EXTENSIONS:
+        return "code"
+    if suffix in PDF_EXTENSIONS:
+        return "pdf"
+    if not suffix and path.name.lower() in TEXT_NAMES:
+        return "text"
+    return None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of text: lines ``start_line`` onwards (1-based) or one PDF page."""
+
+    text: str
+    start_line: int = 1
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    path: Path
+    kind: str
+    title: str
+    segments: list[Segment]
+
+
+def looks_binary(data: bytes) -> bool:
+    """NUL bytes or many control characters in the first 8 KiB."""
+    head = data[:8192]
+    if not head:
+        return False
+    if b"\x00" in head:
+        # UTF-16 text has NULs too; accept it only with a byte-order mark.
+        return not head.startswith((b"\xff\xfe", b"\xfe\xff"))
+    control = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
+    return control / len(head) > 0.10
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM, else UTF-8 with replacement chars."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Mostly-Latin-1 files decode better as cp1252 than as a field of U+FFFD.
+        text = data.decode("utf-8", errors="replace")
+        if text.count("\ufffd") > len(text) // 100:
+            return data.decode("cp1252", errors="replace")
+        return text
+
+
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
+
+
+def markdown_title(text: str) -> str | None:
+    """The first ATX heading or a YAML front-matter title."""
+    lines = text.splitlines()
+    if lines and lines[0].strip() == "---":
+        for line in lines[1:40]:
+            if line.strip() == "---":
+                break
+            if line.lower().startswith("title:"):
+                return line.split(":", 1)[1].strip().strip("'\"") or None
+    for line in lines[:200]:
+        match = _HEADING.match(line)
+        if match:
+            return match.group(1).strip()
+    return None
+
+
+def read_text_document(path: Path, data: bytes, kind: str) -> Document:
+    if looks_binary(data):
+        raise ExtractionError("binary content", hint="not a text file")
+    text = decode_text(data).replace("\r\n", "\n").replace("\r", "\n")
+    title = (markdown_title(text) if kind == "markdown" else None) or path.name
+    return Document(path=path, kind=kind, title=title, segments=[Segment(text=text)])
+
+
+def read_pdf_document(path: Path, data: bytes) -> Document:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            try:
+                if not reader.decrypt(""):
+                    raise ExtractionError("encrypted PDF", hint="needs a password")
+            except (NotImplementedError, PdfReadError) as exc:
+                raise ExtractionError("encrypted PDF", hint=str(exc)) from exc
+        n_pages = len(reader.pages)
+        segments = []
+        for number in range(min(n_pages, PDF_MAX_PAGES)):
+            page_text = reader.pages[number].extract_text() or ""
+            page_text = page_text[:PDF_MAX_CHARS_PER_PAGE].strip()
+            if page_text:
+                segments.append(Segment(text=page_text, page=number + 1))
+        title = None
+        if reader.metadata is not None and reader.metadata.title:
+            title = str(reader.metadata.title).strip() or None
+    except ExtractionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on damaged files
+        raise ExtractionError(f"unreadable PDF: {type(exc).__name__}: {exc}"[:300]) from exc
+    if not segments:
+        raise ExtractionError("PDF has no extractable text", hint="scanned images need OCR")
+    return Document(path=path, kind="pdf", title=title or path.name, segments=segments)
+
+
+def extract(path: Path, data: bytes, kind: str | None = None) -> Document:
+    """Extract a document from bytes already read. Raises ExtractionError."""
+    kind = kind or kind_of(path) or "text"
+    if kind == "pdf":
+        return read_pdf_document(path, data)
+    return read_text_document(path, data, kind)

@@ -1,0 +1,338 @@
+"""The indexing pipeline: scan, diff, read, extract, chunk, embed, store.
+
+Reading, hashing, extraction and chunking run in a producer thread while the main
+thread embeds (llama.cpp releases the GIL), so the embedder is never idle waiting for
+files. Each batch of files is written in one transaction, so a crash loses at most the
+batch being embedded, and a re-run skips everything already committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from gemmasearch.chunking import Chunk, chunk_document
+from gemmasearch.embedder import Embedder
+from gemmasearch.errors import ExtractionError
+from gemmasearch.extract import extract
+from gemmasearch.index import ChunkRecord, Collection, FileRecord
+from gemmasearch.lexical import lexical_text
+from gemmasearch.scan import ScannedFile, Scanner
+
+log = logging.getLogger(__name__)
+
+# Embed this many chunks per call: enough to keep llama.cpp's batches full, few enough
+# that a crash or Ctrl-C loses little and progress moves smoothly.
+EMBED_BATCH_CHUNKS = 32
+# Chunks from one file beyond this are dropped (a 200 MB log would otherwise take hours).
+MAX_CHUNKS_PER_FILE = 5000
+TITLE_MAX_CHARS = 120
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    chunks: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    stopped: bool = False
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = (f"+{self.added} new, ~{self.changed} changed, -{self.removed} removed, "
+                f"{self.unchanged} unchanged")
+        if self.failed:
+            text += f", {self.failed} failed"
+        return text
+
+    def as_dict(self) -> dict[str, object]:
+        return {"added": self.added, "changed": self.changed, "removed": self.removed,
+                "unchanged": self.unchanged, "failed": self.failed, "chunks": self.chunks,
+                "tokens": self.tokens, "seconds": round(self.seconds, 3),
+                "stopped": self.stopped,
+                "failures": [{"path": p, "error": e} for p, e in self.failures]}
+
+
+@dataclass
+class Progress:
+    """Posted to the ``on_progress`` callback; the core never prints."""
+
+    phase: str  # "scanning", "indexing", "saving", "done"
+    files_done: int = 0
+    files_total: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+    chunks_done: int = 0
+    current: str = ""
+
+
+class _Known(NamedTuple):
+    """What the index knows of a file."""
+
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    error: str | None
+
+
+@dataclass
+class _Prepared:
+    """A file read and chunked, waiting for its vectors."""
+
+    record: FileRecord
+    chunks: list[Chunk]
+    is_new: bool
+    unchanged: bool = False  # content hash equal: only size/mtime to record
+    gone: bool = False  # vanished between scan and read
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Indexer:
+    def __init__(self, collection: Collection, embedder: Embedder, scanner: Scanner,
+                 chunk_tokens: int = 512, chunk_overlap: int = 64,
+                 on_progress: Callable[[Progress], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> None:
+        self.collection = collection
+        self.embedder = embedder
+        self.scanner = scanner
+        self.chunk_tokens = min(chunk_tokens, embedder.max_tokens)
+        self.chunk_overlap = chunk_overlap
+        self.on_progress = on_progress or (lambda _p: None)
+        self.should_stop = should_stop or (lambda: False)
+
+    # -- planning -------------------------------------------------------------------
+
+    def index_roots(self, roots: Sequence[Path]) -> IndexReport:
+        """Bring the index in line with everything under ``roots``."""
+        started = time.monotonic()
+        self.on_progress(Progress("scanning"))
+        store = self.collection.store
+        scan = self.scanner.scan(roots)
+        report = IndexReport()
+        seen = {str(f.path) for f in scan.files}
+        existing: dict[str, _Known] = {}
+        for root in roots:
+            prefix = str(root.expanduser().absolute())
+            for path, row in store.file_states(prefix).items():
+                existing[path] = _Known(row[2], row[3], row[4], row[5])
+        work: list[ScannedFile] = []
+        for item in scan.files:
+            old = existing.get(str(item.path))
+            if old and old.size == item.size and old.mtime_ns == item.mtime_ns:
+                report.unchanged += 1
+            else:
+                work.append(item)
+        skipped = {str(p): reason for p, reason in scan.skipped}
+        gone = [p for p in existing if p not in seen and p not in skipped]
+        with self.collection.batch():
+            for root in roots:
+                store.add_root(str(root.expanduser().absolute()))
+            for path in gone:
+                self.collection.delete_file(path)
+            for path, reason in skipped.items():
+                self._record_failure(Path(path), reason, report, existing)
+        report.removed = len(gone)
+        self._process(work, existing, report)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def index_paths(self, paths: Sequence[Path]) -> IndexReport:
+        """Re-check individual files (the watcher's entry point): index, update or remove."""
+        started = time.monotonic()
+        report = IndexReport()
+        store = self.collection.store
+        work: list[ScannedFile] = []
+        existing: dict[str, _Known] = {}
+        gone: list[str] = []
+        for path in paths:
+            key = str(path)
+            row = store.file_states(key).get(key)
+            if row:
+                existing[key] = _Known(row[2], row[3], row[4], row[5])
+            scan = self.scanner.scan([path])
+            if scan.files:
+                work.append(scan.files[0])
+            elif row:
+                gone.append(key)
+        if gone:
+            with self.collection.batch():
+                for key in gone:
+                    self.collection.delete_file(key)
+            report.removed = len(gone)
+        self._process(work, existing, report)
+        report.seconds = time.monotonic() - started
+        return report
+
+    # -- the pipeline ---------------------------------------------------------------
+
+    def _prepare(self, item: ScannedFile, existing: dict[str, _Known]
+                 ) -> _Prepared:
+        key = str(item.path)
+        old = existing.get(key)
+        record = FileRecord(path=key, size=item.size, mtime_ns=item.mtime_ns, kind=item.kind)
+        try:
+            data = item.path.read_bytes()
+        except FileNotFoundError:
+            return _Prepared(record, [], is_new=old is None, gone=True)
+        except OSError as exc:
+            return self._failed(record, f"cannot read: {exc.strerror or exc}", old is None)
+        digest = _sha256(data)
+        if old is not None and old.sha256 == digest and old.error is None:
+            return _Prepared(record, [], is_new=False, unchanged=True)
+        record = FileRecord(path=key, size=len(data), mtime_ns=item.mtime_ns, sha256=digest,
+                            kind=item.kind)
+        try:
+            document = extract(item.path, data, item.kind)
+        except ExtractionError as exc:
+            return self._failed(record, exc.message, old is None)
+        title = document.title[:TITLE_MAX_CHARS]
+        budget = self.chunk_tokens - self.embedder.prompt_overhead_tokens(title)
+        chunks = chunk_document(document, self.embedder.count_tokens, budget, self.chunk_overlap)
+        if len(chunks) > MAX_CHUNKS_PER_FILE:
+            log.warning("%s: kept the first %d of %d chunks", key, MAX_CHUNKS_PER_FILE,
+                        len(chunks))
+            chunks = chunks[:MAX_CHUNKS_PER_FILE]
+        record = FileRecord(path=key, size=len(data), mtime_ns=item.mtime_ns, sha256=digest,
+                            kind=document.kind, title=title)
+        return _Prepared(record, chunks, is_new=old is None)
+
+    @staticmethod
+    def _failed(record: FileRecord, reason: str, is_new: bool) -> _Prepared:
+        failed = FileRecord(path=record.path, size=record.size, mtime_ns=record.mtime_ns,
+                            sha256=record.sha256, kind=record.kind, error=reason)
+        return _Prepared(failed, [], is_new=is_new)
+
+    def _produce(self, work: Sequence[ScannedFile],
+                 existing: dict[str, _Known],
+                 out: queue.Queue[_Prepared | None], stop: threading.Event) -> None:
+        try:
+            for item in work:
+                if stop.is_set():
+                    break
+                try:
+                    prepared = self._prepare(item, existing)
+                except Exception as exc:  # noqa: BLE001 - one bad file never ends a run
+                    log.exception("failed to prepare %s", item.path)
+                    prepared = self._failed(
+                        FileRecord(str(item.path), item.size, item.mtime_ns, kind=item.kind),
+                        f"internal error: {type(exc).__name__}: {exc}",
+                        str(item.path) not in existing)
+                out.put(prepared)
+        finally:
+            out.put(None)
+
+    def _batches(self, work: Sequence[ScannedFile],
+                 existing: dict[str, _Known]) -> Iterator[list[_Prepared]]:
+        """Prepared files grouped so each group holds about EMBED_BATCH_CHUNKS chunks."""
+        prepared_queue: queue.Queue[_Prepared | None] = queue.Queue(maxsize=64)
+        stop = threading.Event()
+        producer = threading.Thread(target=self._produce, name="gemmasearch-reader",
+                                    args=(work, existing, prepared_queue, stop), daemon=True)
+        producer.start()
+        group: list[_Prepared] = []
+        n_chunks = 0
+        try:
+            while True:
+                item = prepared_queue.get()
+                if item is None:
+                    break
+                group.append(item)
+                n_chunks += len(item.chunks)
+                # Flush when full, or when nothing else is ready (keep latency low).
+                if n_chunks >= EMBED_BATCH_CHUNKS or (prepared_queue.empty() and n_chunks):
+                    yield group
+                    group, n_chunks = [], 0
+            if group:
+                yield group
+        finally:
+            stop.set()
+            while producer.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    prepared_queue.get_nowait()
+                except queue.Empty:
+                    producer.join(0.05)
+
+    def _process(self, work: Sequence[ScannedFile],
+                 existing: dict[str, _Known], report: IndexReport) -> None:
+        progress = Progress("indexing", files_total=len(work),
+                            bytes_total=sum(f.size for f in work))
+        self.on_progress(progress)
+        for group in self._batches(work, existing):
+            chunks = [(p.record.title, c.text) for p in group for c in p.chunks]
+            vectors = (self.embedder.embed_documents(chunks) if chunks
+                       else np.zeros((0, self.embedder.dim), np.float32))
+            self._write(group, vectors, report)
+            progress.files_done += len(group)
+            progress.bytes_done += sum(p.record.size for p in group)
+            progress.chunks_done += len(chunks)
+            progress.current = group[-1].record.path
+            self.on_progress(progress)
+            if self.should_stop():
+                report.stopped = True
+                break
+        progress.phase = "done"
+        self.on_progress(progress)
+
+    def _write(self, group: list[_Prepared], vectors: np.ndarray, report: IndexReport) -> None:
+        offset = 0
+        with self.collection.batch():
+            for item in group:
+                path = item.record.path
+                if item.gone:
+                    if not item.is_new:
+                        self.collection.delete_file(path)
+                        report.removed += 1
+                    continue
+                if item.unchanged:
+                    self.collection.store.touch_file(path, item.record.size,
+                                                     item.record.mtime_ns)
+                    report.unchanged += 1
+                    continue
+                n = len(item.chunks)
+                records = [ChunkRecord(seq=c.seq, text=c.text, tokens=c.tokens,
+                                       start_line=c.start_line, end_line=c.end_line,
+                                       page=c.page, lexical_text=lexical_text(c.text))
+                           for c in item.chunks]
+                self.collection.put_file(item.record, records, vectors[offset:offset + n])
+                offset += n
+                report.chunks += n
+                report.tokens += sum(c.tokens for c in item.chunks)
+                if item.record.error:
+                    report.failed += 1
+                    report.failures.append((path, item.record.error))
+                    log.warning("skipped %s: %s", path, item.record.error)
+                elif item.is_new:
+                    report.added += 1
+                else:
+                    report.changed += 1
+
+    def _record_failure(self, path: Path, reason: str, report: IndexReport,
+                        existing: dict[str, _Known]) -> None:
+        """Remember a file that cannot be indexed, so `status` can say why."""
+        try:
+            st = path.stat()
+            size, mtime = st.st_size, st.st_mtime_ns
+        except OSError:
+            size, mtime = 0, 0
+        old = existing.get(str(path))
+        if old and old.size == size and old.mtime_ns == mtime and old.error == reason:
+            return  # already recorded
+        self.collection.put_file(FileRecord(str(path), size, mtime, error=reason), [], None)
+        report.failed += 1
+        report.failures.append((str(path), reason))

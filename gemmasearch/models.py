@@ -1,0 +1,161 @@
+"""Which embedding model to use, where it comes from, and what it is.
+
+Resolution order: ``--model PATH`` > ``GEMMASEARCH_MODEL`` > the config file's ``model`` >
+the default GGUF from Hugging Face, downloaded once by ``gemmasearch model pull`` (or the
+first ``index``) into the cache. ``search`` never downloads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from gemmasearch.config import Settings
+from gemmasearch.errors import ModelError
+from gemmasearch.gguf import GGUFInfo, read_gguf
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REPO = "ggml-org/embeddinggemma-300M-GGUF"
+DEFAULT_FILE = "embeddinggemma-300M-Q8_0.gguf"
+DEFAULT_SHA256 = "b5ce9d77a3fc4b3b39ccb5643c36777911cc4eb46a66962eadfa3f5f60490d63"
+EXPECTED_ARCHITECTURE = "gemma-embedding"
+
+GET_MODEL_HINT = ("run `gemmasearch model pull` once (needs network), or pass --model PATH "
+                  "/ set GEMMASEARCH_MODEL to a local EmbeddingGemma GGUF")
+
+QUANT_TYPES = {"q4_0": 2, "q8_0": 7, "q4_k_m": 15, "q5_k_m": 17, "f16": 1}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    path: Path
+    source: str  # "--model", "GEMMASEARCH_MODEL", "config file", "default (cache)"
+
+
+def default_model_path(settings: Settings) -> Path:
+    return settings.paths.models_dir / DEFAULT_FILE
+
+
+def resolve_model(settings: Settings, flag: str | None = None,
+                  env: dict[str, str] | None = None) -> ModelSpec:
+    """Find the model file without touching the network. Raises ModelError."""
+    env = dict(os.environ if env is None else env)
+    if flag:
+        spec = ModelSpec(Path(flag).expanduser(), "--model")
+    elif env.get("GEMMASEARCH_MODEL"):
+        spec = ModelSpec(Path(env["GEMMASEARCH_MODEL"]).expanduser(), "GEMMASEARCH_MODEL")
+    elif settings.model:
+        spec = ModelSpec(Path(settings.model).expanduser(), "config file")
+    else:
+        path = default_model_path(settings)
+        if not path.is_file():
+            raise ModelError("no embedding model found", hint=GET_MODEL_HINT)
+        return ModelSpec(path, "default (cache)")
+    if not spec.path.is_file():
+        raise ModelError(f"model file not found: {spec.path} (from {spec.source})",
+                         hint=GET_MODEL_HINT)
+    return spec
+
+
+def inspect_model(path: Path) -> GGUFInfo:
+    """Read and validate the GGUF header. Raises ModelError with a hint."""
+    try:
+        info = read_gguf(path)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path} is not a readable GGUF model: {exc}", hint=GET_MODEL_HINT) from exc
+    if info.architecture != EXPECTED_ARCHITECTURE:
+        raise ModelError(
+            f"{path.name} is a {info.architecture} model, not EmbeddingGemma",
+            hint=GET_MODEL_HINT)
+    if not info.has_dense_projections():
+        raise ModelError(
+            f"{path.name} lacks EmbeddingGemma's dense_2/dense_3 projection layers, "
+            "so its vectors would be wrong",
+            hint="convert with --sentence-transformers-dense-modules, or use the default model")
+    return info
+
+
+def file_sha256(path: Path, cache_dir: Path | None = None) -> str:
+    """sha256 of a file, remembered by (path, size, mtime) so a 300 MB hash runs once."""
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    cache_file = cache_dir / "sha256.json" if cache_dir else None
+    known: dict[str, str] = {}
+    if cache_file and cache_file.is_file():
+        try:
+            known = json.loads(cache_file.read_text())
+        except (OSError, ValueError):
+            known = {}
+    if key in known:
+        return known[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    value = digest.hexdigest()
+    if cache_file:
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            known[key] = value
+            tmp = cache_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(known))
+            os.replace(tmp, cache_file)
+        except OSError:
+            pass  # a cache, nothing more
+    return value
+
+
+def pull_default_model(settings: Settings) -> Path:
+    """Download the default GGUF once (with a progress bar), checking its sha256."""
+    target = default_model_path(settings)
+    if target.is_file() and file_sha256(target, settings.paths.cache_dir) == DEFAULT_SHA256:
+        return target
+    try:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    except ImportError as exc:  # pragma: no cover - a dependency
+        raise ModelError("huggingface_hub is not installed", hint=GET_MODEL_HINT) from exc
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        downloaded = Path(hf_hub_download(DEFAULT_REPO, DEFAULT_FILE,
+                                          local_dir=target.parent))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+        raise ModelError(
+            f"could not download {DEFAULT_REPO}/{DEFAULT_FILE}: {type(exc).__name__}",
+            hint="check the network, or pass --model PATH to a local EmbeddingGemma GGUF",
+        ) from exc
+    digest = file_sha256(downloaded, settings.paths.cache_dir)
+    if digest != DEFAULT_SHA256:
+        downloaded.unlink(missing_ok=True)
+        raise ModelError(f"checksum mismatch for {DEFAULT_FILE} (got {digest[:12]}…)",
+                         hint="the download was damaged; run `gemmasearch model pull` again")
+    return downloaded
+
+
+def quantize(source: Path, target: Path, qtype: str, threads: int = 0) -> Path:
+    """Write a quantized copy of an f32/f16 GGUF with llama.cpp's quantizer."""
+    if qtype not in QUANT_TYPES:
+        raise ModelError(f"unknown quantization {qtype!r}",
+                         hint=f"choose one of {', '.join(QUANT_TYPES)}")
+    info = inspect_model(source)
+    if info.quantization not in ("F32", "F16", "BF16"):
+        raise ModelError(f"{source.name} is already {info.quantization}",
+                         hint="quantize from an f32 or f16 GGUF")
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = QUANT_TYPES[qtype]
+    params.nthread = threads
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    status = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params)
+    if status != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        raise ModelError(f"quantization to {qtype} failed (status {status})")
+    os.replace(tmp, target)
+    return target

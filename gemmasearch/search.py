@@ -1,0 +1,178 @@
+"""Query time: embed the query, search FAISS inside the filters, re-score, shape results."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gemmasearch.embedder import Embedder
+from gemmasearch.extract import KINDS
+from gemmasearch.index import Collection
+from gemmasearch.snippets import snippet_for
+
+log = logging.getLogger(__name__)
+
+TYPE_ALIASES = {"md": "markdown", "txt": "text", "doc": "text", "src": "code", "source": "code"}
+# Candidates taken from the truncated index before the full-size re-scoring.
+RESCORE_CANDIDATES = 100
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Applied inside the vector search (an allow-list of chunk ids), never after top-k."""
+
+    paths: tuple[str, ...] = ()  # globs on the absolute path
+    types: tuple[str, ...] = ()  # kinds (markdown, text, code, pdf) or extensions (py, rs)
+    since: float | None = None  # modified at or after (epoch seconds)
+    before: float | None = None  # modified before
+
+    def active(self) -> bool:
+        return bool(self.paths or self.types or self.since is not None
+                    or self.before is not None)
+
+
+@dataclass
+class SearchResult:
+    path: str
+    score: float
+    line: int | None
+    page: int | None
+    snippet: str
+    start_line: int | None
+    end_line: int | None
+    kind: str
+    title: str
+    chunk_id: int
+    text: str = field(repr=False, default="")
+    other_chunks: int = 0  # with --per-file: further matching chunks in the same file
+    explain: dict[str, Any] | None = None
+
+    def to_json(self, with_text: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        if not with_text:
+            data.pop("text")
+        if self.explain is None:
+            data.pop("explain")
+        data["score"] = round(self.score, 4)
+        return data
+
+
+def path_matches(path: str, pattern: str) -> bool:
+    """``*.md`` matches by name; ``notes/**`` or ``*/notes/*`` anywhere in the path."""
+    if "/" not in pattern:
+        return fnmatch.fnmatch(path.rsplit("/", 1)[-1], pattern)
+    if pattern.startswith(("/", "*", "~")):
+        return fnmatch.fnmatch(path, pattern.replace("**", "*"))
+    return fnmatch.fnmatch(path, "*/" + pattern.replace("**", "*"))
+
+
+def _type_clause(types: tuple[str, ...]) -> tuple[str, list[Any]]:
+    kinds, extensions = [], []
+    for raw in types:
+        t = TYPE_ALIASES.get(raw.lower().lstrip("."), raw.lower().lstrip("."))
+        (kinds if t in KINDS else extensions).append(t)
+    parts, args = [], []
+    if kinds:
+        parts.append(f"kind IN ({','.join('?' * len(kinds))})")
+        args.extend(kinds)
+    for ext in extensions:
+        parts.append("lower(path) LIKE ?")
+        args.append(f"%.{ext}")
+    return "(" + " OR ".join(parts) + ")", args
+
+
+def allowed_chunk_ids(collection: Collection, filters: SearchFilters) -> np.ndarray:
+    """Chunk ids of every file that passes the filters."""
+    where, args = ["error IS NULL"], []
+    if filters.types:
+        clause, type_args = _type_clause(filters.types)
+        where.append(clause)
+        args.extend(type_args)
+    if filters.since is not None:
+        where.append("mtime_ns >= ?")
+        args.append(int(filters.since * 1e9))
+    if filters.before is not None:
+        where.append("mtime_ns < ?")
+        args.append(int(filters.before * 1e9))
+    conn = collection.store.conn
+    files = conn.execute(f"SELECT id, path FROM files WHERE {' AND '.join(where)}", args)
+    file_ids = [fid for fid, path in files
+                if not filters.paths or any(path_matches(path, p) for p in filters.paths)]
+    ids: list[int] = []
+    for start in range(0, len(file_ids), 900):
+        part = file_ids[start:start + 900]
+        ids.extend(r[0] for r in conn.execute(
+            f"SELECT id FROM chunks WHERE file_id IN ({','.join('?' * len(part))})", part))
+    return np.array(ids, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    k: int = 10
+    filters: SearchFilters = SearchFilters()
+    files_only: bool = False  # one result per file (its best chunk)
+    rescore: bool = True  # Matryoshka second stage at full dims
+    explain: bool = False
+
+
+class Searcher:
+    def __init__(self, collection: Collection, embedder: Embedder) -> None:
+        self.collection = collection
+        self.embedder = embedder
+
+    def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
+        query_vector = self.embedder.embed_queries([query])[0]
+        return self.search_vector(query, query_vector, options)
+
+    def search_vector(self, query: str, query_vector: np.ndarray,
+                      options: SearchOptions) -> list[SearchResult]:
+        self.collection.refresh()
+        allowed = (allowed_chunk_ids(self.collection, options.filters)
+                   if options.filters.active() else None)
+        # Grouping by file needs more chunks than results.
+        wanted = options.k * (8 if options.files_only else 1)
+        n_candidates = max(wanted, RESCORE_CANDIDATES) if options.rescore else wanted
+        scores, ids = self.collection.search_vectors(query_vector, n_candidates, allowed)
+        explain: dict[int, dict[str, Any]] = {}
+        if options.explain:
+            for score, cid in zip(scores, ids, strict=True):
+                explain[int(cid)] = {"semantic_truncated": round(float(score), 4)}
+        if options.rescore and len(ids):
+            ids, scores = self.collection.rescore(query_vector, ids)
+            order = np.argsort(-scores, kind="stable")
+            ids, scores = ids[order], scores[order]
+            for score, cid in zip(scores, ids, strict=True):
+                explain.setdefault(int(cid), {})["semantic_full"] = round(float(score), 4)
+        return self._results(query, ids, scores, options, explain)
+
+    def _results(self, query: str, ids: np.ndarray, scores: np.ndarray,
+                 options: SearchOptions, explain: dict[int, dict[str, Any]]
+                 ) -> list[SearchResult]:
+        rows = self.collection.store.chunk_rows(ids.tolist())
+        results: list[SearchResult] = []
+        by_path: dict[str, SearchResult] = {}
+        for cid, score in zip(ids.tolist(), scores.tolist(), strict=True):
+            row = rows.get(cid)
+            if row is None:  # deleted since the vector snapshot; refresh() catches up
+                continue
+            if options.files_only and row["path"] in by_path:
+                by_path[row["path"]].other_chunks += 1
+                continue
+            if len(results) >= options.k:
+                if options.files_only:
+                    continue  # keep counting other chunks of files already listed
+                break
+            offset, snippet = snippet_for(row["text"], query)
+            line = row["start_line"] + offset if row["start_line"] is not None else None
+            result = SearchResult(
+                path=row["path"], score=float(score), line=line, page=row["page"],
+                snippet=snippet, start_line=row["start_line"], end_line=row["end_line"],
+                kind=row["kind"] or "text", title=row["title"] or "", chunk_id=cid,
+                text=row["text"], explain=explain.get(cid) if options.explain else None)
+            results.append(result)
+            by_path[row["path"]] = result
+        return results

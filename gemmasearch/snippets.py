@@ -1,0 +1,51 @@
+"""One-line snippets: the line of a chunk that best matches the query's words."""
+
+from __future__ import annotations
+
+import re
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+SNIPPET_CHARS = 200
+_STOP = frozenset("a an and are as at be by do does for from how i in is it of on or so "
+                  "that the this to was what when where which who why with you".split())
+
+
+def query_terms(query: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(query) if w.lower() not in _STOP}
+
+
+def _line_score(line: str, terms: set[str]) -> int:
+    words = {w.lower() for w in _WORD.findall(line)}
+    # Prefix match, so "index" finds "indexing" without a stemmer.
+    return sum(1 for t in terms if any(w.startswith(t[:5]) for w in words))
+
+
+def best_line(text: str, query: str) -> tuple[int, str]:
+    """(offset of the line within text, the line) that shares most words with the query;
+    the first line with content when none does (a purely semantic match)."""
+    terms = query_terms(query)
+    lines = text.split("\n")
+    best, best_score = -1, 0
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        if best < 0:
+            best = i
+        score = _line_score(line, terms) if terms else 0
+        if score > best_score:
+            best, best_score = i, score
+    if best < 0:
+        return 0, ""
+    return best, lines[best]
+
+
+def snippet_for(text: str, query: str) -> tuple[int, str]:
+    """(line offset, one-line snippet of at most SNIPPET_CHARS) for a chunk."""
+    offset, line = best_line(text, query)
+    snippet = " ".join(line.split())
+    if len(snippet) < 60:  # a short line: add the next ones for context
+        following = [" ".join(x.split()) for x in text.split("\n")[offset + 1:offset + 4]]
+        snippet = " ".join(s for s in [snippet, *following] if s)
+    if len(snippet) > SNIPPET_CHARS:
+        snippet = snippet[:SNIPPET_CHARS - 1].rstrip() + "…"
+    return offset, snippet

@@ -1,0 +1,382 @@
+"""A Collection keeps the SQLite store and the FAISS snapshot consistent.
+
+SQLite is the source of truth: each file is written with its chunks and full-size
+vectors in one transaction. FAISS is a snapshot that is reconciled with SQLite by chunk
+ids (never reused) whenever their generations differ, so a crash at any moment leaves
+an index that opens and heals itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gemmasearch.errors import IndexError_, IndexLockedError, IndexMismatchError
+from gemmasearch.index.store import ChunkRecord, FileRecord, Store
+from gemmasearch.index.vectors import VectorIndex, truncate_normalize
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "index.sqlite"
+LOCK_NAME = "writer.lock"
+
+
+@dataclass(frozen=True)
+class IndexFingerprint:
+    """What must match for vectors to be comparable."""
+
+    model_sha256: str
+    dims: int
+    prompt_format: str
+    full_dims: int = 768
+    model_name: str = ""
+
+    def differences(self, other: IndexFingerprint) -> list[str]:
+        out = []
+        if self.model_sha256 != other.model_sha256:
+            out.append(f"model {other.model_name or other.model_sha256[:12]} "
+                       f"(index built with {self.model_name or self.model_sha256[:12]})")
+        if self.dims != other.dims:
+            out.append(f"dims {other.dims} (index built with {self.dims})")
+        if self.prompt_format != other.prompt_format:
+            out.append("prompt format")
+        if self.full_dims != other.full_dims:
+            out.append(f"embedding size {other.full_dims} (index built with {self.full_dims})")
+        return out
+
+
+class WriterLock:
+    """An exclusive, advisory, per-index lock naming its holder."""
+
+    def __init__(self, folder: Path, description: str) -> None:
+        self.path = folder / LOCK_NAME
+        self.description = description
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        if sys.platform == "win32":  # pragma: no cover - no fcntl; single-writer by convention
+            return
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace")
+            os.close(fd)
+            try:
+                info = json.loads(holder)
+                who = f"pid {info['pid']} ({info['command']}, since {info['since']})"
+            except (ValueError, KeyError):
+                who = "another process"
+            raise IndexLockedError(
+                f"the index is being written by {who}",
+                hint="wait for it to finish, or stop it; searching works meanwhile",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({
+            "pid": os.getpid(), "command": self.description,
+            "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+class Collection:
+    def __init__(self, folder: Path, *, writer: str | None = None) -> None:
+        """Open for reading, or for writing when ``writer`` (a description of the holder,
+        shown to anyone refused the lock) is given."""
+        self.folder = folder
+        self.writable = writer is not None
+        self._lock: WriterLock | None = None
+        if self.writable:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise IndexError_(f"cannot create the index folder {folder}: {exc.strerror}",
+                                  hint="choose another with --index or GEMMASEARCH_HOME") from exc
+            self._lock = WriterLock(folder, writer or "gemmasearch")
+            self._lock.acquire()
+        elif not (folder / DB_NAME).exists():
+            raise IndexError_(f"no index at {folder}",
+                              hint="create one with: gemmasearch index PATH")
+        try:
+            self.store = Store(folder / DB_NAME, readonly=not self.writable)
+        except Exception as exc:
+            self._release()
+            raise IndexError_(f"cannot open the index at {folder}: {exc}",
+                              hint="run: gemmasearch check --repair") from exc
+        self._vectors: VectorIndex | None = None
+        self._vectors_generation = -1
+        self._data_version = -1
+        self._pending_add: list[tuple[list[int], np.ndarray]] = []
+        self._pending_remove: list[int] = []
+        self._dirty = False
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def close(self) -> None:
+        if self.writable and self._dirty:
+            self.save_vectors()
+        self.store.close()
+        self._release()
+
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- fingerprint ----------------------------------------------------------------
+
+    def fingerprint(self) -> IndexFingerprint | None:
+        meta = self.store.all_meta()
+        if "model_sha256" not in meta:
+            return None
+        return IndexFingerprint(
+            model_sha256=meta["model_sha256"], dims=int(meta["dims"]),
+            prompt_format=meta["prompt_format"], full_dims=int(meta.get("full_dims", 768)),
+            model_name=meta.get("model_name", ""))
+
+    def ensure_fingerprint(self, wanted: IndexFingerprint) -> None:
+        """Record the fingerprint on first use; refuse to mix with a different one."""
+        current = self.fingerprint()
+        if current is None:
+            with self.store.transaction():
+                for key, value in asdict(wanted).items():
+                    self.store.set_meta(key, str(value))
+                self.store.set_meta("created_at", f"{time.time():.3f}")
+            return
+        diffs = current.differences(wanted)
+        if diffs:
+            raise IndexMismatchError(
+                f"this index was built differently: asked for {'; '.join(diffs)}",
+                hint="use the same model and --dims, or start over with --rebuild",
+            )
+
+    @property
+    def dims(self) -> int:
+        fp = self.fingerprint()
+        if fp is None:
+            raise IndexError_("the index is empty", hint="add files with: gemmasearch index PATH")
+        return fp.dims
+
+    def reset(self) -> None:
+        """Delete everything (``--rebuild``). Needs the writer lock."""
+        assert self.writable
+        self.store.close()
+        for child in self.folder.iterdir():
+            if child.name == LOCK_NAME:
+                continue
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        self.store = Store(self.folder / DB_NAME)
+        self._vectors, self._vectors_generation, self._data_version = None, -1, -1
+
+    # -- writing --------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction; FAISS is updated in memory only once it has committed."""
+        assert self.writable, "opened read-only"
+        self._pending_add, self._pending_remove = [], []
+        with self.store.transaction():
+            yield
+            self.store.bump_generation()
+        self._apply_pending()
+
+    def put_file(self, record: FileRecord, chunks: Sequence[ChunkRecord],
+                 full_vectors: np.ndarray | None) -> None:
+        new_ids, removed = self.store.put_file(record, chunks, full_vectors)
+        self._pending_remove.extend(removed)
+        if full_vectors is not None and new_ids:
+            self._pending_add.append((new_ids, full_vectors))
+
+    def delete_file(self, path: str) -> None:
+        self._pending_remove.extend(self.store.delete_file(path))
+
+    def _apply_pending(self) -> None:
+        if self._vectors is None:  # not loaded yet: it will sync from SQLite when it is
+            return
+        dims = self._vectors.dims
+        self._vectors.remove(self._pending_remove)
+        for ids, full in self._pending_add:
+            self._vectors.add(np.asarray(ids, np.int64), truncate_normalize(full, dims))
+        self._pending_add, self._pending_remove = [], []
+        self._vectors_generation = self.store.generation()
+        self._data_version = self.store.data_version()
+        self._dirty = True
+
+    def save_vectors(self) -> None:
+        vectors = self.vectors()
+        try:
+            vectors.save(self.folder, self._vectors_generation)
+        except OSError as exc:  # SQLite still holds everything; the next open rebuilds
+            log.warning("could not save the vector snapshot: %s", exc)
+            return
+        self._dirty = False
+
+    # -- reading --------------------------------------------------------------------
+
+    def vectors(self) -> VectorIndex:
+        """The FAISS index, loaded on first use and reconciled with the last commit."""
+        if self._vectors is None:
+            fp = self.fingerprint()
+            dims = fp.dims if fp else 256
+            self._vectors, self._vectors_generation = VectorIndex.load(self.folder, dims)
+            self._data_version = -1
+        self.refresh()
+        return self._vectors
+
+    def refresh(self) -> bool:
+        """Pick up commits made by other connections. Returns True if anything changed."""
+        if self._vectors is None:
+            return False
+        version = self.store.data_version()
+        if version == self._data_version:
+            return False
+        self._data_version = version
+        generation = self.store.generation()
+        if generation == self._vectors_generation:
+            return False
+        self._sync(self._vectors)
+        self._vectors_generation = generation
+        return True
+
+    def _sync(self, vectors: VectorIndex) -> None:
+        """Make FAISS hold exactly the vectors SQLite has, by id."""
+        have = vectors.ids()
+        want = self.store.embedding_ids()
+        extra = np.setdiff1d(have, want, assume_unique=True)
+        missing = np.setdiff1d(want, have, assume_unique=True)
+        if len(extra):
+            vectors.remove(extra)
+        for start in range(0, len(missing), 20000):
+            ids, full = self.store.full_vectors(missing[start:start + 20000], self.full_dims)
+            vectors.add(ids, truncate_normalize(full, vectors.dims))
+        if len(extra) or len(missing):
+            log.debug("synced vectors: +%d -%d", len(missing), len(extra))
+            self._dirty = self.writable
+
+    @property
+    def full_dims(self) -> int:
+        fp = self.fingerprint()
+        return fp.full_dims if fp else 768
+
+    def search_vectors(self, query_full: np.ndarray, k: int,
+                       allowed_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        vectors = self.vectors()
+        query = truncate_normalize(query_full.reshape(1, -1), vectors.dims)[0]
+        return vectors.search(query, k, allowed_ids)
+
+    def rescore(self, query_full: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine at full dims for the given chunk ids: (ids found, scores)."""
+        found, full = self.store.full_vectors(ids, self.full_dims)
+        if not len(found):
+            return found, np.zeros(0, np.float32)
+        q = query_full / max(float(np.linalg.norm(query_full)), 1e-12)
+        return found, full @ q.astype(np.float32)
+
+    # -- consistency ----------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """Problems found; an empty list means consistent."""
+        problems: list[str] = []
+        q = self.store.conn.execute
+        pairs = {
+            "chunks without a vector": "SELECT count(*) FROM chunks WHERE id NOT IN "
+                                       "(SELECT chunk_id FROM embeddings)",
+            "vectors without a chunk": "SELECT count(*) FROM embeddings WHERE chunk_id NOT IN "
+                                       "(SELECT id FROM chunks)",
+            "chunks without a file": "SELECT count(*) FROM chunks WHERE file_id NOT IN "
+                                     "(SELECT id FROM files)",
+            "files whose chunk count is wrong": "SELECT count(*) FROM files f WHERE n_chunks != "
+                                                "(SELECT count(*) FROM chunks WHERE file_id=f.id)",
+            "chunks missing from the word index": "SELECT count(*) FROM chunks WHERE id NOT IN "
+                                                  "(SELECT rowid FROM chunks_fts)",
+        }
+        for label, sql in pairs.items():
+            n = q(sql).fetchone()[0]
+            if n:
+                problems.append(f"{n} {label}")
+        integrity = q("PRAGMA quick_check").fetchone()[0]
+        if integrity != "ok":
+            problems.append(f"sqlite: {integrity}")
+        fp = self.fingerprint()
+        if fp is not None:
+            snapshot, _gen = VectorIndex.load(self.folder, fp.dims)
+            have, want = snapshot.ids(), self.store.embedding_ids()
+            if len(have) != len(np.unique(have)):
+                problems.append("duplicate ids in the vector snapshot")
+            stale = len(np.setdiff1d(have, want)) + len(np.setdiff1d(want, have))
+            if stale:
+                problems.append(f"vector snapshot differs from the database by {stale} ids "
+                                "(healed automatically on open)")
+        return problems
+
+    def repair(self) -> list[str]:
+        """Fix what ``check`` finds: drop orphans, re-queue damaged files, rewrite FAISS."""
+        assert self.writable
+        fixed: list[str] = []
+        with self.store.transaction():
+            q = self.store.conn.execute
+            broken = [r[0] for r in q(
+                "SELECT DISTINCT f.path FROM files f LEFT JOIN chunks c ON c.file_id = f.id "
+                "LEFT JOIN embeddings e ON e.chunk_id = c.id WHERE "
+                "(c.id IS NOT NULL AND e.chunk_id IS NULL) OR f.n_chunks != "
+                "(SELECT count(*) FROM chunks WHERE file_id = f.id)")]
+            for path in broken:  # deleting the row makes the next run re-index the file
+                self.store.delete_file(path)
+            if broken:
+                fixed.append(f"re-queued {len(broken)} damaged files")
+            for sql, label in (
+                ("DELETE FROM embeddings WHERE chunk_id NOT IN (SELECT id FROM chunks)",
+                 "orphan vectors"),
+                ("DELETE FROM chunks WHERE file_id NOT IN (SELECT id FROM files)",
+                 "orphan chunks"),
+                ("DELETE FROM chunks_fts WHERE rowid NOT IN (SELECT id FROM chunks)",
+                 "orphan word-index rows"),
+                ("DELETE FROM chunks_trigram WHERE rowid NOT IN (SELECT id FROM chunks)",
+                 "orphan trigram rows"),
+            ):
+                n = q(sql).rowcount
+                if n:
+                    fixed.append(f"removed {n} {label}")
+            self.store.bump_generation()
+        fp = self.fingerprint()
+        if fp is not None:
+            self._vectors = VectorIndex(fp.dims)
+            self._vectors_generation, self._data_version = -1, -1
+            self.refresh()
+            self.save_vectors()
+            fixed.append("rewrote the vector snapshot")
+        return fixed
+
+    def stats(self) -> dict[str, Any]:
+        stats = self.store.stats()
+        size = sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+        stats.update(bytes_on_disk=size, updated_at=self.store.get_meta("updated_at"),
+                     roots=self.store.roots())
+        return stats

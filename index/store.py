@@ -1,0 +1,287 @@
+"""The SQLite side of an index: files, chunks, full-size vectors, FTS and metadata."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlite_utils
+
+from gemmasearch.index.schema import migrate
+
+FULL_DIMS_DTYPE = np.float16
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str | None = None
+    kind: str | None = None
+    title: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    seq: int
+    text: str
+    tokens: int
+    start_line: int | None = None
+    end_line: int | None = None
+    page: int | None = None
+    # What the lexical index sees (e.g. with code identifiers split); defaults to text.
+    lexical_text: str | None = None
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(
+            f"{path.as_uri()}?mode=ro", uri=True, timeout=30, check_same_thread=False,
+            isolation_level=None,
+        )
+    else:
+        conn = sqlite3.connect(
+            str(path), timeout=30, check_same_thread=False, isolation_level=None
+        )
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+class Store:
+    """Owns one sqlite-utils database; migrations are applied when a writer opens it."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        self.conn = _connect(path, readonly)
+        self.db = sqlite_utils.Database(self.conn)
+        if not readonly:
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode: a process crash never loses a commit; only power loss
+            # can drop the last ones, and the FAISS side is reconciled from here anyway.
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(self.conn)
+        self.conn.execute("PRAGMA mmap_size = 268435456")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- transactions ---------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits (cheap; no table read)."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    # -- metadata -------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def all_meta(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def generation(self) -> int:
+        return int(self.get_meta("generation", "0") or 0)
+
+    def bump_generation(self) -> int:
+        gen = self.generation() + 1
+        self.set_meta("generation", str(gen))
+        self.set_meta("updated_at", f"{time.time():.3f}")
+        return gen
+
+    # -- roots ----------------------------------------------------------------------
+
+    def roots(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT path FROM roots ORDER BY path")]
+
+    def add_root(self, path: str) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO roots(path, added_at) VALUES (?, ?)", (path, time.time())
+        )
+
+    def remove_root(self, path: str) -> None:
+        self.conn.execute("DELETE FROM roots WHERE path = ?", (path,))
+
+    # -- files ----------------------------------------------------------------------
+
+    def file_states(self, prefix: str | None = None) -> dict[str, sqlite3.Row]:
+        """path -> (id, size, mtime_ns, sha256, error) for every file, or those under prefix."""
+        sql = "SELECT path, id, size, mtime_ns, sha256, error FROM files"
+        args: tuple[Any, ...] = ()
+        if prefix is not None:
+            sql += " WHERE path = ? OR substr(path, 1, ?) = ?"
+            base = prefix.rstrip("/") + "/"
+            args = (prefix, len(base), base)
+        return {row[0]: row for row in self.conn.execute(sql, args)}
+
+    def file_row(self, path: str) -> dict[str, Any] | None:
+        rows = list(self.db["files"].rows_where("path = ?", [path]))
+        return rows[0] if rows else None
+
+    def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
+        """Record new size/mtime for a file whose content hash did not change."""
+        self.conn.execute(
+            "UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path)
+        )
+
+    def _chunk_ids_of(self, file_id: int) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT id FROM chunks WHERE file_id = ?", (file_id,))]
+
+    def _delete_chunks(self, chunk_ids: Sequence[int]) -> None:
+        for start in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[start:start + 500])
+            marks = ",".join("?" * len(part))
+            for table, col in (("chunks", "id"), ("embeddings", "chunk_id"),
+                               ("chunks_fts", "rowid"), ("chunks_trigram", "rowid")):
+                self.conn.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", part)
+
+    def delete_file(self, path: str) -> list[int]:
+        """Remove a file and its chunks. Returns the removed chunk ids."""
+        row = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+        if row is None:
+            return []
+        removed = self._chunk_ids_of(row[0])
+        self._delete_chunks(removed)
+        self.conn.execute("DELETE FROM files WHERE id = ?", (row[0],))
+        return removed
+
+    def put_file(
+        self, record: FileRecord, chunks: Sequence[ChunkRecord], vectors: np.ndarray | None
+    ) -> tuple[list[int], list[int]]:
+        """Insert or replace a file with its chunks and full-size vectors.
+
+        Returns (new chunk ids, removed chunk ids). Call inside ``transaction()``.
+        """
+        if vectors is not None and len(vectors) != len(chunks):
+            raise ValueError("one vector per chunk is required")
+        existing = self.conn.execute(
+            "SELECT id FROM files WHERE path = ?", (record.path,)
+        ).fetchone()
+        removed: list[int] = []
+        values = (record.size, record.mtime_ns, record.sha256, record.kind, record.title,
+                  len(chunks), time.time(), record.error)
+        if existing:
+            file_id = existing[0]
+            removed = self._chunk_ids_of(file_id)
+            self._delete_chunks(removed)
+            self.conn.execute(
+                "UPDATE files SET size=?, mtime_ns=?, sha256=?, kind=?, title=?, n_chunks=?, "
+                "indexed_at=?, error=? WHERE id = ?", (*values, file_id))
+        else:
+            cur = self.conn.execute(
+                "INSERT INTO files(size, mtime_ns, sha256, kind, title, n_chunks, indexed_at, "
+                "error, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (*values, record.path))
+            file_id = int(cur.lastrowid or 0)
+        new_ids: list[int] = []
+        for i, chunk in enumerate(chunks):
+            cur = self.conn.execute(
+                "INSERT INTO chunks(file_id, seq, start_line, end_line, page, tokens, text) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (file_id, chunk.seq, chunk.start_line, chunk.end_line, chunk.page,
+                 chunk.tokens, chunk.text))
+            chunk_id = int(cur.lastrowid or 0)
+            new_ids.append(chunk_id)
+            lexical = chunk.lexical_text if chunk.lexical_text is not None else chunk.text
+            self.conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)",
+                              (chunk_id, lexical))
+            self.conn.execute("INSERT INTO chunks_trigram(rowid, text) VALUES (?, ?)",
+                              (chunk_id, chunk.text))
+            if vectors is not None:
+                self.conn.execute(
+                    "INSERT INTO embeddings(chunk_id, vector) VALUES (?, ?)",
+                    (chunk_id, np.asarray(vectors[i], dtype=FULL_DIMS_DTYPE).tobytes()))
+        return new_ids, removed
+
+    # -- chunks and vectors ---------------------------------------------------------
+
+    def chunk_ids(self) -> np.ndarray:
+        return np.fromiter((r[0] for r in self.conn.execute("SELECT id FROM chunks")),
+                           dtype=np.int64)
+
+    def embedding_ids(self) -> np.ndarray:
+        return np.fromiter(
+            (r[0] for r in self.conn.execute("SELECT chunk_id FROM embeddings")), dtype=np.int64)
+
+    def full_vectors(self, ids: Iterable[int], dims: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids found, float32 vectors) for the given chunk ids, in the order given."""
+        wanted = [int(i) for i in ids]
+        found: dict[int, bytes] = {}
+        for start in range(0, len(wanted), 900):
+            part = wanted[start:start + 900]
+            marks = ",".join("?" * len(part))
+            found.update(self.conn.execute(
+                f"SELECT chunk_id, vector FROM embeddings WHERE chunk_id IN ({marks})", part))
+        out_ids = np.array([i for i in wanted if i in found], dtype=np.int64)
+        if not len(out_ids):
+            return out_ids, np.zeros((0, dims), dtype=np.float32)
+        blob = b"".join(found[int(i)] for i in out_ids)
+        vecs = np.frombuffer(blob, dtype=FULL_DIMS_DTYPE).reshape(len(out_ids), dims)
+        return out_ids, vecs.astype(np.float32)
+
+    def iter_all_vectors(self, dims: int, batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        last = -1
+        while True:
+            rows = self.conn.execute(
+                "SELECT chunk_id, vector FROM embeddings WHERE chunk_id > ? "
+                "ORDER BY chunk_id LIMIT ?", (last, batch)).fetchall()
+            if not rows:
+                return
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=FULL_DIMS_DTYPE)
+            yield ids, vecs.reshape(len(rows), dims).astype(np.float32)
+            last = int(ids[-1])
+
+    def chunk_rows(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Chunk rows joined with their file, keyed by chunk id."""
+        out: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(ids), 900):
+            part = [int(i) for i in ids[start:start + 900]]
+            marks = ",".join("?" * len(part))
+            cur = self.conn.execute(
+                "SELECT c.id, c.seq, c.start_line, c.end_line, c.page, c.text, c.tokens, "
+                "f.path, f.kind, f.title, f.mtime_ns, f.n_chunks FROM chunks c "
+                f"JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})", part)
+            names = [d[0] for d in cur.description]
+            for row in cur:
+                out[row[0]] = dict(zip(names, row, strict=True))
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        one = self.conn.execute
+        return {
+            "files": one("SELECT count(*) FROM files WHERE error IS NULL").fetchone()[0],
+            "failed": one("SELECT count(*) FROM files WHERE error IS NOT NULL").fetchone()[0],
+            "chunks": one("SELECT count(*) FROM chunks").fetchone()[0],
+        }
+
+    def failures(self, limit: int = 1000) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path LIMIT ?",
+            [limit]))
