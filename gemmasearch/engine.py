@@ -11,6 +11,7 @@ from typing import Any
 from gemmasearch.config import Settings, load_settings
 from gemmasearch.embedder import DOCUMENT_PROMPT, QUERY_PROMPT, Embedder
 from gemmasearch.errors import IndexError_, UsageError
+from gemmasearch.extract import Document, extract
 from gemmasearch.index import Collection, IndexFingerprint
 from gemmasearch.indexer import Indexer, IndexReport, Progress
 from gemmasearch.models import ModelSpec, file_sha256, inspect_model, pull_default_model, resolve_model
@@ -68,6 +69,10 @@ class Engine:
     @property
     def embedder_loaded(self) -> bool:
         return self._embedder is not None
+
+    def load_model(self) -> None:
+        """Load the embedder now (the TUI calls this from a worker thread at start)."""
+        _ = self.embedder
 
     def model_sha256(self) -> str:
         if self._model_sha256 is None:
@@ -162,6 +167,16 @@ class Engine:
             with self._lock:
                 results = searcher.search(query, options)
             yield query, results
+
+    def open_document(self, path: str | Path) -> Document:
+        """Text of an indexed file for previews: lines, or pages for PDFs."""
+        file_path = Path(path)
+        try:
+            data = file_path.read_bytes()
+        except OSError as exc:
+            raise IndexError_(f"cannot read {file_path}: {exc.strerror or exc}",
+                              hint="the file may have moved; re-index to update") from exc
+        return extract(file_path, data)
 
     # -- status ---------------------------------------------------------------------
 
