@@ -7,7 +7,9 @@ import os
 
 import typer
 
-from gemmasearch.cli import check_cmd, index_cmd, model_cmd, search_cmd, status_cmd, tui_cmd
+from gemmasearch.cli import (
+    check_cmd, index_cmd, model_cmd, search_cmd, status_cmd, tui_cmd, watch_cmd,
+)
 
 app = typer.Typer(
     name="gemmasearch",
@@ -36,6 +38,7 @@ app.command("index")(index_cmd.index)
 app.command("search")(search_cmd.search)
 app.command("status")(status_cmd.status)
 app.command("check")(check_cmd.check)
+app.command("watch")(watch_cmd.watch)
 app.command("tui")(tui_cmd.tui)
 app.add_typer(model_cmd.app, name="model")
 
