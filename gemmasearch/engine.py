@@ -118,6 +118,10 @@ class Engine:
               should_stop: Callable[[], bool] | None = None,
               description: str = "gemmasearch index") -> IndexReport:
         """Index ``paths`` (default: every root the index knows). Re-runs are incremental."""
+        for root in paths or ():
+            if not Path(root).expanduser().exists():
+                raise UsageError(f"no such file or folder: {root}")
+        self.ensure_model()  # before touching the index: a missing model changes nothing
         with self.open_writer(description) as collection:
             if rebuild:
                 old_roots = collection.store.roots()
@@ -128,10 +132,6 @@ class Engine:
             roots = [Path(p) for p in (paths or collection.store.roots())]
             if not roots:
                 raise UsageError("no folders to index", hint="gemmasearch index PATH")
-            for root in roots:
-                if not root.expanduser().exists():
-                    raise UsageError(f"no such file or folder: {root}")
-            self.ensure_model()
             collection.ensure_fingerprint(self._fingerprint(dims))
             collection.vectors()  # load now so commits update it in place
             indexer = Indexer(collection, self.embedder, self.scanner(),

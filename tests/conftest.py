@@ -1,0 +1,53 @@
+"""Shared fixtures: an isolated GEMMASEARCH_HOME, a fake-embedder engine, the real model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gemmasearch.config import load_settings
+from gemmasearch.embedder import FakeEmbedder
+from gemmasearch.engine import Engine
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("GEMMASEARCH_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Never touch the developer's real index, config or model cache."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("GEMMASEARCH_HOME", str(home))
+    monkeypatch.delenv("GEMMASEARCH_INDEX", raising=False)
+    if "GEMMASEARCH_MODEL" in os.environ:
+        monkeypatch.delenv("GEMMASEARCH_MODEL")
+    return home
+
+
+@pytest.fixture
+def fake_engine(tmp_path: Path) -> Iterator[Engine]:
+    settings = load_settings(index_dir=tmp_path / "index")
+    engine = Engine(settings, embedder=FakeEmbedder())
+    yield engine
+    engine.close()
+
+
+def real_model_path(variable: str = "GEMMASEARCH_TEST_MODEL") -> Path:
+    value = os.environ.get(variable)
+    if not value or not Path(value).is_file():
+        pytest.skip(f"set {variable} to an EmbeddingGemma GGUF to run the real-model tests")
+    return Path(value)
+
+
+def write_files(root: Path, files: dict[str, str | bytes]) -> Path:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return root

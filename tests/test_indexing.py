@@ -1,0 +1,155 @@
+"""Incremental bookkeeping, ignore rules and index identity, on the fake embedder."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gemmasearch.config import load_settings
+from gemmasearch.embedder import FakeEmbedder
+from gemmasearch.engine import Engine
+from gemmasearch.errors import IndexMismatchError, UsageError
+from gemmasearch.index import Collection
+from tests.conftest import write_files
+
+DOCS = {
+    "notes/garden.md": "# Garden\n\nTomatoes need sun and water every morning.\n",
+    "notes/bread.md": "# Bread\n\nSourdough starter, flour, salt and patience.\n",
+    "src/util.py": "def parse_config(path):\n    return open(path).read()\n",
+    "todo.txt": "buy milk\ncall the plumber about the leaking pipe\n",
+}
+
+
+def indexed_paths(engine: Engine) -> set[str]:
+    return set(engine.reader().store.file_states())
+
+
+def test_first_run_then_nothing_to_do(fake_engine, tmp_path):
+    root = write_files(tmp_path / "docs", DOCS)
+    report = fake_engine.index([root])
+    assert (report.added, report.changed, report.removed, report.unchanged) == (4, 0, 0, 0)
+    assert report.summary() == "+4 new, ~0 changed, -0 removed, 0 unchanged"
+    again = fake_engine.index([root])
+    assert again.summary() == "+0 new, ~0 changed, -0 removed, 4 unchanged"
+    assert again.chunks == 0
+
+
+def test_edit_delete_add_are_reflected_exactly(fake_engine, tmp_path):
+    root = write_files(tmp_path / "docs", DOCS)
+    fake_engine.index([root])
+    before = fake_engine.status()["chunks"]
+    (root / "todo.txt").write_text("buy oat milk\n")
+    (root / "notes/bread.md").unlink()
+    (root / "new.md").write_text("# New\n\nfresh content\n")
+    report = fake_engine.index()  # no paths: the known roots
+    assert (report.added, report.changed, report.removed, report.unchanged) == (1, 1, 1, 2)
+    assert indexed_paths(fake_engine) == {str(root / p) for p in
+                                          ["notes/garden.md", "src/util.py", "todo.txt", "new.md"]}
+    assert fake_engine.status()["chunks"] == before
+    assert fake_engine.check() == ([], [])
+    top = fake_engine.search("oat milk")[0]
+    assert top.path == str(root / "todo.txt")
+
+
+def test_touch_without_content_change_is_not_re_embedded(fake_engine, tmp_path):
+    root = write_files(tmp_path / "docs", DOCS)
+    fake_engine.index([root])
+    target = root / "todo.txt"
+    st = target.stat()
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    report = fake_engine.index([root])
+    assert report.chunks == 0 and report.changed == 0 and report.unchanged == 4
+    # The new mtime was recorded: the next run does not even hash it.
+    row = fake_engine.reader().store.file_row(str(target))
+    assert row["mtime_ns"] == target.stat().st_mtime_ns
+
+
+def test_ignore_rules_and_default_excludes(fake_engine, tmp_path):
+    root = write_files(tmp_path / "proj", {
+        ".gitignore": "secret/\n*.log\n",
+        ".gemmasearchignore": "drafts/\n",
+        "keep.md": "kept",
+        "secret/a.md": "hidden",
+        "app.log": "log line",
+        "drafts/b.md": "draft",
+        "node_modules/pkg/readme.md": "dependency",
+        ".git/config": "[core]",
+        "venv1/pyvenv.cfg": "home = /usr",
+        "venv1/lib/site.py": "x = 1",
+        "image.png": b"\x89PNG\r\n\x1a\n\x00\x00",
+    })
+    fake_engine.index([root])
+    assert indexed_paths(fake_engine) == {str(root / "keep.md")}
+
+
+def test_binary_named_txt_and_oversized_files_are_recorded_with_a_reason(tmp_path):
+    root = write_files(tmp_path / "docs", {
+        "fine.txt": "hello",
+        "blob.txt": b"\x00\x01\x02binary\x00" * 100,
+        "big.txt": "x" * 3_000_000,
+    })
+    engine = Engine(load_settings(index_dir=tmp_path / "idx", max_file_mb=1),
+                    embedder=FakeEmbedder())
+    report = engine.index([root])
+    assert report.added == 1 and report.failed == 2
+    failures = {Path(f["path"]).name: f["error"] for f in engine.status()["failures"]}
+    assert failures["blob.txt"] == "binary content"
+    assert "size limit" in failures["big.txt"]
+    # Recorded failures are not retried while the file is unchanged.
+    assert engine.index([root]).failed == 0
+    engine.close()
+
+
+def test_undecodable_bytes_are_replaced_not_fatal(fake_engine, tmp_path):
+    root = write_files(tmp_path / "docs", {"latin.txt": "caf\xe9 au lait".encode("latin-1")})
+    assert fake_engine.index([root]).added == 1
+    assert "café" in fake_engine.search("café")[0].snippet
+
+
+def test_symlink_out_of_the_root_is_not_followed(fake_engine, tmp_path):
+    outside = write_files(tmp_path / "outside", {"far.md": "far away"})
+    root = write_files(tmp_path / "docs", {"near.md": "close by"})
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    (root / "loop").symlink_to(root, target_is_directory=True)
+    fake_engine.index([root])
+    assert indexed_paths(fake_engine) == {str(root / "near.md")}
+
+
+def test_dims_are_fixed_at_creation_and_rebuild_starts_over(tmp_path):
+    root = write_files(tmp_path / "docs", DOCS)
+    index_dir = tmp_path / "idx"
+    engine = Engine(load_settings(index_dir=index_dir), embedder=FakeEmbedder())
+    engine.index([root], dims=128)
+    with pytest.raises(IndexMismatchError, match="dims 512"):
+        engine.index([root], dims=512)
+    report = engine.index(rebuild=True, dims=512)
+    assert report.added == 4
+    assert engine.status()["dims"] == 512
+    engine.close()
+
+
+def test_another_model_is_refused(tmp_path):
+    root = write_files(tmp_path / "docs", DOCS)
+    settings = load_settings(index_dir=tmp_path / "idx")
+    Engine(settings, embedder=FakeEmbedder(name="model-a")).index([root])
+    other = Engine(settings, embedder=FakeEmbedder(name="model-b"))
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        other.index([root])
+    with pytest.raises(IndexMismatchError):
+        other.search("tomatoes")
+
+
+def test_missing_root_is_a_usage_error(fake_engine, tmp_path):
+    with pytest.raises(UsageError, match="no such file"):
+        fake_engine.index([tmp_path / "nope"])
+
+
+def test_vectors_snapshot_heals_after_loss(fake_engine, tmp_path):
+    root = write_files(tmp_path / "docs", DOCS)
+    fake_engine.index([root])
+    fake_engine.close()
+    for snapshot in (fake_engine.index_dir).glob("vectors.*"):
+        snapshot.unlink()
+    reader = Collection(fake_engine.index_dir)
+    assert len(reader.vectors()) == fake_engine.status()["chunks"]
+    reader.close()

@@ -1,0 +1,72 @@
+"""Build the command that opens a result: ``$VISUAL``/``$EDITOR`` at a line, or the system
+opener for PDFs. Pure functions, so tests check the command without running anything."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+# Editors that take ``+LINE path``.
+PLUS_LINE = frozenset({
+    "vi", "vim", "nvim", "gvim", "mvim", "view", "nvi", "elvis", "vis", "nano", "pico",
+    "emacs", "emacsclient", "micro", "kak", "joe", "jed", "mg", "ne", "ed", "ex", "less",
+})
+# Editors that take ``path:LINE``.
+COLON_LINE = frozenset({"hx", "helix", "subl", "sublime_text", "zed", "mate", "gedit", "kate"})
+# VS Code and its forks: ``-g path:LINE``.
+GOTO_FLAG = frozenset({"code", "code-insiders", "codium", "vscodium", "cursor", "windsurf"})
+# Editors that open their own window: no need to hand them the terminal.
+GUI_EDITORS = GOTO_FLAG | frozenset({"subl", "sublime_text", "zed", "mate", "gedit", "kate",
+                                     "gvim", "mvim"})
+
+
+@dataclass(frozen=True)
+class OpenCommand:
+    argv: list[str]
+    terminal: bool  # True: the UI must suspend while it runs (a terminal editor)
+
+
+def system_opener(path: str, platform: str | None = None) -> list[str]:
+    platform = platform or sys.platform
+    if platform == "darwin":
+        return ["open", path]
+    if platform.startswith("win"):
+        return ["cmd", "/c", "start", "", path]
+    return ["xdg-open", path]
+
+
+def open_command(path: str | Path, line: int | None = None, *, kind: str | None = None,
+                 env: Mapping[str, str] | None = None,
+                 platform: str | None = None) -> OpenCommand:
+    """The command that shows ``path`` at ``line``."""
+    env = os.environ if env is None else env
+    path = str(path)
+    if kind == "pdf" or path.lower().endswith(".pdf"):
+        return OpenCommand(system_opener(path, platform), terminal=False)
+    editor = (env.get("VISUAL") or env.get("EDITOR") or "").strip()
+    if not editor:
+        return OpenCommand(system_opener(path, platform), terminal=False)
+    argv = shlex.split(editor)
+    name = Path(argv[0]).name.lower().removesuffix(".exe")
+    if line is None or line < 1:
+        return OpenCommand([*argv, path], terminal=name not in GUI_EDITORS)
+    if name in GOTO_FLAG:
+        return OpenCommand([*argv, "-g", f"{path}:{line}"], terminal=False)
+    if name in COLON_LINE:
+        return OpenCommand([*argv, f"{path}:{line}"], terminal=name not in GUI_EDITORS)
+    if name in PLUS_LINE:
+        return OpenCommand([*argv, f"+{line}", path], terminal=name not in GUI_EDITORS)
+    return OpenCommand([*argv, path], terminal=True)
+
+
+Launcher = Callable[[list[str]], int]
+
+
+def run_command(argv: list[str]) -> int:
+    """The default launcher: run and wait (the opener returns at once)."""
+    return subprocess.call(argv)

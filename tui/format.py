@@ -1,0 +1,72 @@
+"""Small helpers that turn results into Rich text: paths, score bars, highlighted terms."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from rich.text import Text
+
+from gemmasearch.snippets import query_terms
+
+BAR_CELLS = "▏▎▍▌▋▊▉█"
+
+
+def relative_path(path: str, roots: Sequence[str] = ()) -> str:
+    """``root-name/inside/root`` for files under an indexed folder, else ``~/...`` or as is."""
+    p = Path(path)
+    best: Path | None = None
+    for root in roots:
+        r = Path(root)
+        if (p == r or r in p.parents) and (best is None or len(r.parts) > len(best.parts)):
+            best = r
+    if best is not None:
+        if p == best:
+            return p.name
+        return str(Path(best.name) / p.relative_to(best))
+    try:
+        return "~/" + str(p.relative_to(Path.home()))
+    except ValueError:
+        return path
+
+
+def score_bar(score: float, width: int = 4) -> Text:
+    """A small horizontal bar for a 0..1 similarity."""
+    value = max(0.0, min(1.0, score)) * width
+    full = int(value)
+    part = int((value - full) * len(BAR_CELLS))
+    bar = "█" * full + (BAR_CELLS[part - 1] if part and full < width else "")
+    return Text(bar.ljust(width), style="bold")
+
+
+def term_pattern(query: str) -> re.Pattern[str] | None:
+    """Words that start like a query term (``index`` lights ``indexing``)."""
+    terms = sorted({t[:5] for t in query_terms(query) if len(t) > 1}, key=len, reverse=True)
+    if not terms:
+        return None
+    return re.compile(r"\b(?:" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
+
+
+def highlight(text: str | Text, query: str, style: str = "bold reverse") -> Text:
+    out = text.copy() if isinstance(text, Text) else Text(text)
+    pattern = term_pattern(query)
+    if pattern is not None:
+        out.highlight_regex(pattern, style=style)
+    return out
+
+
+def location(line: int | None, page: int | None) -> str:
+    if page is not None:
+        return f"p.{page}"
+    if line is not None:
+        return f"{line}"
+    return ""
+
+
+def humanize(n: int) -> str:
+    return f"{n:,}"
+
+
+def join(parts: Iterable[str], sep: str = " · ") -> str:
+    return sep.join(p for p in parts if p)
