@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,11 +24,11 @@ import numpy as np
 
 from gemmasearch.chunking import Chunk, chunk_document
 from gemmasearch.embedder import Embedder
-from gemmasearch.errors import ExtractionError
+from gemmasearch.errors import ExtractionError, IndexError_
 from gemmasearch.extract import extract
 from gemmasearch.index import ChunkRecord, Collection, FileRecord
 from gemmasearch.lexical import lexical_text
-from gemmasearch.scan import ScannedFile, Scanner
+from gemmasearch.scan import ScannedFile, Scanner, ScanResult, path_key
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,24 @@ EMBED_BATCH_CHUNKS = 32
 # Chunks from one file beyond this are dropped (a 200 MB log would otherwise take hours).
 MAX_CHUNKS_PER_FILE = 5000
 TITLE_MAX_CHARS = 120
+# Text beyond this is not read (hashing still covers the whole file): with the chunk cap
+# above, memory stays bounded whatever max_file_mb allows.
+MAX_TEXT_BYTES = 16 * 1024 * 1024
+EMPTY = "empty file (nothing to index)"
+NO_TEXT = "no text to index"
+
+
+def storage_error(exc: BaseException) -> IndexError_:
+    """A clear error for a failed write to the index (the transaction was rolled back)."""
+    text = str(exc)
+    if "full" in text or getattr(exc, "errno", None) == 28:
+        return IndexError_(f"the disk holding the index is full ({text})",
+                           hint="free some space and run again; nothing was lost")
+    if "readonly" in text or "read-only" in text or isinstance(exc, PermissionError):
+        return IndexError_(f"the index folder is read-only ({text})",
+                           hint="choose another with --index or GEMMASEARCH_HOME")
+    return IndexError_(f"cannot write to the index: {text}",
+                       hint="run: gemmasearch check --repair")
 
 
 @dataclass
@@ -99,8 +119,23 @@ class _Prepared:
     gone: bool = False  # vanished between scan and read
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _read(path: Path, bounded: bool) -> tuple[bytes, int, int, str]:
+    """(data, size, mtime_ns, sha256 of the whole file). Size and mtime come from the open
+    file, so they match what was read even if the file was replaced since the scan. With
+    ``bounded``, only the first MAX_TEXT_BYTES are kept (the hash still covers all)."""
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        digest = hashlib.sha256()
+        kept: list[bytes] = []
+        n_kept = 0
+        while block := fh.read(1 << 20):
+            digest.update(block)
+            if not bounded or n_kept < MAX_TEXT_BYTES:
+                kept.append(block)
+                n_kept += len(block)
+    data = b"".join(kept)
+    return (data[:MAX_TEXT_BYTES] if bounded else data), st.st_size, st.st_mtime_ns, \
+        digest.hexdigest()
 
 
 class Indexer:
@@ -122,93 +157,115 @@ class Indexer:
         """Bring the index in line with everything under ``roots``."""
         started = time.monotonic()
         self.on_progress(Progress("scanning"))
-        store = self.collection.store
-        scan = self.scanner.scan(roots)
         report = IndexReport()
-        seen = {str(f.path) for f in scan.files}
+        roots = [r.expanduser().absolute() for r in roots]
+        scan = self.scanner.scan(roots)
         existing: dict[str, _Known] = {}
         for root in roots:
-            prefix = str(root.expanduser().absolute())
-            for path, row in store.file_states(prefix).items():
-                existing[path] = _Known(row[2], row[3], row[4], row[5])
-        work: list[ScannedFile] = []
-        for item in scan.files:
-            old = existing.get(str(item.path))
-            if old and old.size == item.size and old.mtime_ns == item.mtime_ns:
-                report.unchanged += 1
-            else:
-                work.append(item)
-        skipped = {str(p): reason for p, reason in scan.skipped}
-        gone = [p for p in existing if p not in seen and p not in skipped]
-        with self.collection.batch():
-            for root in roots:
-                store.add_root(str(root.expanduser().absolute()))
-            for path in gone:
-                self.collection.delete_file(path)
-            for path, reason in skipped.items():
-                self._record_failure(Path(path), reason, report, existing)
-        report.removed = len(gone)
+            existing.update(self._known(path_key(root)))
+        work = self._plan(scan, existing, report, register=roots)
         self._process(work, existing, report)
         report.seconds = time.monotonic() - started
         return report
 
-    def index_paths(self, paths: Sequence[Path]) -> IndexReport:
-        """Re-check individual files (the watcher's entry point): index, update or remove."""
+    def index_paths(self, paths: Sequence[Path], roots: Sequence[Path] | None = None
+                    ) -> IndexReport:
+        """Re-check paths below ``roots`` (default: the index's roots) and index, update or
+        remove them: the watcher's entry point. A folder is rescanned as a whole; a path
+        that is gone or now ignored is removed along with anything below it."""
         started = time.monotonic()
         report = IndexReport()
-        store = self.collection.store
-        work: list[ScannedFile] = []
+        tops = [Path(r).expanduser().absolute() for r in
+                (roots if roots is not None else self.collection.store.roots())]
+        scan = ScanResult()
         existing: dict[str, _Known] = {}
-        gone: list[str] = []
-        for path in paths:
-            key = str(path)
-            row = store.file_states(key).get(key)
-            if row:
-                existing[key] = _Known(row[2], row[3], row[4], row[5])
-            scan = self.scanner.scan([path])
-            if scan.files:
-                work.append(scan.files[0])
-            elif row:
-                gone.append(key)
-        if gone:
-            with self.collection.batch():
-                for key in gone:
-                    self.collection.delete_file(key)
-            report.removed = len(gone)
+        for path in dict.fromkeys(p.expanduser().absolute() for p in paths):
+            top = max((t for t in tops if t == path or t in path.parents),
+                      key=lambda t: len(t.parts), default=None)
+            existing.update(self._known(path_key(path)))
+            if top is None:  # not below a root: nothing of ours any more
+                continue
+            if path.is_dir() and not self.scanner.is_ignored(path, top) and (
+                    not path.is_symlink() or self.scanner._may_follow(path, top.resolve())):
+                scan.files.extend(self.scanner.iter_root(path, scan, top))
+                continue
+            decision = self.scanner.check(path, top)
+            if isinstance(decision, ScannedFile):
+                scan.files.append(decision)
+            elif isinstance(decision, str):
+                scan.skipped.append((path, decision))
+        work = self._plan(scan, existing, report)
         self._process(work, existing, report)
         report.seconds = time.monotonic() - started
         return report
+
+    def _known(self, key: str) -> dict[str, _Known]:
+        """What the index knows of ``key`` and of everything below it."""
+        return {path: _Known(row[2], row[3], row[4], row[5])
+                for path, row in self.collection.store.file_states(key).items()}
+
+    def _plan(self, scan: ScanResult, existing: dict[str, _Known], report: IndexReport,
+              register: Sequence[Path] = ()) -> list[ScannedFile]:
+        """Remove what is gone, record what cannot be indexed; return what to read."""
+        seen = {path_key(f.path) for f in scan.files}
+        work: list[ScannedFile] = []
+        for item in scan.files:
+            old = existing.get(path_key(item.path))
+            if old and old.size == item.size and old.mtime_ns == item.mtime_ns:
+                report.unchanged += 1
+            else:
+                work.append(item)
+        skipped = {path_key(p): reason for p, reason in scan.skipped}
+        gone = [p for p in existing if p not in seen and p not in skipped]
+        try:
+            with self.collection.batch():
+                for root in register:
+                    self.collection.store.add_root(path_key(root))
+                for path in gone:
+                    self.collection.delete_file(path)
+                for path, reason in skipped.items():
+                    self._record_failure(Path(path), reason, report, existing)
+        except (sqlite3.Error, OSError) as exc:
+            raise storage_error(exc) from exc
+        report.removed += len(gone)
+        return work
 
     # -- the pipeline ---------------------------------------------------------------
 
     def _prepare(self, item: ScannedFile, existing: dict[str, _Known]
                  ) -> _Prepared:
-        key = str(item.path)
+        key = path_key(item.path)
         old = existing.get(key)
         record = FileRecord(path=key, size=item.size, mtime_ns=item.mtime_ns, kind=item.kind)
         try:
-            data = item.path.read_bytes()
-        except FileNotFoundError:
+            data, size, mtime_ns, digest = _read(item.path, item.kind != "pdf")
+        except FileNotFoundError:  # deleted (or replaced) between scan and read
             return _Prepared(record, [], is_new=old is None, gone=True)
         except OSError as exc:
             return self._failed(record, f"cannot read: {exc.strerror or exc}", old is None)
-        digest = _sha256(data)
         if old is not None and old.sha256 == digest and old.error is None:
-            return _Prepared(record, [], is_new=False, unchanged=True)
-        record = FileRecord(path=key, size=len(data), mtime_ns=item.mtime_ns, sha256=digest,
+            return _Prepared(FileRecord(key, size, mtime_ns), [], is_new=False, unchanged=True)
+        record = FileRecord(path=key, size=size, mtime_ns=mtime_ns, sha256=digest,
                             kind=item.kind)
+        if size == 0:
+            return self._failed(record, EMPTY, old is None)
         try:
             document = extract(item.path, data, item.kind)
         except ExtractionError as exc:
             return self._failed(record, exc.message, old is None)
+        del data
         title = document.title[:TITLE_MAX_CHARS]
         budget = self.chunk_tokens - self.embedder.prompt_overhead_tokens(title)
         chunks = chunk_document(document, self.embedder.count_tokens, budget, self.chunk_overlap)
+        if not chunks:
+            return self._failed(record, NO_TEXT, old is None)
         if len(chunks) > MAX_CHUNKS_PER_FILE:
             log.warning("%s: kept the first %d of %d chunks", key, MAX_CHUNKS_PER_FILE,
                         len(chunks))
             chunks = chunks[:MAX_CHUNKS_PER_FILE]
-        record = FileRecord(path=key, size=len(data), mtime_ns=item.mtime_ns, sha256=digest,
+        elif size > MAX_TEXT_BYTES and item.kind != "pdf":
+            log.warning("%s: indexed the first %d MB only", key, MAX_TEXT_BYTES >> 20)
+        record = FileRecord(path=key, size=size, mtime_ns=mtime_ns, sha256=digest,
                             kind=document.kind, title=title)
         return _Prepared(record, chunks, is_new=old is None)
 
@@ -230,9 +287,10 @@ class Indexer:
                 except Exception as exc:  # noqa: BLE001 - one bad file never ends a run
                     log.exception("failed to prepare %s", item.path)
                     prepared = self._failed(
-                        FileRecord(str(item.path), item.size, item.mtime_ns, kind=item.kind),
-                        f"internal error: {type(exc).__name__}: {exc}",
-                        str(item.path) not in existing)
+                        FileRecord(path_key(item.path), item.size, item.mtime_ns,
+                                   kind=item.kind),
+                        f"internal error: {type(exc).__name__}: {exc}"[:300],
+                        path_key(item.path) not in existing)
                 out.put(prepared)
         finally:
             out.put(None)
@@ -290,6 +348,13 @@ class Indexer:
         self.on_progress(progress)
 
     def _write(self, group: list[_Prepared], vectors: np.ndarray, report: IndexReport) -> None:
+        try:
+            self._write_batch(group, vectors, report)
+        except (sqlite3.Error, OSError) as exc:  # rolled back: the index is as before
+            raise storage_error(exc) from exc
+
+    def _write_batch(self, group: list[_Prepared], vectors: np.ndarray,
+                     report: IndexReport) -> None:
         offset = 0
         with self.collection.batch():
             for item in group:
@@ -330,9 +395,11 @@ class Indexer:
             size, mtime = st.st_size, st.st_mtime_ns
         except OSError:
             size, mtime = 0, 0
-        old = existing.get(str(path))
+        key = path_key(path)
+        old = existing.get(key)
         if old and old.size == size and old.mtime_ns == mtime and old.error == reason:
             return  # already recorded
-        self.collection.put_file(FileRecord(str(path), size, mtime, error=reason), [], None)
+        self.collection.put_file(FileRecord(key, size, mtime, error=reason), [], None)
         report.failed += 1
-        report.failures.append((str(path), reason))
+        report.failures.append((key, reason))
+        log.warning("skipped %s: %s", key, reason)

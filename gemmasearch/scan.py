@@ -17,6 +17,22 @@ from gemmasearch.extract import kind_of
 log = logging.getLogger(__name__)
 
 IGNORE_FILES = (".gitignore", ".gemmasearchignore")
+BAD_NAME = "file name is not valid UTF-8 (rename it to index it)"
+
+
+def path_key(path: Path | str) -> str:
+    """The text a path is stored under. Undecodable bytes in a name (kept by Python as
+    lone surrogates, which SQLite refuses) are written as backslash escapes."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
+
+
+def has_bad_name(path: Path | str) -> bool:
+    return path_key(path) != str(path)
 
 
 @dataclass(frozen=True)
@@ -77,10 +93,18 @@ class Scanner:
     def excluded_by_default(self, rel_posix: str, is_dir: bool) -> bool:
         return self.default_rules.match_file(rel_posix + "/" if is_dir else rel_posix)
 
-    def iter_root(self, root: Path, result: ScanResult) -> Iterator[ScannedFile]:
+    def iter_root(self, root: Path, result: ScanResult, top: Path | None = None
+                  ) -> Iterator[ScannedFile]:
+        """Files under ``root``. ``top`` is the indexed root ``root`` lies in (for a
+        sub-folder rescan): ignore files between the two apply, and so do its symlink
+        rules."""
         root = root.expanduser().absolute()
         try:
             st = root.stat()
+        except FileNotFoundError:
+            if top is None:
+                result.skipped.append((root, "cannot read: No such file or directory"))
+            return
         except OSError as exc:
             result.skipped.append((root, f"cannot read: {exc.strerror or exc}"))
             return
@@ -89,14 +113,63 @@ class Scanner:
             if item:
                 yield item
             return
-        real_root = root.resolve()
+        top = (top or root).expanduser().absolute()
+        real_root = top.resolve()
         visited: set[tuple[int, int]] = set()
-        yield from self._walk(root, real_root, _inherited_rules(root), visited, result)
+        yield from self._walk(root, real_root, _inherited_rules(root, top), visited, result)
+
+    def check(self, path: Path, top: Path) -> ScannedFile | str | None:
+        """Decide about one file below the indexed root ``top`` (the watcher's question):
+        a ScannedFile to index, a reason it cannot be, or None (not ours: ignored, not a
+        regular file, unknown kind, or gone)."""
+        path = path.absolute()
+        if self.is_ignored(path, top):
+            return None
+        try:
+            if path.is_symlink() and not self._may_follow(path, top.absolute().resolve()):
+                return None
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return f"cannot read: {exc.strerror or exc}"
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        result = ScanResult()
+        item = self._file(path, st, result)
+        return item if item else (result.skipped[0][1] if result.skipped else None)
+
+    def is_ignored(self, path: Path, top: Path) -> bool:
+        """True when a walk from ``top`` would not reach ``path`` (default excludes,
+        ignore files, virtual environments)."""
+        top = top.expanduser().absolute()
+        try:
+            rel = path.relative_to(top)
+        except ValueError:
+            return True
+        parts = rel.parts
+        if not parts:
+            return False
+        rules = _inherited_rules(top, top)
+        folder = top
+        for i, name in enumerate(parts):
+            is_dir = i < len(parts) - 1
+            if (folder / "pyvenv.cfg").exists():
+                return True
+            rules = rules + _read_rules(folder)
+            child = folder / name
+            if self.excluded_by_default(name, is_dir) or any(
+                    r.ignores(child, is_dir) for r in rules):
+                return True
+            folder = child
+        return False
 
     def _walk(self, folder: Path, real_root: Path, rules: list[_Rules],
               visited: set[tuple[int, int]], result: ScanResult) -> Iterator[ScannedFile]:
         try:
             st = folder.stat()
+        except FileNotFoundError:  # removed while we walk: nothing to index there
+            return
         except OSError as exc:
             result.skipped.append((folder, f"cannot read: {exc.strerror or exc}"))
             return
@@ -108,8 +181,11 @@ class Scanner:
             return
         rules = rules + _read_rules(folder)
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as exc:  # vanished or unreadable while walking
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except FileNotFoundError:  # vanished while walking
+            return
+        except OSError as exc:  # unreadable (or too deep a path)
             result.skipped.append((folder, f"cannot list: {exc.strerror or exc}"))
             return
         for entry in entries:
@@ -131,6 +207,8 @@ class Scanner:
                 continue
             try:
                 st = entry.stat(follow_symlinks=True)
+            except FileNotFoundError:  # deleted between listing and stat
+                continue
             except OSError as exc:
                 result.skipped.append((path, f"cannot read: {exc.strerror or exc}"))
                 continue
@@ -151,6 +229,9 @@ class Scanner:
         kind = kind_of(path)
         if kind is None:
             return None
+        if has_bad_name(path):
+            result.skipped.append((Path(path_key(path)), BAD_NAME))
+            return None
         if st.st_size > self.max_file_bytes:
             result.skipped.append(
                 (path, f"over the size limit ({st.st_size / 1e6:.1f} MB > "
@@ -159,12 +240,14 @@ class Scanner:
         return ScannedFile(path=path, size=st.st_size, mtime_ns=st.st_mtime_ns, kind=kind)
 
 
-def _inherited_rules(root: Path) -> list[_Rules]:
-    """Ignore files of the enclosing git work tree apply inside a root below it."""
+def _inherited_rules(root: Path, top: Path | None = None) -> list[_Rules]:
+    """Ignore files of the enclosing git work tree apply inside a root below it, and so
+    do those from the indexed root ``top`` down to ``root`` (a sub-folder rescan)."""
     rules: list[_Rules] = []
     inside_repo = False
     for parent in reversed(root.parents):
         inside_repo = inside_repo or (parent / ".git").exists()
-        if inside_repo:
+        below_top = top is not None and (parent == top or top in parent.parents)
+        if inside_repo or below_top:
             rules.extend(_read_rules(parent))
     return rules

@@ -1,0 +1,84 @@
+"""The results list: score bar, file name, where in the file, one highlighted snippet."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import PurePath
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from gemmasearch.search import SearchResult
+from gemmasearch.tui.format import highlight, location, relative_path, score_bar
+
+
+def result_prompt(result: SearchResult, query: str, roots: Sequence[str]) -> Text:
+    rel = relative_path(result.path, roots)
+    parent = str(PurePath(rel).parent)
+    where = location(result.line, result.page)
+    text = Text(no_wrap=True, overflow="ellipsis", end="")
+    text.append_text(score_bar(result.score))
+    text.append(f" {result.score:.2f} ", "dim")
+    text.append(PurePath(rel).name, "bold")
+    if where:
+        text.append(f":{where}", "dim bold")
+    if parent not in ("", "."):
+        text.append(f"  {parent}", "dim")
+    text.append("\n  ")
+    snippet = result.snippet or result.title
+    text.append_text(highlight(Text(snippet, style="italic"), query, style="bold underline"))
+    return text
+
+
+class ResultsList(OptionList):
+    """An OptionList of results; ``results[i]`` is the result of option ``i``."""
+
+    def __init__(self) -> None:
+        super().__init__(id="results")
+        self.results: list[SearchResult] = []
+
+    def show(self, results: list[SearchResult], query: str, roots: Sequence[str]) -> None:
+        previous = self.highlighted_result
+        self.results = results
+        self.clear_options()
+        self.add_options(Option(result_prompt(r, query, roots), id=str(i))
+                         for i, r in enumerate(results))
+        if results:
+            keep = next((i for i, r in enumerate(results) if previous is not None
+                         and r.chunk_id == previous.chunk_id), 0)
+            self.highlighted = keep
+
+    @property
+    def highlighted_result(self) -> SearchResult | None:
+        if self.highlighted is None or not 0 <= self.highlighted < len(self.results):
+            return None
+        return self.results[self.highlighted]
+
+
+class ResultsPanel(Vertical):
+    """The list, or a message in its place (no query, no results, no model...)."""
+
+    def compose(self) -> ComposeResult:
+        yield ResultsList()
+        yield Static(id="results-message")
+
+    def on_mount(self) -> None:
+        self.show_message("Type to search your files by meaning.")
+
+    def show_message(self, message: str | Text) -> None:
+        results = self.query_one(ResultsList)
+        results.show([], "", ())
+        results.display = False
+        msg = self.query_one("#results-message", Static)
+        msg.update(message)
+        msg.display = True
+
+    def show_results(self, results: list[SearchResult], query: str,
+                     roots: Sequence[str]) -> None:
+        lst = self.query_one(ResultsList)
+        lst.show(results, query, roots)
+        lst.display = True
+        self.query_one("#results-message", Static).display = False
