@@ -123,12 +123,18 @@ class Engine:
                 raise UsageError(f"no such file or folder: {root}")
         self.ensure_model()  # before touching the index: a missing model changes nothing
         with self.open_writer(description) as collection:
+            current = collection.fingerprint()
+            if rebuild and current is not None and dims and dims != current.dims and (
+                    current.differences(self._fingerprint(dims)) == [
+                        f"dims {dims} (index built with {current.dims})"]):
+                collection.redim(dims)  # only the size changed: no need to re-embed
+                rebuild, current = False, collection.fingerprint()
             if rebuild:
                 old_roots = collection.store.roots()
                 collection.reset()
                 paths = paths or [Path(p) for p in old_roots]
-            current = collection.fingerprint()
-            dims = dims or (current.dims if current and not rebuild else self.settings.dims)
+                current = None
+            dims = dims or (current.dims if current else self.settings.dims)
             roots = [Path(p) for p in (paths or collection.store.roots())]
             if not roots:
                 raise UsageError("no folders to index", hint="gemmasearch index PATH")

@@ -141,7 +141,7 @@ class Searcher:
         if options.explain:
             for score, cid in zip(scores, ids, strict=True):
                 explain[int(cid)] = {"semantic_truncated": round(float(score), 4)}
-        if options.rescore and len(ids):
+        if options.rescore and len(ids) and self.collection.dims < self.collection.full_dims:
             ids, scores = self.collection.rescore(query_vector, ids)
             order = np.argsort(-scores, kind="stable")
             ids, scores = ids[order], scores[order]

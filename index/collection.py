@@ -181,6 +181,19 @@ class Collection:
             raise IndexError_("the index is empty", hint="add files with: gemmasearch index PATH")
         return fp.dims
 
+    def redim(self, dims: int) -> None:
+        """Change the Matryoshka dims without re-embedding: the full-size vectors are kept,
+        so the FAISS index is simply rebuilt from them at the new size."""
+        assert self.writable
+        with self.store.transaction():
+            self.store.set_meta("dims", str(dims))
+            self.store.bump_generation()
+        for snapshot in self.folder.glob("vectors.*"):
+            snapshot.unlink()
+        self._vectors, self._vectors_generation, self._data_version = None, -1, -1
+        self.vectors()
+        self.save_vectors()
+
     def reset(self) -> None:
         """Delete everything (``--rebuild``). Needs the writer lock."""
         assert self.writable

@@ -122,10 +122,16 @@ def test_dims_are_fixed_at_creation_and_rebuild_starts_over(tmp_path):
     engine.index([root], dims=128)
     with pytest.raises(IndexMismatchError, match="dims 512"):
         engine.index([root], dims=512)
+    # Same model, other dims: re-derived from the stored full-size vectors, no re-embedding.
     report = engine.index(rebuild=True, dims=512)
-    assert report.added == 4
+    assert report.chunks == 0 and report.unchanged == 4
     assert engine.status()["dims"] == 512
+    assert engine.search("sourdough starter")[0].path.endswith("bread.md")
     engine.close()
+    other_model = Engine(load_settings(index_dir=index_dir), embedder=FakeEmbedder(name="b"))
+    report = other_model.index(rebuild=True)
+    assert report.added == 4 and other_model.status()["model"]["name"] == "b"
+    other_model.close()
 
 
 def test_another_model_is_refused(tmp_path):

@@ -1,0 +1,1 @@
+"""The gemmasearch terminal UI (Textual). Imported only by ``gemmasearch tui``."""

@@ -45,7 +45,7 @@ def build_preview(doc: Document, result: SearchResult, query: str, *, dark: bool
                   name: str = "") -> PreviewContent:
     name = name or doc.path.name
     if doc.kind == "pdf" or result.page is not None:
-        return _pdf_preview(doc, result, query, name)
+        return _pdf_preview(doc, result, query, name, dark)
     text = doc.segments[0].text if doc.segments else ""
     if doc.kind == "markdown":
         return _markdown_preview(text, result, name)
@@ -101,7 +101,8 @@ def _markdown_preview(text: str, result: SearchResult, name: str) -> PreviewCont
     return PreviewContent(Group(*parts), f"{name} · {_lines_label(result)}".rstrip(" ·"), 0)
 
 
-def _pdf_preview(doc: Document, result: SearchResult, query: str, name: str) -> PreviewContent:
+def _pdf_preview(doc: Document, result: SearchResult, query: str, name: str,
+                 dark: bool) -> PreviewContent:
     pages = {s.page: s.text for s in doc.segments}
     last_page = max((p for p in pages if p is not None), default=0)
     page = result.page if result.page in pages else next(iter(pages), None)
@@ -111,7 +112,8 @@ def _pdf_preview(doc: Document, result: SearchResult, query: str, name: str) -> 
     plain = body.plain
     at = plain.find(needle[:40]) if needle else -1
     if at >= 0:
-        body.stylize("on grey23", at, min(len(plain), at + len(result.text)))
+        body.stylize("on grey23" if dark else "on grey89", at,
+                     min(len(plain), at + len(result.text)))
         scroll = max(0, plain.count("\n", 0, at) - LINES_ABOVE_MATCH)
     pattern = term_pattern(query)
     if pattern is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import PurePath
 
+from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -15,22 +16,23 @@ from gemmasearch.search import SearchResult
 from gemmasearch.tui.format import highlight, location, relative_path, score_bar
 
 
-def result_prompt(result: SearchResult, query: str, roots: Sequence[str]) -> Text:
+def result_prompt(result: SearchResult, query: str, roots: Sequence[str]) -> Group:
+    """Two lines, each cut with an ellipsis: the file and where, then the snippet."""
     rel = relative_path(result.path, roots)
     parent = str(PurePath(rel).parent)
     where = location(result.line, result.page)
-    text = Text(no_wrap=True, overflow="ellipsis", end="")
-    text.append_text(score_bar(result.score))
-    text.append(f" {result.score:.2f} ", "dim")
-    text.append(PurePath(rel).name, "bold")
+    head = Text(no_wrap=True, overflow="ellipsis")
+    head.append_text(score_bar(result.score))
+    head.append(f" {result.score:5.2f} ", "dim")
+    head.append(PurePath(rel).name, "bold")
     if where:
-        text.append(f":{where}", "dim bold")
+        head.append(f":{where}", "bold")
     if parent not in ("", "."):
-        text.append(f"  {parent}", "dim")
-    text.append("\n  ")
-    snippet = result.snippet or result.title
-    text.append_text(highlight(Text(snippet, style="italic"), query, style="bold underline"))
-    return text
+        head.append(f"  {parent}", "dim")
+    snippet = highlight(Text("  " + (result.snippet or result.title), style="italic"),
+                        query, style="bold underline")
+    snippet.no_wrap, snippet.overflow = True, "ellipsis"
+    return Group(head, snippet)
 
 
 class ResultsList(OptionList):
@@ -39,10 +41,12 @@ class ResultsList(OptionList):
     def __init__(self) -> None:
         super().__init__(id="results")
         self.results: list[SearchResult] = []
+        self.shown_query = ""
 
     def show(self, results: list[SearchResult], query: str, roots: Sequence[str]) -> None:
-        previous = self.highlighted_result
-        self.results = results
+        # The same query again (after a re-index): stay on the same chunk; else the top.
+        previous = self.highlighted_result if query == self.shown_query else None
+        self.shown_query, self.results = query, results
         self.clear_options()
         self.add_options(Option(result_prompt(r, query, roots), id=str(i))
                          for i, r in enumerate(results))
@@ -66,12 +70,14 @@ class ResultsPanel(Vertical):
         yield Static(id="results-message")
 
     def on_mount(self) -> None:
+        self.border_title = "results"
         self.show_message("Type to search your files by meaning.")
 
     def show_message(self, message: str | Text) -> None:
         results = self.query_one(ResultsList)
         results.show([], "", ())
         results.display = False
+        self.border_title = "results"
         msg = self.query_one("#results-message", Static)
         msg.update(message)
         msg.display = True
@@ -81,4 +87,5 @@ class ResultsPanel(Vertical):
         lst = self.query_one(ResultsList)
         lst.show(results, query, roots)
         lst.display = True
+        self.border_title = f"results · {len(results)}"
         self.query_one("#results-message", Static).display = False

@@ -1,0 +1,128 @@
+"""Retrieval quality on a BEIR-format folder, through the same code path as the CLI.
+
+    python bench/retrieval.py ../shared/eval/nfcorpus --dims 768,256 [--model PATH]
+
+The corpus is written out as Markdown files (``# title`` + text), indexed with
+``Engine.index`` and queried with ``Engine.search_many`` (files-only ranking: a document
+scores as its best chunk). Each extra dims setting re-derives the vectors from the stored
+full-size ones (``index --rebuild --dims N``), so the corpus is embedded once. Prints
+nDCG@10 and recall@100 per setting, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gemmasearch.config import load_settings  # noqa: E402
+from gemmasearch.engine import Engine  # noqa: E402
+from gemmasearch.search import SearchOptions  # noqa: E402
+
+
+def load_beir(folder: Path) -> tuple[list[dict], dict[str, str], dict[str, dict[str, int]]]:
+    corpus = [json.loads(line) for line in (folder / "corpus.jsonl").open(encoding="utf-8")]
+    queries = {}
+    for line in (folder / "queries.jsonl").open(encoding="utf-8"):
+        q = json.loads(line)
+        queries[q["_id"]] = q["text"]
+    qrels: dict[str, dict[str, int]] = defaultdict(dict)
+    with (folder / "qrels.tsv").open(encoding="utf-8") as fh:
+        next(fh)
+        for line in fh:
+            qid, did, score = line.rstrip("\n").split("\t")
+            qrels[qid][did] = int(score)
+    return corpus, {q: t for q, t in queries.items() if q in qrels}, qrels
+
+
+def write_corpus(corpus: list[dict], docs: Path, limit: int | None) -> int:
+    docs.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for doc in corpus[:limit]:
+        path = docs / f"{doc['_id']}.md"
+        body = f"# {doc.get('title') or doc['_id']}\n\n{doc['text']}\n"
+        if not path.exists() or path.read_text(encoding="utf-8") != body:
+            path.write_text(body, encoding="utf-8")
+        written += 1
+    return written
+
+
+def ndcg_at(ranked: list[str], rels: dict[str, int], k: int = 10) -> float:
+    """trec_eval's nDCG (linear gains), as BEIR reports it."""
+    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted(rels.values(), reverse=True)[:k]
+    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall_at(ranked: list[str], rels: dict[str, int], k: int = 100) -> float:
+    relevant = {d for d, r in rels.items() if r > 0}
+    return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
+
+
+def evaluate(engine: Engine, queries: dict[str, str], qrels: dict[str, dict[str, int]],
+             options: SearchOptions) -> dict[str, float]:
+    ids = list(queries)
+    ndcg, recall = [], []
+    started = time.monotonic()
+    for qid, (_q, results) in zip(ids, engine.search_many([queries[i] for i in ids], options),
+                                  strict=True):
+        ranked = [Path(r.path).stem for r in results]
+        ndcg.append(ndcg_at(ranked, qrels[qid]))
+        recall.append(recall_at(ranked, qrels[qid]))
+    return {"ndcg@10": sum(ndcg) / len(ndcg), "recall@100": sum(recall) / len(recall),
+            "seconds": time.monotonic() - started}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--dims", default="768,256", help="comma-separated, e.g. 768,256")
+    parser.add_argument("--model", default=os.environ.get("GEMMASEARCH_TEST_MODEL"))
+    parser.add_argument("--work", type=Path, default=None,
+                        help="where to keep documents and index (default: a folder per corpus "
+                             "under /tmp); re-runs reuse the index")
+    parser.add_argument("--limit-docs", type=int, default=None, help="quick runs")
+    parser.add_argument("--variants", default="rescore,no-rescore",
+                        help="search variants to report for truncated dims")
+    args = parser.parse_args()
+    if not args.model:
+        sys.exit("error: pass --model PATH or set GEMMASEARCH_TEST_MODEL")
+    dims_list = [int(d) for d in args.dims.split(",")]
+    work = args.work or Path("/tmp") / f"gemmasearch-bench-{args.folder.resolve().name}"
+    corpus, queries, qrels = load_beir(args.folder)
+    n_docs = write_corpus(corpus, work / "docs", args.limit_docs)
+    settings = load_settings(env={"GEMMASEARCH_HOME": str(work / "home")},
+                             index_dir=work / "index")
+    engine = Engine(settings, model=args.model)
+    rows = []
+    started = time.monotonic()
+    report = engine.index([work / "docs"], dims=dims_list[0], rebuild=True)
+    print(f"indexed {n_docs} docs: {report.summary()}, {report.chunks} chunks embedded "
+          f"in {time.monotonic() - started:.0f}s", file=sys.stderr)
+    for dims in dims_list:
+        engine.index(dims=dims, rebuild=True)  # re-derives from stored vectors
+        variants = args.variants.split(",") if dims < 768 else ["full"]
+        for variant in variants:
+            options = SearchOptions(k=100, files_only=True, rescore=variant != "no-rescore")
+            figures = evaluate(engine, queries, qrels, options)
+            row = {"dims": dims, "variant": variant, **{k: round(v, 4) for k, v in
+                                                         figures.items()}}
+            rows.append(row)
+            print(f"dims {dims:4d} {variant:11s} nDCG@10 {figures['ndcg@10']:.4f}  "
+                  f"recall@100 {figures['recall@100']:.4f}  ({figures['seconds']:.0f}s)")
+    engine.close()
+    print(json.dumps({"bench": "retrieval", "corpus": args.folder.resolve().name,
+                      "model": Path(args.model).name, "docs": n_docs,
+                      "queries": len(queries), "results": rows}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,374 @@
+"""Pilot tests of the terminal UI over a fake-embedder engine (and one real-model test)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.worker import WorkerCancelled
+
+from gemmasearch.config import load_settings
+from gemmasearch.embedder import FakeEmbedder
+from gemmasearch.engine import Engine
+from gemmasearch.errors import ModelError
+from gemmasearch.tui.app import GemmasearchApp
+from gemmasearch.tui.editor import open_command
+from gemmasearch.tui.screens.help import HelpScreen
+from gemmasearch.tui.screens.main import MainScreen
+from gemmasearch.tui.screens.welcome import WelcomeScreen
+from gemmasearch.tui.widgets import Preview, QueryInput, ResultsList, StatusBar
+
+CORPUS = {
+    "notes/pasta.md": "# Pasta\n\nBoil the pasta in salted water.\n\n"
+                      "Make a tomato sauce with garlic and basil.\n",
+    "notes/trains.txt": "The night train to Vienna leaves at ten.\n"
+                        "Book a sleeper cabin for the train journey.\n",
+    "src/parser.py": "def parse_tokens(tokens):\n"
+                     "    \"\"\"Parse a list of tokens into a syntax tree.\"\"\"\n"
+                     "    tree = []\n"
+                     "    for token in tokens:\n"
+                     "        tree.append(token)\n"
+                     "    return tree\n",
+    "src/garden.py": "def water_plants(plants):\n"
+                     "    for plant in plants:\n"
+                     "        plant.water()\n",
+}
+SIZE = (100, 30)
+
+
+def write_corpus(root: Path, files: dict[str, str] = CORPUS) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def make_engine(tmp_path: Path, embedder=None, **kw) -> Engine:  # type: ignore[no-untyped-def]
+    settings = load_settings(env={"GEMMASEARCH_HOME": str(tmp_path / "home")},
+                             index_dir=tmp_path / "idx")
+    if kw:
+        settings = settings.with_overrides(**kw)
+    return Engine(settings, embedder=embedder or FakeEmbedder())
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return write_corpus(tmp_path / "corpus")
+
+
+@pytest.fixture
+def engine(tmp_path: Path, corpus: Path):  # type: ignore[no-untyped-def]
+    eng = make_engine(tmp_path)
+    eng.index([corpus])
+    yield eng
+    eng.close()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.commands: list[list[str]] = []
+
+    def __call__(self, argv: list[str]) -> int:
+        self.commands.append(argv)
+        return 0
+
+
+def make_app(engine: Engine, **kw) -> GemmasearchApp:  # type: ignore[no-untyped-def]
+    kw.setdefault("launcher", Recorder())
+    kw.setdefault("env", {"EDITOR": "vim"})
+    return GemmasearchApp(engine, **kw)
+
+
+async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+    """Let debounce timers fire and thread workers finish."""
+    for _ in range(3):
+        await pilot.pause(0.2)
+        with contextlib.suppress(WorkerCancelled):
+            await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def type_query(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
+    await pilot.press(*text)
+    await settle(pilot)
+
+
+def results_of(app: GemmasearchApp) -> list:
+    return app.main_screen.query_one(ResultsList).results
+
+
+async def test_type_query_shows_results(engine: Engine) -> None:
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.focused, QueryInput)
+        await type_query(pilot, "night train vienna")
+        results = results_of(app)
+        assert results and Path(results[0].path).name == "trains.txt"
+        bar = app.main_screen.query_one(StatusBar)
+        assert bar.files == 4 and bar.chunks >= 4 and bar.model_state == "ready"
+        assert "result" in bar.results
+
+
+async def test_keyboard_navigation_changes_preview(engine: Engine) -> None:
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_query(pilot, "tokens syntax tree parse")
+        preview = app.main_screen.query_one(Preview)
+        first = preview.border_title
+        assert "parser.py" in first
+        await pilot.press("down")
+        await settle(pilot)
+        lst = app.main_screen.query_one(ResultsList)
+        assert lst.highlighted == 1
+        assert preview.border_title != first
+        await pilot.press("tab")  # into the list; j/k move there
+        await pilot.press("k")
+        await settle(pilot)
+        assert lst.highlighted == 0 and preview.border_title == first
+
+
+async def test_enter_opens_editor_at_line(engine: Engine, corpus: Path) -> None:
+    recorder = Recorder()
+    app = make_app(engine, launcher=recorder, env={"VISUAL": "nvim -p", "EDITOR": "nano"})
+    async with app.run_test(size=SIZE) as pilot:
+        await type_query(pilot, "water plants garden")
+        result = results_of(app)[0]
+        assert result.path.endswith("garden.py")
+        await pilot.press("enter")  # opens the highlighted result, from the query box
+        await settle(pilot)
+    assert recorder.commands == [["nvim", "-p", f"+{result.line}",
+                                  str(corpus / "src" / "garden.py")]]
+
+
+def test_editor_commands() -> None:
+    assert open_command("/a/b.py", 12, env={"EDITOR": "vim"}).argv == ["vim", "+12", "/a/b.py"]
+    cmd = open_command("/a/b.py", 12, env={"VISUAL": "code --wait", "EDITOR": "vi"})
+    assert cmd.argv == ["code", "--wait", "-g", "/a/b.py:12"] and not cmd.terminal
+    assert open_command("/a/b.py", 3, env={"EDITOR": "hx"}).argv == ["hx", "/a/b.py:3"]
+    assert open_command("/a/b.py", 3, env={"EDITOR": "ed2"}).argv == ["ed2", "/a/b.py"]
+    assert open_command("/a/b.pdf", 3, env={"EDITOR": "vim"},
+                        platform="linux").argv == ["xdg-open", "/a/b.pdf"]
+    assert open_command("/a/b.md", 3, env={}, platform="darwin").argv == ["open", "/a/b.md"]
+
+
+async def test_filters_narrow_results(engine: Engine) -> None:
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_query(pilot, "water")
+        assert {Path(r.path).suffix for r in results_of(app)} > {".py"}
+        await pilot.press("ctrl+f")
+        await pilot.press("tab", *"py")  # the type box
+        await settle(pilot)
+        results = results_of(app)
+        assert results and {Path(r.path).suffix for r in results} == {".py"}
+        assert "type py" in app.main_screen.query_one(QueryInput).border_subtitle
+        await pilot.press("shift+tab", *"notes/**", "tab", "ctrl+u")  # path glob, no type
+        await settle(pilot)
+        assert {Path(r.path).parent.name for r in results_of(app)} == {"notes"}
+        await pilot.press("escape")
+        assert isinstance(app.focused, QueryInput)
+
+
+async def test_errors_become_notifications(engine: Engine, corpus: Path) -> None:
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_query(pilot, "pasta garlic")
+        assert Path(results_of(app)[0].path).name == "pasta.md"
+        (corpus / "notes" / "pasta.md").unlink()
+        app.main_screen.forget_documents()
+        app.main_screen.schedule_preview(0)
+        await settle(pilot)
+        assert "cannot read" in str(app.main_screen.query_one("#preview-body").render())
+        # A launcher that fails becomes a notification too, never a traceback.
+
+        def broken(argv: list[str]) -> int:
+            raise FileNotFoundError(2, "No such file or directory")
+
+        app.launcher = broken
+        await pilot.press("enter")
+        await settle(pilot)
+        assert any("cannot run" in n.message for n in app._notifications)
+
+
+async def test_model_error_is_a_notification(tmp_path: Path, corpus: Path) -> None:
+    engine = make_engine(tmp_path)
+    engine.index([corpus])
+
+    def no_model() -> None:
+        raise ModelError("no embedding model", hint="gemmasearch model pull")
+
+    engine.load_model = no_model  # type: ignore[method-assign]
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        messages = [n.message for n in app._notifications]
+        assert any("no embedding model\ngemmasearch model pull" in m for m in messages)
+        assert app.main_screen.query_one(StatusBar).model_state == "error"
+        await type_query(pilot, "pasta")
+        assert "No model" in str(app.main_screen.query_one("#results-message").render())
+    engine.close()
+
+
+async def test_model_loading_does_not_block_input(tmp_path: Path, corpus: Path) -> None:
+    engine = make_engine(tmp_path)
+    engine.index([corpus])
+    release = threading.Event()
+    real_load = engine.load_model
+
+    def slow_load() -> None:
+        release.wait(10)
+        real_load()
+
+    engine.load_model = slow_load  # type: ignore[method-assign]
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"pasta garlic")
+        await pilot.pause(0.4)
+        query = app.main_screen.query_one(QueryInput)
+        assert query.value == "pasta garlic"  # every key arrived while the model loads
+        bar = app.main_screen.query_one(StatusBar)
+        assert bar.model_state == "loading" and "waiting" in bar.results
+        assert results_of(app) == []
+        release.set()
+        await settle(pilot)
+        assert bar.model_state == "ready"
+        assert Path(results_of(app)[0].path).name == "pasta.md"
+    engine.close()
+
+
+async def test_newest_query_wins(engine: Engine) -> None:
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.main_screen
+        screen.query_one(QueryInput).value = "pasta garlic"
+        screen.search_now()
+        screen.query_one(QueryInput).value = "night train"
+        screen.search_now()
+        await settle(pilot)
+        assert Path(results_of(app)[0].path).name == "trains.txt"
+
+
+async def test_empty_index_welcome_and_index_from_ui(tmp_path: Path, corpus: Path) -> None:
+    engine = make_engine(tmp_path)
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, WelcomeScreen)
+        await pilot.press(*str(corpus), "enter")
+        for _ in range(20):
+            await settle(pilot)
+            if not app.indexing:
+                break
+        assert isinstance(app.screen, MainScreen)
+        assert app.main_screen.query_one(StatusBar).files == 4
+        assert any("indexed" in n.message for n in app._notifications)
+        await type_query(pilot, "sleeper cabin")
+        assert Path(results_of(app)[0].path).name == "trains.txt"
+    engine.close()
+
+
+async def test_reindex_key_and_help(engine: Engine, corpus: Path) -> None:
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        (corpus / "notes" / "bikes.md").write_text("# Bikes\n\nFix a flat bicycle tyre.\n")
+        await pilot.press("ctrl+r")
+        for _ in range(20):
+            await settle(pilot)
+            if not app.indexing:
+                break
+        assert app.main_screen.query_one(StatusBar).files == 5
+        await pilot.press("tab", "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("ctrl+t")  # the light theme, and back
+        assert app.theme == "gemmasearch-light" and not app.current_theme.dark
+        await pilot.press("ctrl+t")
+        assert app.theme == "gemmasearch-dark"
+
+
+async def test_keys_remapped_from_config(tmp_path: Path, corpus: Path) -> None:
+    engine = make_engine(tmp_path, keys={"focus_query": "ctrl+g", "help": "f2"})
+    engine.index([corpus])
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("tab", "tab")
+        await pilot.press("ctrl+g")
+        assert isinstance(app.focused, QueryInput)
+        await pilot.press("f2")
+        assert isinstance(app.screen, HelpScreen)
+        console = Console(width=100, record=True, file=io.StringIO())
+        console.print(app.screen._content())
+        row = next(line for line in console.export_text().splitlines() if "focus_query" in line)
+        assert "^g" in row and "/" not in row
+    engine.close()
+
+
+def test_preview_kinds(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from pdfgen import make_pdf
+
+    from gemmasearch.tui.widgets.preview import build_preview
+
+    corpus = write_corpus(tmp_path / "corpus")
+    make_pdf(corpus / "manual.pdf", ["Safety first.", "Replace the printer toner cartridge."])
+    engine = make_engine(tmp_path)
+    engine.index([corpus])
+    console = Console(width=80, record=True, file=io.StringIO())
+
+    def show(query: str, name: str):  # type: ignore[no-untyped-def]
+        result = next(r for r in engine.search(query) if r.path.endswith(name))
+        content = build_preview(engine.open_document(result.path), result, query)
+        console.print(content.renderable)
+        return content, console.export_text()
+
+    content, text = show("printer toner cartridge", "manual.pdf")
+    assert content.title.endswith("page 2/2") and "page 2 of 2" in text and "toner" in text
+    content, text = show("tomato sauce garlic", "pasta.md")
+    assert "# Pasta" not in text and "Pasta" in text  # rendered, not raw Markdown
+    content, text = show("tokens syntax tree", "parser.py")
+    assert "lines 1–6" in content.title and "1 def parse_tokens" in text
+    engine.close()
+
+
+def test_core_does_not_import_textual() -> None:
+    code = ("import sys, gemmasearch.engine, gemmasearch.cli.search_cmd, gemmasearch.cli.app;"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'textual'"
+            " or m.startswith('gemmasearch.tui'));"
+            "print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.real_model
+async def test_real_model_first_result(tmp_path: Path) -> None:
+    model = os.environ.get("GEMMASEARCH_TEST_MODEL")
+    if not model or not Path(model).is_file():
+        pytest.skip("set GEMMASEARCH_TEST_MODEL to an EmbeddingGemma GGUF")
+    corpus = write_corpus(tmp_path / "corpus")
+    settings = load_settings(env={"GEMMASEARCH_HOME": str(tmp_path / "home")},
+                             index_dir=tmp_path / "idx")
+    engine = Engine(settings, model=model)
+    engine.index([corpus])
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"overnight rail trip to Austria")
+        for _ in range(30):
+            await settle(pilot)
+            if results_of(app):
+                break
+        assert Path(results_of(app)[0].path).name == "trains.txt"
+    engine.close()
