@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gemmasearch.config import load_settings  # noqa: E402
 from gemmasearch.engine import Engine  # noqa: E402
+from gemmasearch.errors import IndexMismatchError  # noqa: E402
 from gemmasearch.search import SearchOptions  # noqa: E402
 
 
@@ -104,11 +105,15 @@ def main() -> None:
     engine = Engine(settings, model=args.model)
     rows = []
     started = time.monotonic()
-    report = engine.index([work / "docs"], dims=dims_list[0], rebuild=True)
+    try:  # re-runs reuse what is already embedded
+        report = engine.index([work / "docs"], dims=dims_list[0])
+    except IndexMismatchError:
+        report = engine.index([work / "docs"], dims=dims_list[0], rebuild=True)
     print(f"indexed {n_docs} docs: {report.summary()}, {report.chunks} chunks embedded "
           f"in {time.monotonic() - started:.0f}s", file=sys.stderr)
     for dims in dims_list:
-        engine.index(dims=dims, rebuild=True)  # re-derives from stored vectors
+        if dims != engine.status()["dims"]:
+            engine.index(dims=dims, rebuild=True)  # re-derived from stored vectors
         variants = args.variants.split(",") if dims < 768 else ["full"]
         for variant in variants:
             options = SearchOptions(k=100, files_only=True, rescore=variant != "no-rescore")

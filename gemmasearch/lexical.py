@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*[a-z0-9][A-Z_][A-Za-z0-9_]*")
 _CAMEL_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -30,3 +31,79 @@ def lexical_text(text: str) -> str:
         if len(parts) > 1:
             extra.append(" ".join(parts))
     return text if not extra else text + "\n" + "\n".join(extra)
+
+
+# -- the query language: words, "exact phrases", -excluded ---------------------------
+
+_QUERY_TOKEN = re.compile(r'(-?)"([^"]+)"|(-?)(\S+)')
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Han, Hiragana, Katakana, Hangul: scripts written without spaces between words.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+STOPWORDS = frozenset(
+    "a an and are as at be by can do does for from has have how i if in into is it its me my "
+    "of on or our so than that the their them then there these they this to was we were what "
+    "when where which who why will with you your".split())
+
+
+def _quote(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    text: str  # what the embedder sees: phrases unquoted, exclusions dropped
+    terms: tuple[str, ...]  # free words for ranking (stopwords dropped, identifiers split)
+    phrases: tuple[str, ...]  # must appear
+    excluded: tuple[str, ...]  # must not appear
+    cjk: tuple[str, ...]  # runs of CJK text (matched by the trigram index)
+
+    def ranking_expression(self) -> str | None:
+        """FTS5 expression for the word index: any term or phrase, ranked by BM25."""
+        parts = [_quote(t) for t in self.terms] + [_quote(p) for p in self.phrases]
+        return " OR ".join(parts) or None
+
+    def required_expression(self) -> str | None:
+        return " AND ".join(_quote(p) for p in self.phrases) or None
+
+    def excluded_expression(self) -> str | None:
+        return " OR ".join(_quote(t) for t in self.excluded) or None
+
+    def trigram_expression(self) -> str | None:
+        """Trigrams of each CJK run (FTS5 trigram matches substrings of ≥ 3 characters)."""
+        grams = {run[i:i + 3] for run in self.cjk for i in range(max(len(run) - 2, 0))}
+        return " OR ".join(_quote(g) for g in sorted(grams)) or None
+
+
+    def short_cjk(self) -> tuple[str, ...]:
+        """CJK words too short for trigrams (matched with LIKE)."""
+        return tuple(run for run in self.cjk if len(run) < 3)
+
+
+def parse_query(query: str) -> ParsedQuery:
+    text_parts: list[str] = []
+    terms: list[str] = []
+    phrases: list[str] = []
+    excluded: list[str] = []
+    for match in _QUERY_TOKEN.finditer(query):
+        negated = bool(match.group(1) or match.group(3))
+        phrase, word = match.group(2), match.group(4)
+        if phrase is not None:
+            (excluded if negated else phrases).append(phrase.strip())
+            if not negated:
+                text_parts.append(phrase)
+            continue
+        if negated and len(word) > 1:
+            excluded.extend(_WORD.findall(word))
+            continue
+        text_parts.append(word)
+        for token in _WORD.findall(word):
+            if _CJK.fullmatch(token):
+                continue
+            parts = split_identifier(token)
+            candidates = [token] + (parts if len(parts) > 1 else [])
+            terms.extend(t for t in candidates if t.lower() not in STOPWORDS)
+    text = " ".join(text_parts)
+    seen: set[str] = set()
+    unique_terms = tuple(t for t in terms if not (t.lower() in seen or seen.add(t.lower())))
+    return ParsedQuery(text=text, terms=unique_terms, phrases=tuple(phrases),
+                       excluded=tuple(excluded), cjk=tuple(_CJK.findall(text)))

@@ -10,8 +10,11 @@ from typing import Any
 import numpy as np
 
 from gemmasearch.embedder import Embedder
+from gemmasearch.errors import UsageError
 from gemmasearch.extract import KINDS
+from gemmasearch.fusion import FusionConfig, Legs, merge_scaled, fuse
 from gemmasearch.index import Collection
+from gemmasearch.lexical import ParsedQuery, parse_query
 from gemmasearch.snippets import snippet_for
 
 log = logging.getLogger(__name__)
@@ -110,6 +113,9 @@ def allowed_chunk_ids(collection: Collection, filters: SearchFilters) -> np.ndar
     return np.array(ids, dtype=np.int64)
 
 
+MODES = ("hybrid", "semantic", "lexical")
+
+
 @dataclass(frozen=True)
 class SearchOptions:
     k: int = 10
@@ -117,39 +123,109 @@ class SearchOptions:
     files_only: bool = False  # one result per file (its best chunk)
     rescore: bool = True  # Matryoshka second stage at full dims
     explain: bool = False
+    mode: str = "hybrid"
 
 
 class Searcher:
-    def __init__(self, collection: Collection, embedder: Embedder) -> None:
+    def __init__(self, collection: Collection, embedder: Embedder,
+                 fusion: FusionConfig = FusionConfig()) -> None:
         self.collection = collection
         self.embedder = embedder
+        self.fusion = fusion
 
     def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
-        query_vector = self.embedder.embed_queries([query])[0]
-        return self.search_vector(query, query_vector, options)
+        parsed = parse_query(query)
+        query_vector = None
+        if options.mode != "lexical":
+            query_vector = self.embedder.embed_queries([parsed.text or query])[0]
+        return self.search_parsed(query, parsed, query_vector, options)
 
-    def search_vector(self, query: str, query_vector: np.ndarray,
+    def search_parsed(self, query: str, parsed: ParsedQuery, query_vector: np.ndarray | None,
                       options: SearchOptions) -> list[SearchResult]:
+        if options.mode not in MODES:
+            raise UsageError(f"unknown mode {options.mode!r}", hint=f"one of {', '.join(MODES)}")
         self.collection.refresh()
         allowed = (allowed_chunk_ids(self.collection, options.filters)
                    if options.filters.active() else None)
+        if options.mode != "semantic":
+            allowed = self._apply_phrases_and_exclusions(parsed, allowed)
         # Grouping by file needs more chunks than results.
         wanted = options.k * (8 if options.files_only else 1)
-        n_candidates = max(wanted, RESCORE_CANDIDATES) if options.rescore else wanted
-        scores, ids = self.collection.search_vectors(query_vector, n_candidates, allowed)
-        explain: dict[int, dict[str, Any]] = {}
-        if options.explain:
-            for score, cid in zip(scores, ids, strict=True):
-                explain[int(cid)] = {"semantic_truncated": round(float(score), 4)}
-        if options.rescore and len(ids) and self.collection.dims < self.collection.full_dims:
-            ids, scores = self.collection.rescore(query_vector, ids)
-            order = np.argsort(-scores, kind="stable")
-            ids, scores = ids[order], scores[order]
-            for score, cid in zip(scores, ids, strict=True):
-                explain.setdefault(int(cid), {})["semantic_full"] = round(float(score), 4)
-        return self._results(query, ids, scores, options, explain)
+        n_candidates = max(wanted, RESCORE_CANDIDATES)
+        legs = Legs()
+        if options.mode != "lexical":
+            assert query_vector is not None
+            self._dense_leg(query_vector, n_candidates, allowed, options.rescore, legs)
+        if options.mode != "semantic":
+            self._lexical_leg(parsed, n_candidates, allowed, legs)
+        if options.mode == "hybrid" and legs.lexical:
+            assert query_vector is not None
+            self._complete(parsed, query_vector, options.rescore, legs)
+            ids, scores = fuse(legs, self.fusion)
+        elif options.mode == "lexical":
+            ids, scores = legs.ranked(legs.lexical)
+        else:
+            ids, scores = legs.ranked(legs.dense)
+        explain = legs.explain(ids) if options.explain else {}
+        return self._results(query, parsed, ids[:wanted * 4], scores[:wanted * 4], options,
+                             explain)
 
-    def _results(self, query: str, ids: np.ndarray, scores: np.ndarray,
+    # -- the legs -----------------------------------------------------------------------
+
+    def _apply_phrases_and_exclusions(self, parsed: ParsedQuery, allowed: np.ndarray | None
+                                      ) -> np.ndarray | None:
+        """Quoted phrases must appear and -terms must not: both narrow the allow-list."""
+        store = self.collection.store
+        required = parsed.required_expression()
+        if required:
+            hits = store.lexical_search(required, 10_000_000, allowed)
+            allowed = np.array([cid for cid, _ in hits], dtype=np.int64)
+        excluded = parsed.excluded_expression()
+        if excluded:
+            drop = np.array([cid for cid, _ in store.lexical_search(excluded, 10_000_000)],
+                            dtype=np.int64)
+            base = allowed if allowed is not None else store.chunk_ids()
+            allowed = np.setdiff1d(base, drop)
+        return allowed
+
+    def _dense_leg(self, query_vector: np.ndarray, n: int, allowed: np.ndarray | None,
+                   rescore: bool, legs: Legs) -> None:
+        scores, ids = self.collection.search_vectors(query_vector, n, allowed)
+        legs.truncated = dict(zip(ids.tolist(), scores.tolist(), strict=True))
+        legs.dense = dict(legs.truncated)
+        if rescore and len(ids) and self.collection.dims < self.collection.full_dims:
+            found, full = self.collection.rescore(query_vector, ids)
+            legs.full = dict(zip(found.tolist(), full.tolist(), strict=True))
+            legs.dense = dict(legs.full)
+
+    def _lexical_leg(self, parsed: ParsedQuery, n: int, allowed: np.ndarray | None,
+                     legs: Legs) -> None:
+        store = self.collection.store
+        expression = parsed.ranking_expression()
+        if expression:
+            legs.lexical.update(store.lexical_search(expression, n, allowed))
+        trigram = parsed.trigram_expression()
+        if trigram:  # CJK: BM25 over trigrams, merged by max after scaling to the top
+            hits = store.lexical_search(trigram, n, allowed, table="chunks_trigram")
+            merge_scaled(legs.lexical, dict(hits))
+        for word in parsed.short_cjk():
+            for cid in store.substring_search(word, n, allowed):
+                legs.lexical.setdefault(cid, 0.5 * max(legs.lexical.values(), default=1.0))
+
+    def _complete(self, parsed: ParsedQuery, query_vector: np.ndarray, rescore: bool,
+                  legs: Legs) -> None:
+        """Score every candidate on both legs, so fusion compares like with like."""
+        lexical_only = [cid for cid in legs.lexical if cid not in legs.dense]
+        if lexical_only:
+            dims = None if rescore else self.collection.dims  # the same scale as the dense leg
+            found, cosines = self.collection.rescore(query_vector, np.array(lexical_only), dims)
+            legs.dense.update(zip(found.tolist(), cosines.tolist(), strict=True))
+        dense_only = [cid for cid in legs.dense if cid not in legs.lexical]
+        expression = parsed.ranking_expression()
+        if dense_only and expression:
+            legs.lexical_extra = self.collection.store.lexical_scores(expression, dense_only)
+
+    def _results(self, query: str, parsed: ParsedQuery, ids: np.ndarray, scores: np.ndarray,
                  options: SearchOptions, explain: dict[int, dict[str, Any]]
                  ) -> list[SearchResult]:
         rows = self.collection.store.chunk_rows(ids.tolist())
@@ -166,7 +242,7 @@ class Searcher:
                 if options.files_only:
                     continue  # keep counting other chunks of files already listed
                 break
-            offset, snippet = snippet_for(row["text"], query)
+            offset, snippet = snippet_for(row["text"], parsed.text or query)
             line = row["start_line"] + offset if row["start_line"] is not None else None
             result = SearchResult(
                 path=row["path"], score=float(score), line=line, page=row["page"],

@@ -304,13 +304,17 @@ class Collection:
         query = truncate_normalize(query_full.reshape(1, -1), vectors.dims)[0]
         return vectors.search(query, k, allowed_ids)
 
-    def rescore(self, query_full: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Cosine at full dims for the given chunk ids: (ids found, scores)."""
+    def rescore(self, query_full: np.ndarray, ids: np.ndarray,
+                dims: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact cosine for the given chunk ids, at full dims or truncated to ``dims``:
+        (ids found, scores)."""
         found, full = self.store.full_vectors(ids, self.full_dims)
         if not len(found):
             return found, np.zeros(0, np.float32)
-        q = query_full / max(float(np.linalg.norm(query_full)), 1e-12)
-        return found, full @ q.astype(np.float32)
+        dims = dims or self.full_dims
+        q = truncate_normalize(query_full.reshape(1, -1), dims)[0]
+        vectors = full if dims == self.full_dims else truncate_normalize(full, dims)
+        return found, vectors[:, :dims] @ q
 
     # -- consistency ----------------------------------------------------------------
 

@@ -273,6 +273,56 @@ class Store:
                 out[row[0]] = dict(zip(names, row, strict=True))
         return out
 
+    # -- lexical (FTS5) ----------------------------------------------------------------
+
+    def _restrict(self, allowed_ids: np.ndarray | None) -> tuple[str, list[Any]]:
+        if allowed_ids is None:
+            return "", []
+        import json
+
+        return " AND rowid IN (SELECT value FROM json_each(?))", [
+            json.dumps([int(i) for i in allowed_ids])]
+
+    def lexical_search(self, expression: str, limit: int, allowed_ids: np.ndarray | None = None,
+                       table: str = "chunks_fts") -> list[tuple[int, float]]:
+        """(chunk id, BM25 score, higher is better) for an FTS5 expression."""
+        assert table in ("chunks_fts", "chunks_trigram")
+        extra, args = self._restrict(allowed_ids)
+        try:
+            rows = self.conn.execute(
+                f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ?{extra} "
+                f"ORDER BY bm25({table}) LIMIT ?", [expression, *args, limit]).fetchall()
+        except sqlite3.OperationalError:  # an expression FTS5 cannot parse matches nothing
+            return []
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def lexical_scores(self, expression: str, ids: Sequence[int],
+                       table: str = "chunks_fts") -> dict[int, float]:
+        """BM25 of the given chunks that match (the others score nothing)."""
+        assert table in ("chunks_fts", "chunks_trigram")
+        if not ids:
+            return {}
+        import json
+
+        try:
+            rows = self.conn.execute(
+                f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ? "
+                "AND rowid IN (SELECT value FROM json_each(?))",
+                [expression, json.dumps([int(i) for i in ids])]).fetchall()
+        except sqlite3.OperationalError:
+            return {}
+        return {int(r[0]): float(r[1]) for r in rows}
+
+    def substring_search(self, needle: str, limit: int,
+                         allowed_ids: np.ndarray | None = None) -> list[int]:
+        """Chunks containing ``needle`` (for CJK words shorter than a trigram)."""
+        extra, args = self._restrict(allowed_ids)
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self.conn.execute(
+            f"SELECT rowid FROM chunks_trigram WHERE text LIKE ? ESCAPE '\\'{extra} LIMIT ?",
+            [pattern, *args, limit]).fetchall()
+        return [int(r[0]) for r in rows]
+
     def stats(self) -> dict[str, Any]:
         one = self.conn.execute
         return {

@@ -44,7 +44,9 @@ def search(
                                    help="Number of results.")] = 10,
     as_json: JsonOption = False,
     files_only: Annotated[bool, typer.Option(
-        "--files-only", "-l", help="One result per file: its best chunk.")] = False,
+        "--files-only", "-l", "--per-file",
+        help="One result per file: its best chunk, with the count of other matching chunks.")]
+    = False,
     path: Annotated[list[str] | None, typer.Option(
         "--path", "-p", help="Only files whose path matches this glob (repeatable).")] = None,
     file_type: Annotated[list[str] | None, typer.Option(
@@ -54,6 +56,9 @@ def search(
         "--since", help="Only files modified since (2024-05-01 or 7d).")] = None,
     before: Annotated[str | None, typer.Option(
         "--before", help="Only files modified before (2024-05-01 or 7d).")] = None,
+    mode: Annotated[str, typer.Option(
+        "--mode", help="hybrid (meaning + words), semantic (meaning only) or lexical (words).")]
+    = "hybrid",
     no_rescore: Annotated[bool, typer.Option(
         "--no-rescore", help="Skip re-scoring the top candidates at full 768 dims.")] = False,
     explain: Annotated[bool, typer.Option(
@@ -76,7 +81,7 @@ def search(
                                 since=parse_when(since, "--since"),
                                 before=parse_when(before, "--before"))
         options = SearchOptions(k=k, filters=filters, files_only=files_only,
-                                rescore=not no_rescore, explain=explain)
+                                rescore=not no_rescore, explain=explain, mode=mode.lower())
         engine = make_engine(index_dir, model)
         try:
             if batch is not None:

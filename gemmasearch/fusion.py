@@ -1,0 +1,112 @@
+"""Fusing the semantic and lexical legs of a hybrid search.
+
+Both legs propose candidates; every candidate is then scored on *both* legs (its exact
+cosine at full dims, its BM25 if it matches), so fusion compares like with like.
+
+The lexical leg must earn its weight per query: BM25 helps when the query's words are the
+document's words (names, jargon, identifiers) and hurts when they are not (paraphrases,
+another language, natural language against code). Its weight is therefore scaled by how
+much the two legs *agree* on the top of the ranking: when BM25's best hits are also among
+the semantic leg's best, its ordering information is trustworthy and may re-rank them;
+when they are unrelated, it is noise and gets (almost) no weight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    method: str = "agreement"  # "agreement", "convex" (fixed weight) or "rrf"
+    max_lexical_weight: float = 0.3  # weight of normalized BM25 at full agreement
+    top: int = 10  # depth at which agreement is measured
+    rrf_k: int = 60
+
+
+@dataclass
+class Legs:
+    """Per-candidate scores of one query."""
+
+    dense: dict[int, float] = field(default_factory=dict)  # cosine used for ranking
+    truncated: dict[int, float] = field(default_factory=dict)  # cosine at index dims
+    full: dict[int, float] = field(default_factory=dict)  # cosine at full dims
+    lexical: dict[int, float] = field(default_factory=dict)  # BM25 of the lexical top
+    lexical_extra: dict[int, float] = field(default_factory=dict)  # BM25 of dense-only ones
+    fused: dict[int, float] = field(default_factory=dict)
+    lexical_weight: float = 0.0
+
+    @staticmethod
+    def ranked(scores: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+        items = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        return (np.array([i for i, _ in items], dtype=np.int64),
+                np.array([s for _, s in items], dtype=np.float32))
+
+    def bm25(self, cid: int) -> float:
+        return self.lexical.get(cid, self.lexical_extra.get(cid, 0.0))
+
+    def explain(self, ids: np.ndarray) -> dict[int, dict[str, Any]]:
+        lexical_rank = {cid: r + 1 for r, cid in enumerate(self.ranked(self.lexical)[0].tolist())}
+        out: dict[int, dict[str, Any]] = {}
+        for cid in ids.tolist():
+            info: dict[str, Any] = {}
+            if cid in lexical_rank:
+                info["lexical_rank"] = lexical_rank[cid]
+            if cid in self.lexical or cid in self.lexical_extra:
+                info["bm25"] = round(self.bm25(cid), 3)
+            if cid in self.truncated:
+                info["semantic_truncated"] = round(self.truncated[cid], 4)
+            if cid in self.full:
+                info["semantic_full"] = round(self.full[cid], 4)
+            if cid in self.fused:
+                info["fused"] = round(self.fused[cid], 4)
+                info["lexical_weight"] = round(self.lexical_weight, 3)
+            out[cid] = info
+        return out
+
+
+def _top(scores: dict[int, float], n: int) -> list[int]:
+    return [cid for cid, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+
+def agreement(legs: Legs, depth: int) -> float:
+    """Share of BM25's top ``depth`` that the semantic leg also ranks in its top 3×depth."""
+    lexical_top = _top(legs.lexical, depth)
+    if not lexical_top:
+        return 0.0
+    dense_top = set(_top(legs.dense, depth * 3))
+    return sum(1 for cid in lexical_top if cid in dense_top) / len(lexical_top)
+
+
+def fuse(legs: Legs, config: FusionConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Fused ranking of every candidate: (ids, scores), best first."""
+    candidates = set(legs.dense) | set(legs.lexical)
+    if config.method == "rrf":
+        dense_rank = {c: r for r, c in enumerate(_top(legs.dense, len(legs.dense)))}
+        lex_rank = {c: r for r, c in enumerate(_top(legs.lexical, len(legs.lexical)))}
+        legs.fused = {c: (1 / (config.rrf_k + dense_rank[c] + 1) if c in dense_rank else 0.0)
+                      + (1 / (config.rrf_k + lex_rank[c] + 1) if c in lex_rank else 0.0)
+                      for c in candidates}
+        return legs.ranked(legs.fused)
+    weight = config.max_lexical_weight
+    if config.method == "agreement":
+        weight *= agreement(legs, config.top)
+    legs.lexical_weight = weight
+    top_bm25 = max((legs.bm25(c) for c in candidates), default=0.0) or 1.0
+    # Score = cosine + weight × BM25 relative to this query's best BM25 (0…1): a lexical
+    # bonus on the semantic scale, never more than ``weight``.
+    legs.fused = {c: legs.dense.get(c, -1.0) + weight * legs.bm25(c) / top_bm25
+                  for c in candidates}
+    return legs.ranked(legs.fused)
+
+
+def merge_scaled(into: dict[int, float], extra: dict[int, float]) -> None:
+    """Merge another BM25 list, scaled so both lists' best hits score alike."""
+    if not extra:
+        return
+    scale = (max(into.values()) / max(extra.values())) if into else 1.0
+    for cid, score in extra.items():
+        into[cid] = max(into.get(cid, 0.0), score * scale)

@@ -1,0 +1,86 @@
+"""The lexical leg: query language, identifiers, CJK, phrases and exclusions."""
+
+import pytest
+
+from gemmasearch.lexical import lexical_text, parse_query, split_identifier
+from gemmasearch.search import SearchFilters, SearchOptions
+from tests.conftest import write_files
+
+
+def test_split_identifier():
+    assert split_identifier("parseHTTPResponse_v2") == ["parse", "HTTP", "Response", "v", "2"]
+    assert split_identifier("user_name") == ["user", "name"]
+
+
+def test_lexical_text_adds_identifier_parts():
+    text = lexical_text("def getUserName(user_id): pass")
+    assert "get User Name" in text and "user id" in text
+
+
+def test_parse_query():
+    q = parse_query('"exact phrase" getUserName -draft -"old notes" the')
+    assert q.phrases == ("exact phrase",)
+    assert q.excluded == ("draft", "old notes")
+    assert q.terms == ("getUserName", "get", "User", "Name")
+    assert q.text == "exact phrase getUserName the"
+    assert parse_query("東京の天気").trigram_expression() == '"の天気" OR "京の天" OR "東京の"'
+
+
+FILES = {
+    "auth.py": "def getUserName(session):\n    return session.user.display_name\n",
+    "notes.md": "# Notes\n\nThe user interface feels slow when the name field is empty.\n",
+    "tokyo.md": "# 旅行\n\n東京の天気は晴れです。浅草寺に行きました。\n",
+    "draft.md": "# Draft\n\nquarterly report draft about revenue\n",
+    "final.md": "# Final\n\nquarterly report final version about revenue\n",
+}
+
+
+@pytest.fixture
+def engine(fake_engine, tmp_path):
+    fake_engine.index([write_files(tmp_path / "docs", FILES)])
+    return fake_engine
+
+
+def names(results):
+    return [r.path.rsplit("/", 1)[-1] for r in results]
+
+
+def test_code_identifier_found_from_its_words(engine):
+    results = engine.search("get user name", SearchOptions(mode="lexical"))
+    assert names(results)[0] == "auth.py"
+    results = engine.search("getUserName", SearchOptions(mode="lexical"))
+    assert names(results)[0] == "auth.py"
+
+
+def test_cjk_found_lexically(engine):
+    assert names(engine.search("東京の天気", SearchOptions(mode="lexical"))) == ["tokyo.md"]
+    assert names(engine.search("東京", SearchOptions(mode="lexical"))) == ["tokyo.md"]
+    assert names(engine.search("浅草寺", SearchOptions(mode="hybrid")))[0] == "tokyo.md"
+
+
+def test_phrase_and_exclusion_in_lexical_and_hybrid(engine):
+    assert names(engine.search("quarterly -draft", SearchOptions(mode="lexical"))) == ["final.md"]
+    assert names(engine.search('"report draft"', SearchOptions(mode="lexical"))) == ["draft.md"]
+    # Hybrid also lists semantic neighbours, but never an excluded or phrase-less chunk.
+    hybrid = names(engine.search("quarterly -draft", SearchOptions(mode="hybrid")))
+    assert hybrid[0] == "final.md" and "draft.md" not in hybrid
+    assert names(engine.search('"report draft"', SearchOptions(mode="hybrid"))) == ["draft.md"]
+    # Semantic mode ignores the operators but still searches the words.
+    assert "draft.md" in names(engine.search("quarterly -draft", SearchOptions(mode="semantic")))
+
+
+def test_filters_apply_to_both_legs(engine):
+    options = SearchOptions(mode="hybrid", filters=SearchFilters(types=("code",)))
+    assert names(engine.search("user name notes", options)) == ["auth.py"]
+
+
+def test_explain_shows_both_legs(engine):
+    top = engine.search("quarterly report revenue", SearchOptions(explain=True))[0]
+    assert {"lexical_rank", "bm25", "semantic_full", "fused"} <= set(top.explain)
+
+
+def test_unknown_mode_is_a_usage_error(engine):
+    from gemmasearch.errors import UsageError
+
+    with pytest.raises(UsageError, match="unknown mode"):
+        engine.search("x", SearchOptions(mode="fuzzy"))
