@@ -35,6 +35,7 @@ class Engine:
         self._injected = embedder is not None
         self._model_sha256 = model_sha256 or (embedder.name if embedder else None)
         self._reader: Collection | None = None
+        self._watcher: Any = None
         self._lock = threading.RLock()
 
     # -- model ----------------------------------------------------------------------
@@ -87,7 +88,7 @@ class Engine:
                 "architecture": info.architecture, "quantization": info.quantization,
                 "size_bytes": spec.path.stat().st_size, "sha256": self.model_sha256()}
 
-    def _fingerprint(self, dims: int) -> IndexFingerprint:
+    def fingerprint_for(self, dims: int) -> IndexFingerprint:
         name = self._embedder.name if self._injected and self._embedder else (
             self.model_spec().path.name)
         return IndexFingerprint(model_sha256=self.model_sha256(), dims=dims,
@@ -125,7 +126,7 @@ class Engine:
         with self.open_writer(description) as collection:
             current = collection.fingerprint()
             if rebuild and current is not None and dims and dims != current.dims and (
-                    current.differences(self._fingerprint(dims)) == [
+                    current.differences(self.fingerprint_for(dims)) == [
                         f"dims {dims} (index built with {current.dims})"]):
                 collection.redim(dims)  # only the size changed: no need to re-embed
                 rebuild, current = False, collection.fingerprint()
@@ -138,7 +139,7 @@ class Engine:
             roots = [Path(p) for p in (paths or collection.store.roots())]
             if not roots:
                 raise UsageError("no folders to index", hint="gemmasearch index PATH")
-            collection.ensure_fingerprint(self._fingerprint(dims))
+            collection.ensure_fingerprint(self.fingerprint_for(dims))
             collection.vectors()  # load now so commits update it in place
             indexer = Indexer(collection, self.embedder, self.scanner(),
                               self.settings.chunk_tokens, self.settings.chunk_overlap,
@@ -149,13 +150,35 @@ class Engine:
             collection.save_vectors()
             return report
 
+    # -- watch ----------------------------------------------------------------------
+
+    def watch(self, paths: Sequence[Path] | None = None,
+              on_event: Callable[[Any], None] | None = None, **options: Any) -> Any:
+        """Start a live watcher (it takes the writer lock); ``.stop()`` ends it.
+        Events are posted to ``on_event`` (see gemmasearch.watcher); nothing is printed."""
+        from gemmasearch.watcher import Watcher
+
+        watcher = Watcher(self, paths, on_event, **options)
+        watcher.start()
+        self._watcher = watcher
+        return watcher
+
+    def stop_watch(self) -> None:
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+
+    def watch_status(self) -> dict[str, Any]:
+        watcher = self._watcher
+        return {"on": watcher is not None, "queued": watcher.queued if watcher else 0}
+
     # -- search ---------------------------------------------------------------------
 
     def _check_query_model(self, collection: Collection) -> None:
         fp = collection.fingerprint()
         if fp is None:
             raise IndexError_("the index is empty", hint="add files with: gemmasearch index PATH")
-        collection.ensure_fingerprint(self._fingerprint(fp.dims))
+        collection.ensure_fingerprint(self.fingerprint_for(fp.dims))
 
     def search(self, query: str, options: SearchOptions | None = None) -> list[SearchResult]:
         return next(iter(self.search_many([query], options)))[1]
@@ -220,6 +243,7 @@ class Engine:
         return self.reader().check(), []
 
     def close(self) -> None:
+        self.stop_watch()
         with self._lock:
             if self._reader is not None:
                 self._reader.close()

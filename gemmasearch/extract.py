@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
+import os
+import pickle
 import re
+import selectors
+import struct
+import subprocess
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gemmasearch.errors import ExtractionError
 
@@ -34,6 +45,11 @@ KINDS = ("markdown", "text", "code", "pdf")
 # Time and size limits for PDFs, which can be hostile.
 PDF_MAX_PAGES = 2000
 PDF_MAX_CHARS_PER_PAGE = 200_000
+# pypdf runs in a separate, reused worker process: a PDF that loops is killed after
+# PDF_TIMEOUT_SECONDS, and one that explodes in memory hits PDF_MEMORY_BYTES of address
+# space there, never in the indexer.
+PDF_TIMEOUT_SECONDS = 60.0
+PDF_MEMORY_BYTES = 1536 * 1024 * 1024
 
 
 def kind_of(path: Path) -> str | None:
@@ -123,6 +139,11 @@ def read_text_document(path: Path, data: bytes, kind: str) -> Document:
 
 
 def read_pdf_document(path: Path, data: bytes) -> Document:
+    """Extract a PDF in the sandboxed worker process (time and memory limits)."""
+    return _PDF_WORKER.extract(path, data)
+
+
+def read_pdf_in_process(path: Path, data: bytes) -> Document:
     import io
 
     from pypdf import PdfReader
@@ -147,7 +168,7 @@ def read_pdf_document(path: Path, data: bytes) -> Document:
         title = None
         if reader.metadata is not None and reader.metadata.title:
             title = str(reader.metadata.title).strip() or None
-    except ExtractionError:
+    except (ExtractionError, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on damaged files
         raise ExtractionError(f"unreadable PDF: {type(exc).__name__}: {exc}"[:300]) from exc
@@ -162,3 +183,128 @@ def extract(path: Path, data: bytes, kind: str | None = None) -> Document:
     if kind == "pdf":
         return read_pdf_document(path, data)
     return read_text_document(path, data, kind)
+
+
+# -- the PDF worker process -------------------------------------------------------------
+# Messages are 8-byte little-endian lengths followed by pickles, over the worker's stdin
+# and stdout. Request: (path, data). Reply: ("ok", Document) or ("error", message, hint).
+
+def _send(fh: Any, obj: object) -> None:
+    blob = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    fh.write(struct.pack("<Q", len(blob)) + blob)
+    fh.flush()
+
+
+def _recv_exact(fh: Any, n: int) -> bytes:
+    parts, left = [], n
+    while left:
+        block = fh.read(left)
+        if not block:
+            raise EOFError
+        parts.append(block)
+        left -= len(block)
+    return b"".join(parts)
+
+
+def pdf_worker_main() -> None:  # pragma: no cover - runs in the worker process
+    import resource
+
+    limit = int(os.environ.get("GEMMASEARCH_PDF_MEMORY_BYTES") or PDF_MEMORY_BYTES)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # stray prints must not corrupt the channel
+    while True:
+        try:
+            (size,) = struct.unpack("<Q", _recv_exact(stdin, 8))
+            path, data = pickle.loads(_recv_exact(stdin, size))
+        except EOFError:
+            return
+        try:
+            reply: tuple[Any, ...] = ("ok", read_pdf_in_process(Path(path), data))
+        except ExtractionError as exc:
+            reply = ("error", exc.message, exc.hint)
+        except MemoryError:
+            del data
+            _send(stdout, ("error", "PDF needs too much memory to read",
+                           f"over {limit >> 20} MB"))
+            return  # start afresh after running out of memory
+        except RecursionError:
+            reply = ("error", "unreadable PDF: nested too deeply", None)
+        del data
+        _send(stdout, reply)
+
+
+class PdfWorker:
+    """One long-lived worker process, started on first use and restarted after it is
+    killed for taking too long or dies."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        atexit.register(self.close)
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c",
+                 "from gemmasearch.extract import pdf_worker_main; pdf_worker_main()"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                close_fds=True,
+                env={**os.environ, "GEMMASEARCH_PDF_MEMORY_BYTES": str(PDF_MEMORY_BYTES)})
+        return self._proc
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def extract(self, path: Path, data: bytes, timeout: float | None = None) -> Document:
+        with self._lock:
+            for attempt in (1, 2):
+                proc = self._start()
+                try:
+                    _send(proc.stdin, (str(path), data))
+                    break
+                except (BrokenPipeError, OSError):
+                    self.close()
+                    if attempt == 2:
+                        raise ExtractionError("the PDF reader could not start") from None
+            reply = self._reply(proc, timeout or PDF_TIMEOUT_SECONDS)
+        if reply[0] == "ok":
+            document: Document = reply[1]
+            return Document(path=path, kind=document.kind, title=document.title,
+                            segments=document.segments)
+        raise ExtractionError(reply[1], hint=reply[2])
+
+    def _reply(self, proc: subprocess.Popen[bytes], timeout: float) -> tuple[Any, ...]:
+        deadline = time.monotonic() + timeout
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        buf = bytearray()
+        need = 8
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    self.close()
+                    log.warning("PDF reader killed after %g s", timeout)
+                    return ("error", f"PDF took too long to read (over {timeout:g} s)",
+                            "it may be damaged or hostile")
+                block = os.read(fd, max(need - len(buf), 1 << 16))
+                if not block:
+                    self.close()
+                    return ("error", "PDF crashed the reader", "it may be damaged")
+                buf += block
+                if len(buf) >= 8 and need == 8:
+                    need = 8 + struct.unpack("<Q", bytes(buf[:8]))[0]
+                if len(buf) >= need > 8:
+                    reply = pickle.loads(bytes(buf[8:need]))
+                    if reply[0] == "error" and reply[1].startswith("PDF needs too much"):
+                        self.close()
+                    return tuple(reply)
+
+
+_PDF_WORKER = PdfWorker()

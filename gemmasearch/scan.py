@@ -154,7 +154,7 @@ class Scanner:
         folder = top
         for i, name in enumerate(parts):
             is_dir = i < len(parts) - 1
-            if (folder / "pyvenv.cfg").exists():
+            if _exists(folder / "pyvenv.cfg"):
                 return True
             rules = rules + _read_rules(folder)
             child = folder / name
@@ -177,7 +177,7 @@ class Scanner:
         if key in visited:  # symlink loop or a folder reached twice
             return
         visited.add(key)
-        if (folder / "pyvenv.cfg").exists():  # a virtual environment, whatever its name
+        if _exists(folder / "pyvenv.cfg"):  # a virtual environment, whatever its name
             return
         rules = rules + _read_rules(folder)
         try:
@@ -240,13 +240,20 @@ class Scanner:
         return ScannedFile(path=path, size=st.st_size, mtime_ns=st.st_mtime_ns, kind=kind)
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # e.g. inside a folder we may not list
+        return False
+
+
 def _inherited_rules(root: Path, top: Path | None = None) -> list[_Rules]:
     """Ignore files of the enclosing git work tree apply inside a root below it, and so
     do those from the indexed root ``top`` down to ``root`` (a sub-folder rescan)."""
     rules: list[_Rules] = []
     inside_repo = False
     for parent in reversed(root.parents):
-        inside_repo = inside_repo or (parent / ".git").exists()
+        inside_repo = inside_repo or _exists(parent / ".git")
         below_top = top is not None and (parent == top or top in parent.parents)
         if inside_repo or below_top:
             rules.extend(_read_rules(parent))

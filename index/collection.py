@@ -69,7 +69,12 @@ class WriterLock:
             return
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise IndexError_(f"cannot write to the index at {self.path.parent}: "
+                              f"{exc.strerror} (read-only?)",
+                              hint="choose another with --index or GEMMASEARCH_HOME") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -241,13 +246,27 @@ class Collection:
         self._vectors_generation = self.store.generation()
         self._data_version = self.store.data_version()
         self._dirty = True
+        self._maybe_rebuild()
+
+    def _maybe_rebuild(self) -> None:
+        """Let the vector index change type or retrain as it grows (writers only)."""
+        if not self.writable or self._vectors is None:
+            return
+        try:
+            self._vectors.maybe_rebuild(lambda: self.store.iter_all_vectors(self.full_dims))
+        except Exception:
+            self._vectors_generation = -1  # left partial: the next refresh re-syncs
+            raise
 
     def save_vectors(self) -> None:
         vectors = self.vectors()
         try:
             vectors.save(self.folder, self._vectors_generation)
-        except OSError as exc:  # SQLite still holds everything; the next open rebuilds
+        except (OSError, RuntimeError) as exc:  # faiss raises RuntimeError on ENOSPC
+            # SQLite still holds everything; the next open rebuilds the snapshot.
             log.warning("could not save the vector snapshot: %s", exc)
+            for tmp in self.folder.glob("*.tmp"):
+                tmp.unlink(missing_ok=True)
             return
         self._dirty = False
 
@@ -292,6 +311,7 @@ class Collection:
         if len(extra) or len(missing):
             log.debug("synced vectors: +%d -%d", len(missing), len(extra))
             self._dirty = self.writable
+            self._maybe_rebuild()
 
     @property
     def full_dims(self) -> int:
@@ -333,6 +353,8 @@ class Collection:
                                                 "(SELECT count(*) FROM chunks WHERE file_id=f.id)",
             "chunks missing from the word index": "SELECT count(*) FROM chunks WHERE id NOT IN "
                                                   "(SELECT rowid FROM chunks_fts)",
+            "chunks missing from the trigram index": "SELECT count(*) FROM chunks WHERE id NOT "
+                                                     "IN (SELECT rowid FROM chunks_trigram)",
         }
         for label, sql in pairs.items():
             n = q(sql).fetchone()[0]
@@ -343,14 +365,18 @@ class Collection:
             problems.append(f"sqlite: {integrity}")
         fp = self.fingerprint()
         if fp is not None:
-            snapshot, _gen = VectorIndex.load(self.folder, fp.dims)
+            snapshot, snapshot_generation = VectorIndex.load(self.folder, fp.dims)
             have, want = snapshot.ids(), self.store.embedding_ids()
             if len(have) != len(np.unique(have)):
                 problems.append("duplicate ids in the vector snapshot")
             stale = len(np.setdiff1d(have, want)) + len(np.setdiff1d(want, have))
-            if stale:
-                problems.append(f"vector snapshot differs from the database by {stale} ids "
-                                "(healed automatically on open)")
+            # A snapshot older than the database is normal after a crash: it is brought up
+            # to date on open. Only an unreadable one, or a wrong one that claims to be
+            # current, is a problem.
+            if snapshot_generation == -1 and (self.folder / "vectors.json").exists():
+                problems.append("the vector snapshot is unreadable (rebuilt on open)")
+            elif stale and snapshot_generation >= self.store.generation():
+                problems.append(f"vector snapshot differs from the database by {stale} ids")
         return problems
 
     def repair(self) -> list[str]:
@@ -360,9 +386,11 @@ class Collection:
         with self.store.transaction():
             q = self.store.conn.execute
             broken = [r[0] for r in q(
-                "SELECT DISTINCT f.path FROM files f LEFT JOIN chunks c ON c.file_id = f.id "
-                "LEFT JOIN embeddings e ON e.chunk_id = c.id WHERE "
-                "(c.id IS NOT NULL AND e.chunk_id IS NULL) OR f.n_chunks != "
+                "SELECT DISTINCT f.path FROM files f JOIN chunks c ON c.file_id = f.id WHERE "
+                "c.id NOT IN (SELECT chunk_id FROM embeddings) "
+                "OR c.id NOT IN (SELECT rowid FROM chunks_fts) "
+                "OR c.id NOT IN (SELECT rowid FROM chunks_trigram) "
+                "UNION SELECT f.path FROM files f WHERE f.n_chunks != "
                 "(SELECT count(*) FROM chunks WHERE file_id = f.id)")]
             for path in broken:  # deleting the row makes the next run re-index the file
                 self.store.delete_file(path)

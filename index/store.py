@@ -82,7 +82,8 @@ class Store:
         try:
             yield
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # SQLite already rolled back on SQLITE_FULL
+                self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
 
