@@ -43,12 +43,15 @@ def load_beir(folder: Path) -> tuple[list[dict], dict[str, str], dict[str, dict[
     return corpus, {q: t for q, t in queries.items() if q in qrels}, qrels
 
 
-def write_corpus(corpus: list[dict], docs: Path, limit: int | None) -> int:
+def write_corpus(corpus: list[dict], docs: Path, limit: int | None, suffix: str) -> int:
+    """One file per document: Markdown with the title as heading, or (other suffixes,
+    e.g. .py for code) the text alone."""
     docs.mkdir(parents=True, exist_ok=True)
     written = 0
     for doc in corpus[:limit]:
-        path = docs / f"{doc['_id']}.md"
-        body = f"# {doc.get('title') or doc['_id']}\n\n{doc['text']}\n"
+        path = docs / f"{doc['_id']}{suffix}"
+        body = (f"# {doc.get('title') or doc['_id']}\n\n{doc['text']}\n" if suffix == ".md"
+                else doc["text"] + "\n")
         if not path.exists() or path.read_text(encoding="utf-8") != body:
             path.write_text(body, encoding="utf-8")
         written += 1
@@ -91,6 +94,8 @@ def main() -> None:
                         help="where to keep documents and index (default: a folder per corpus "
                              "under /tmp); re-runs reuse the index")
     parser.add_argument("--limit-docs", type=int, default=None, help="quick runs")
+    parser.add_argument("--suffix", default=".md", help="file type to write documents as")
+    parser.add_argument("--modes", default="semantic", help="e.g. semantic,lexical,hybrid")
     parser.add_argument("--variants", default="rescore,no-rescore",
                         help="search variants to report for truncated dims")
     args = parser.parse_args()
@@ -99,7 +104,7 @@ def main() -> None:
     dims_list = [int(d) for d in args.dims.split(",")]
     work = args.work or Path("/tmp") / f"gemmasearch-bench-{args.folder.resolve().name}"
     corpus, queries, qrels = load_beir(args.folder)
-    n_docs = write_corpus(corpus, work / "docs", args.limit_docs)
+    n_docs = write_corpus(corpus, work / "docs", args.limit_docs, args.suffix)
     settings = load_settings(env={"GEMMASEARCH_HOME": str(work / "home")},
                              index_dir=work / "index")
     engine = Engine(settings, model=args.model)
@@ -115,14 +120,17 @@ def main() -> None:
         if dims != engine.status()["dims"]:
             engine.index(dims=dims, rebuild=True)  # re-derived from stored vectors
         variants = args.variants.split(",") if dims < 768 else ["full"]
-        for variant in variants:
-            options = SearchOptions(k=100, files_only=True, rescore=variant != "no-rescore")
-            figures = evaluate(engine, queries, qrels, options)
-            row = {"dims": dims, "variant": variant, **{k: round(v, 4) for k, v in
-                                                         figures.items()}}
-            rows.append(row)
-            print(f"dims {dims:4d} {variant:11s} nDCG@10 {figures['ndcg@10']:.4f}  "
-                  f"recall@100 {figures['recall@100']:.4f}  ({figures['seconds']:.0f}s)")
+        for mode in args.modes.split(","):
+            for variant in variants:
+                options = SearchOptions(k=100, files_only=True, mode=mode,
+                                        rescore=variant != "no-rescore")
+                figures = evaluate(engine, queries, qrels, options)
+                row = {"dims": dims, "mode": mode, "variant": variant,
+                       **{k: round(v, 4) for k, v in figures.items()}}
+                rows.append(row)
+                print(f"dims {dims:4d} {mode:8s} {variant:11s} "
+                      f"nDCG@10 {figures['ndcg@10']:.4f}  recall@100 "
+                      f"{figures['recall@100']:.4f}  ({figures['seconds']:.0f}s)")
     engine.close()
     print(json.dumps({"bench": "retrieval", "corpus": args.folder.resolve().name,
                       "model": Path(args.model).name, "docs": n_docs,

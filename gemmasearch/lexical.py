@@ -17,6 +17,13 @@ def split_identifier(name: str) -> list[str]:
     return parts
 
 
+def identifier_words(name: str) -> list[str]:
+    """The words of a compound identifier worth indexing: parts of one character (``v``,
+    ``2``, the letters of a code like ``Z7Q``) would only add noise."""
+    parts = [p for p in split_identifier(name) if len(p) > 1]
+    return parts if len(parts) > 1 else []
+
+
 def lexical_text(text: str) -> str:
     """The chunk text plus the parts of every compound identifier, so ``user name``
     finds ``getUserName`` and ``user_name`` while the identifier itself still matches."""
@@ -27,8 +34,8 @@ def lexical_text(text: str) -> str:
         if name in seen:
             continue
         seen.add(name)
-        parts = split_identifier(name)
-        if len(parts) > 1:
+        parts = identifier_words(name)
+        if parts:
             extra.append(" ".join(parts))
     return text if not extra else text + "\n" + "\n".join(extra)
 
@@ -99,8 +106,7 @@ def parse_query(query: str) -> ParsedQuery:
         for token in _WORD.findall(word):
             if _CJK.fullmatch(token):
                 continue
-            parts = split_identifier(token)
-            candidates = [token] + (parts if len(parts) > 1 else [])
+            candidates = [token, *identifier_words(token)]
             terms.extend(t for t in candidates if t.lower() not in STOPWORDS)
     text = " ".join(text_parts)
     seen: set[str] = set()
