@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gemmasearch.config import Settings, load_settings
 from gemmasearch.embedder import DOCUMENT_PROMPT, QUERY_PROMPT, Embedder
 from gemmasearch.errors import IndexError_, UsageError
@@ -23,6 +25,40 @@ log = logging.getLogger(__name__)
 PROMPT_FORMAT = f"{QUERY_PROMPT} || {DOCUMENT_PROMPT}"
 
 
+class SharedEmbedder:
+    """Serializes an embedder shared by threads (searches, the watcher, TUI re-indexing):
+    one llama.cpp context must never run two batches at once. Documents go through in
+    small slices so a query waits for at most one slice, not a whole indexing batch."""
+
+    SLICE = 8
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)  # the tokenizer only reads the vocabulary
+
+    def prompt_overhead_tokens(self, title: str | None) -> int:
+        return self.inner.prompt_overhead_tokens(title)
+
+    def embed_documents(self, items: Sequence[tuple[str | None, str]]) -> np.ndarray:
+        parts = []
+        for start in range(0, len(items), self.SLICE):
+            with self._lock:
+                parts.append(self.inner.embed_documents(items[start:start + self.SLICE]))
+        return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            return self.inner.embed_queries(texts)
+
+    def close(self) -> None:
+        with self._lock:
+            self.inner.close()
+
+
 class Engine:
     """Owns the settings, the (lazily loaded) embedder and the index collection."""
 
@@ -30,7 +66,7 @@ class Engine:
                  embedder: Embedder | None = None, model_sha256: str | None = None) -> None:
         self.settings = settings or load_settings()
         self._model_flag = model
-        self._embedder = embedder
+        self._embedder = SharedEmbedder(embedder) if embedder is not None else None
         # An injected embedder (tests, benchmarks) is identified by its name.
         self._injected = embedder is not None
         self._model_sha256 = model_sha256 or (embedder.name if embedder else None)
@@ -57,14 +93,15 @@ class Engine:
             pull_default_model(self.settings)
 
     @property
-    def embedder(self) -> Embedder:
+    def embedder(self) -> SharedEmbedder:
         with self._lock:
             if self._embedder is None:
                 from gemmasearch.embedder import LlamaEmbedder
 
                 spec = self.model_spec()
                 inspect_model(spec.path)
-                self._embedder = LlamaEmbedder(spec.path, n_threads=self.settings.threads)
+                self._embedder = SharedEmbedder(
+                    LlamaEmbedder(spec.path, n_threads=self.settings.threads))
             return self._embedder
 
     @property

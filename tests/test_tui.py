@@ -372,3 +372,25 @@ async def test_real_model_first_result(tmp_path: Path) -> None:
                 break
         assert Path(results_of(app)[0].path).name == "trains.txt"
     engine.close()
+
+
+async def test_watch_toggle_makes_new_files_searchable(engine: Engine, corpus: Path) -> None:
+    import asyncio
+
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        bar = app.main_screen.query_one(StatusBar)
+        assert engine.watch_status()["on"] and bar.watch_on
+        (corpus / "notes" / "kayak.md").write_text("# Kayak\n\nPaddle the fjord at dawn.\n")
+        for _ in range(40):  # the watcher settles, embeds and commits within seconds
+            await asyncio.sleep(0.25)
+            if any(Path(r.path).name == "kayak.md" for r in engine.search("paddle fjord dawn")):
+                break
+        else:
+            raise AssertionError("the new file never became searchable")
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        assert not engine.watch_status()["on"]

@@ -63,6 +63,7 @@ class GemmasearchApp(App[None]):
         Binding("ctrl+c,ctrl+q", "quit", "Quit", priority=True, id="force_quit"),
         Binding("question_mark,f1", "help", "Help", id="help"),
         Binding("ctrl+t", "toggle_theme", "Theme", show=False, id="toggle_theme"),
+        Binding("ctrl+o", "toggle_watch", "Watch", id="toggle_watch"),
     ]
 
     def __init__(self, engine: Engine, *, launcher: Launcher | None = None,
@@ -206,6 +207,24 @@ class GemmasearchApp(App[None]):
         bar = self.main_screen.query_one(StatusBar)
         bar.watch_on = bool(state.get("on"))
         bar.watch_queued = int(state.get("queued") or 0)
+
+    @work(thread=True, exclusive=True, group="watch")
+    def action_toggle_watch(self) -> None:
+        """Start or stop following file changes (the watcher holds the writer lock)."""
+        try:
+            if self.engine.watch_status()["on"]:
+                self.engine.stop_watch()
+                message = "stopped watching for changes"
+            else:
+                self.engine.watch()
+                message = "watching for changes: edits become searchable in seconds"
+        except GemmasearchError as exc:
+            self.call_from_thread(self.notify_error, exc)
+        except Exception as exc:  # noqa: BLE001 - never a traceback in the UI
+            self.call_from_thread(self.notify_error, f"cannot watch: {exc}")
+        else:
+            self.call_from_thread(self.notify, message)
+        self.call_from_thread(self._poll_watch)
 
     # -- indexing ---------------------------------------------------------------------
 
