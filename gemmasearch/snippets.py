@@ -20,6 +20,11 @@ def _line_score(line: str, terms: set[str]) -> int:
     return sum(1 for t in terms if any(w.startswith(t[:5]) for w in words))
 
 
+def _is_decoration(line: str) -> bool:
+    stripped = line.strip()
+    return stripped.startswith(("#", "```", "~~~", "---", "===")) or len(stripped) < 3
+
+
 def best_line(text: str, query: str) -> tuple[int, str]:
     """(offset of the line within text, the line) that shares most words with the query;
     the first line with content when none does (a purely semantic match)."""
@@ -27,9 +32,12 @@ def best_line(text: str, query: str) -> tuple[int, str]:
     lines = text.split("\n")
     best, best_score = -1, 0
     for i, line in enumerate(lines):
-        if not line.strip():
+        stripped = line.strip()
+        if not stripped:
             continue
-        if best < 0:
+        # With no word in common, the first line of content (not a heading or a fence).
+        if best < 0 or (best_score == 0 and _is_decoration(lines[best])
+                        and not _is_decoration(line)):
             best = i
         score = _line_score(line, terms) if terms else 0
         if score > best_score:

@@ -1,0 +1,3 @@
+from gemmasearch.cli.app import main
+
+main()
