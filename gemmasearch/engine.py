@@ -176,12 +176,17 @@ class Engine:
             roots = [Path(p) for p in (paths or collection.store.roots())]
             if not roots:
                 raise UsageError("no folders to index", hint="gemmasearch index PATH")
+            # A known folder that vanished (an unmounted drive?) keeps its files: only
+            # `gemmasearch index` of its parent or a --rebuild forgets them.
+            missing = [str(r) for r in roots if not r.exists()]
+            roots = [r for r in roots if r.exists()]
             collection.ensure_fingerprint(self.fingerprint_for(dims))
             collection.vectors()  # load now so commits update it in place
             indexer = Indexer(collection, self.embedder, self.scanner(),
                               self.settings.chunk_tokens, self.settings.chunk_overlap,
                               on_progress=on_progress, should_stop=should_stop)
             report = indexer.index_roots(roots)
+            report.missing_roots = missing
             if on_progress:
                 on_progress(Progress("saving"))
             collection.save_vectors()

@@ -78,6 +78,8 @@ class IndexReport:
     seconds: float = 0.0
     stopped: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
+    # Indexed folders that no longer exist (an unmounted drive?): their files are kept.
+    missing_roots: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         text = (f"+{self.added} new, ~{self.changed} changed, -{self.removed} removed, "
@@ -90,7 +92,7 @@ class IndexReport:
         return {"added": self.added, "changed": self.changed, "removed": self.removed,
                 "unchanged": self.unchanged, "failed": self.failed, "chunks": self.chunks,
                 "tokens": self.tokens, "seconds": round(self.seconds, 3),
-                "stopped": self.stopped,
+                "stopped": self.stopped, "missing_roots": self.missing_roots,
                 "failures": [{"path": p, "error": e} for p, e in self.failures]}
 
 

@@ -159,3 +159,13 @@ def test_vectors_snapshot_heals_after_loss(fake_engine, tmp_path):
     reader = Collection(fake_engine.index_dir)
     assert len(reader.vectors()) == fake_engine.status()["chunks"]
     reader.close()
+
+
+def test_a_vanished_root_keeps_its_files(fake_engine, tmp_path):
+    a = write_files(tmp_path / "a", {"x.md": "alpha"})
+    b = write_files(tmp_path / "b", {"y.md": "beta"})
+    fake_engine.index([a, b])
+    b.rename(tmp_path / "b-unmounted")
+    report = fake_engine.index()
+    assert report.missing_roots == [str(b)] and report.removed == 0 and report.failed == 0
+    assert fake_engine.status()["files"] == 2

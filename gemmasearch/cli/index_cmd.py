@@ -86,6 +86,9 @@ def index(
         write_json(report.as_dict())
         return
     out.print(f"{report.summary()} ({report.chunks} chunks embedded in {report.seconds:.1f}s)")
+    for root in report.missing_roots:
+        err.print(f"[yellow]missing[/] {root}: not found (unmounted?); its files stay in "
+                  "the index", markup=True)
     for path, reason in report.failures[:20]:
         err.print(f"[yellow]skipped[/] {path}: {reason}")
     if len(report.failures) > 20:
