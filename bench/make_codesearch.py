@@ -71,7 +71,7 @@ def main() -> None:
          (args.out / "queries.jsonl").open("w") as queries, \
          (args.out / "qrels.tsv").open("w") as qrels:
         qrels.write("query-id\tcorpus-id\tscore\n")
-        for i, (ident, query, code) in enumerate(picked):
+        for i, (_ident, query, code) in enumerate(picked):
             doc_id = f"code{i}"
             corpus.write(json.dumps({"_id": doc_id, "title": "", "text": code}) + "\n")
             queries.write(json.dumps({"_id": f"q{i}", "text": query}) + "\n")

@@ -105,7 +105,8 @@ def time_queries(search, q: np.ndarray, rounds: int = 3) -> tuple[list[float], l
 
 
 def recall(found: list[np.ndarray], gt: np.ndarray) -> float:
-    return float(np.mean([len(np.intersect1d(f[:K], g)) / K for f, g in zip(found, gt)]))
+    return float(np.mean([len(np.intersect1d(f[:K], g)) / K
+                          for f, g in zip(found, gt, strict=True)]))
 
 
 def summary(lat: list[float]) -> dict:
@@ -179,7 +180,8 @@ def child(args: argparse.Namespace) -> dict:
     filt = {}
     for frac in (0.01, 0.1, 0.5):
         allowed = np.sort(rng.choice(all_ids, int(len(all_ids) * frac), replace=False))
-        lat, res = time_queries(lambda qi: vi.search(qi, K, allowed)[1], q[:50], rounds=2)
+        lat, res = time_queries(lambda qi, allowed=allowed: vi.search(qi, K, allowed)[1],
+                                q[:50], rounds=2)
         exact = exact_filtered(vi, q[:10], allowed)
         filt[f"{frac:g}"] = {**summary(lat), "recall@10": round(recall(res[:10], exact), 4)}
     out["filtered"] = filt
@@ -237,7 +239,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--kinds", default="clustered,random")
-    ap.add_argument("--types", default="flat,auto", help="flat, ivf (forced), auto (what VectorIndex picks), hnsw")
+    ap.add_argument("--types", default="flat,auto",
+                    help="flat, ivf (forced), auto (what VectorIndex picks), hnsw")
     ap.add_argument("--nq", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--flat-max", type=int, default=None)
@@ -277,8 +280,9 @@ def main() -> None:
                     r = run_child("build", extra)
                     folder = r.pop("folder", None)
                     if folder:
-                        r["reopened"] = run_child("open", ["--folder", folder, "--qfile", str(qfile),
-                                                           "--threads", str(args.threads)])
+                        r["reopened"] = run_child("open", [
+                            "--folder", folder, "--qfile", str(qfile),
+                            "--threads", str(args.threads)])
                         shutil.rmtree(folder, ignore_errors=True)
                     results.append(r)
                     print(format_row(r), flush=True)

@@ -67,7 +67,8 @@ def inspect_model(path: Path) -> GGUFInfo:
     try:
         info = read_gguf(path)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"{path} is not a readable GGUF model: {exc}", hint=GET_MODEL_HINT) from exc
+        raise ModelError(f"{path} is not a readable GGUF model: {exc}",
+                         hint=GET_MODEL_HINT) from exc
     if info.architecture != EXPECTED_ARCHITECTURE:
         raise ModelError(
             f"{path.name} is a {info.architecture} model, not EmbeddingGemma",

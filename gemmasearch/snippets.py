@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
+from gemmasearch.lexical import STOPWORDS
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 SNIPPET_CHARS = 200
-_STOP = frozenset("a an and are as at be by do does for from how i in is it of on or so "
-                  "that the this to was what when where which who why with you".split())
 
 
 def query_terms(query: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(query) if w.lower() not in _STOP}
+    return {w.lower() for w in _WORD.findall(query) if w.lower() not in STOPWORDS}
 
 
 def _line_score(line: str, terms: set[str]) -> int:

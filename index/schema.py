@@ -14,7 +14,7 @@ def _run(conn: sqlite3.Connection, script: str) -> None:
 
 
 def _v1(conn: sqlite3.Connection) -> None:
-    _run(conn, 
+    _run(conn,
         """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL);
@@ -54,7 +54,7 @@ def _v2(conn: sqlite3.Connection) -> None:
     # Lexical leg: words (porter-stemmed, identifiers split by the writer) and
     # trigrams (languages without spaces). Rowid = chunk id. Not contentless: row
     # deletion in contentless tables needs SQLite 3.43, and many systems ship older.
-    _run(conn, 
+    _run(conn,
         """
         CREATE VIRTUAL TABLE chunks_fts USING fts5(
             text, tokenize='porter unicode61 remove_diacritics 2'

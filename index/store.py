@@ -246,7 +246,8 @@ class Store:
         vecs = np.frombuffer(blob, dtype=FULL_DIMS_DTYPE).reshape(len(out_ids), dims)
         return out_ids, vecs.astype(np.float32)
 
-    def iter_all_vectors(self, dims: int, batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def iter_all_vectors(self, dims: int, batch: int = 20000
+                         ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         last = -1
         while True:
             rows = self.conn.execute(

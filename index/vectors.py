@@ -91,7 +91,8 @@ def ivf_nprobe(nlist: int) -> int:
 _EMPTY = (np.zeros(0, np.float32), np.zeros(0, np.int64))
 
 
-def _merge_topk(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray]:
+def _merge_topk(parts: list[tuple[np.ndarray, np.ndarray]], k: int
+                ) -> tuple[np.ndarray, np.ndarray]:
     scores = np.concatenate([p[0] for p in parts])
     ids = np.concatenate([p[1] for p in parts])
     keep = ids >= 0
@@ -448,7 +449,6 @@ class VectorIndex:
 
     def rebuild(self, source: VectorSource | None = None) -> None:
         """Rebuild with the type (and IVF training) that fits the current size."""
-        import faiss
 
         n = len(self)
         if n <= self.flat_max:

@@ -21,7 +21,8 @@ def fake_gguf(path: Path, arch: str = "gemma-embedding", tensors=("dense_2.weigh
     for key, vtype, value in kv:
         data += string(key) + struct.pack("<I", vtype) + value
     for name in tensors:
-        data += string(name) + struct.pack("<I", 1) + struct.pack("<Q", 4) + struct.pack("<IQ", 0, 0)
+        dims_and_type = struct.pack("<I", 1) + struct.pack("<Q", 4) + struct.pack("<IQ", 0, 0)
+        data += string(name) + dims_and_type
     path.write_bytes(data)
     return path
 
@@ -33,7 +34,8 @@ def test_resolution_order(tmp_path, monkeypatch):
     (home / "config.toml").write_text(f'model = "{conf}"\n')
     monkeypatch.setenv("GEMMASEARCH_HOME", str(home))
     settings = load_settings(env={"GEMMASEARCH_HOME": str(home)})
-    assert resolve_model(settings, str(flag), env={"GEMMASEARCH_MODEL": str(env)}).source == "--model"
+    from_env = {"GEMMASEARCH_MODEL": str(env)}
+    assert resolve_model(settings, str(flag), env=from_env).source == "--model"
     assert resolve_model(settings, None, env={"GEMMASEARCH_MODEL": str(env)}).path == env
     assert resolve_model(settings, None, env={}).source == "config file"
 

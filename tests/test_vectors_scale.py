@@ -79,7 +79,7 @@ def test_filtered_search_is_exact_for_small_lists_and_never_drops(n_allowed: int
             same_topk(got, want)
         # never drops: an allowed result of the unfiltered search is found, ranked as well
         s_all, i_all = vi.search(q, 10)
-        for s, i in zip(s_all, i_all):
+        for s, i in zip(s_all, i_all, strict=True):
             if i in set(allowed):
                 assert i in set(got[1]) or s <= got[0][-1] + 1e-6
         assert set(got[1]) <= set(allowed)
@@ -198,7 +198,7 @@ def test_rebuild_from_source_retrains_as_it_grows() -> None:
         top = s + 500
         # the Collection passes SQLite's vectors (full width: truncated here)
         wide = np.concatenate([x, np.ones((len(x), 8), np.float32)], axis=1)
-        rebuilds += vi.maybe_rebuild(lambda top=top: ((ids[a:min(a + 700, top)],
+        rebuilds += vi.maybe_rebuild(lambda top=top, wide=wide: ((ids[a:min(a + 700, top)],
                                                        wide[a:min(a + 700, top)])
                                                       for a in range(0, top, 700)))
     assert rebuilds == 1 and vi.kind == IVF and vi.trained_n == 6500

@@ -8,7 +8,13 @@ import os
 import typer
 
 from gemmasearch.cli import (
-    check_cmd, index_cmd, model_cmd, search_cmd, status_cmd, tui_cmd, watch_cmd,
+    check_cmd,
+    index_cmd,
+    model_cmd,
+    search_cmd,
+    status_cmd,
+    tui_cmd,
+    watch_cmd,
 )
 
 app = typer.Typer(

@@ -10,7 +10,14 @@ from typing import Annotated, Any
 import typer
 
 from gemmasearch.cli.common import (
-    IndexOption, JsonOption, ModelOption, cli_errors, err, make_engine, out, write_json,
+    IndexOption,
+    JsonOption,
+    ModelOption,
+    cli_errors,
+    err,
+    make_engine,
+    out,
+    write_json,
 )
 
 
@@ -26,7 +33,11 @@ class _ProgressView:
         if not self.enabled:
             return
         from rich.progress import (
-            BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn,
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
         )
 
         if p.phase == "scanning" and self._progress is None:
@@ -35,7 +46,8 @@ class _ProgressView:
         if p.phase == "indexing" and self._progress is None:
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                TextColumn("{task.fields[files]} files"), TextColumn("{task.fields[chunks]} chunks"),
+                TextColumn("{task.fields[files]} files"),
+                TextColumn("{task.fields[chunks]} chunks"),
                 TextColumn("{task.fields[rate]} chunks/s"), TimeRemainingColumn(),
                 console=err, transient=True)
             self._progress.start()

@@ -15,7 +15,14 @@ from typing import Annotated
 import typer
 
 from gemmasearch.cli.common import (
-    IndexOption, JsonOption, ModelOption, cli_errors, display_path, make_engine, out, write_json,
+    IndexOption,
+    JsonOption,
+    ModelOption,
+    cli_errors,
+    display_path,
+    make_engine,
+    out,
+    write_json,
 )
 from gemmasearch.errors import UsageError
 
@@ -33,8 +40,9 @@ def parse_when(value: str | None, flag: str) -> float | None:
     try:
         return datetime.fromisoformat(value.strip()).timestamp()
     except ValueError:
-        raise UsageError(f"{flag}: cannot read {value!r} as a date",
-                         hint="use 2024-05-01, 2024-05-01T12:00, or an age like 7d, 12h, 2w") from None
+        raise UsageError(
+            f"{flag}: cannot read {value!r} as a date",
+            hint="use 2024-05-01, 2024-05-01T12:00, or an age like 7d, 12h, 2w") from None
 
 
 def search(
@@ -106,7 +114,7 @@ def _batch_queries(source: str):  # type: ignore[no-untyped-def]
         lines = sys.stdin
     else:
         try:
-            lines = Path(source).open(encoding="utf-8")
+            lines = Path(source).open(encoding="utf-8")  # noqa: SIM115 - closed below
         except OSError as exc:
             raise UsageError(f"--batch: cannot read {source}: {exc.strerror}") from None
     with lines:

@@ -8,7 +8,13 @@ from typing import Annotated, Any
 import typer
 
 from gemmasearch.cli.common import (
-    IndexOption, JsonOption, ModelOption, cli_errors, make_engine, out, write_json,
+    IndexOption,
+    JsonOption,
+    ModelOption,
+    cli_errors,
+    make_engine,
+    out,
+    write_json,
 )
 
 
