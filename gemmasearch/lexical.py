@@ -109,7 +109,6 @@ def parse_query(query: str) -> ParsedQuery:
             candidates = [token, *identifier_words(token)]
             terms.extend(t for t in candidates if t.lower() not in STOPWORDS)
     text = " ".join(text_parts)
-    seen: set[str] = set()
-    unique_terms = tuple(t for t in terms if not (t.lower() in seen or seen.add(t.lower())))
+    unique_terms = tuple(dict.fromkeys(terms))  # in order, once each
     return ParsedQuery(text=text, terms=unique_terms, phrases=tuple(phrases),
                        excluded=tuple(excluded), cjk=tuple(_CJK.findall(text)))

@@ -12,7 +12,7 @@ import numpy as np
 from gemmasearch.embedder import Embedder
 from gemmasearch.errors import UsageError
 from gemmasearch.extract import KINDS
-from gemmasearch.fusion import FusionConfig, Legs, merge_scaled, fuse
+from gemmasearch.fusion import FusionConfig, Legs, fuse, merge_scaled
 from gemmasearch.index import Collection
 from gemmasearch.lexical import ParsedQuery, parse_query
 from gemmasearch.snippets import snippet_for
@@ -74,7 +74,8 @@ def path_matches(path: str, pattern: str) -> bool:
 
 
 def _type_clause(types: tuple[str, ...]) -> tuple[str, list[Any]]:
-    kinds, extensions = [], []
+    kinds: list[str] = []
+    extensions: list[str] = []
     for raw in types:
         t = TYPE_ALIASES.get(raw.lower().lstrip("."), raw.lower().lstrip("."))
         (kinds if t in KINDS else extensions).append(t)

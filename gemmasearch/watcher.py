@@ -371,11 +371,11 @@ class Watcher:
                 batch, wait = self._pending.take_settled(now, self.settle, self.batch_paths)
                 queued = len(self._pending.last)
                 if not batch and not rescan:
-                    idle = dirty_since is not None and not self._pending.last
-                    due = idle and now - dirty_since >= SAVE_AFTER_IDLE_SECONDS  # type: ignore[operator]
-                    if not due:
+                    idle_for = (now - dirty_since if dirty_since is not None
+                                and not self._pending.last else None)
+                    if idle_for is None or idle_for < SAVE_AFTER_IDLE_SECONDS:
                         timeout = wait if self._pending.last else (
-                            SAVE_AFTER_IDLE_SECONDS - (now - dirty_since) if idle else None)
+                            SAVE_AFTER_IDLE_SECONDS - idle_for if idle_for is not None else None)
                         self._cond.wait(timeout)
                         continue
             if not batch and not rescan:

@@ -201,7 +201,7 @@ class GemmasearchApp(App[None]):
 
     def _poll_watch(self) -> None:
         try:
-            state = self.engine.watch_status()  # type: ignore[attr-defined]
+            state = self.engine.watch_status()
         except Exception:  # noqa: BLE001 - a future API; never break the UI over it
             return
         bar = self.main_screen.query_one(StatusBar)

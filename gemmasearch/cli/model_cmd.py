@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 
 from gemmasearch.cli.common import JsonOption, ModelOption, cli_errors, err, out, write_json
+from gemmasearch.config import Settings
 
 app = typer.Typer(help="Show, download or quantize the embedding model.", no_args_is_help=True)
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Settings:
     from gemmasearch.config import load_settings
 
     return load_settings()

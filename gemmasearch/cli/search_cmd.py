@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +26,9 @@ from gemmasearch.cli.common import (
     write_json,
 )
 from gemmasearch.errors import UsageError
+
+if TYPE_CHECKING:
+    from gemmasearch.search import SearchResult
 
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdwy])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
@@ -109,7 +113,7 @@ def search(
     raise typer.Exit(0 if found_any else 1)
 
 
-def _batch_queries(source: str):  # type: ignore[no-untyped-def]
+def _batch_queries(source: str) -> Iterator[str]:
     if source == "-":
         lines = sys.stdin
     else:
@@ -123,7 +127,7 @@ def _batch_queries(source: str):  # type: ignore[no-untyped-def]
                 yield line.strip()
 
 
-def _print_results(results, explain: bool) -> None:  # type: ignore[no-untyped-def]
+def _print_results(results: list[SearchResult], explain: bool) -> None:
     if not results:
         out.print("[dim]no results[/]", markup=True, style=None)
         return

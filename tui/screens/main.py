@@ -59,7 +59,7 @@ class MainScreen(Screen[None]):
 
     @property
     def gs_app(self) -> GemmasearchApp:
-        return self.app  # type: ignore[return-value]
+        return self.app
 
     def compose(self) -> ComposeResult:
         yield QueryInput()

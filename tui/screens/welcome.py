@@ -45,7 +45,7 @@ class WelcomeScreen(Screen[None]):
 
     @property
     def gs_app(self) -> GemmasearchApp:
-        return self.app  # type: ignore[return-value]
+        return self.app
 
     def on_mount(self) -> None:
         self.query_one("#welcome-path", Input).focus()

@@ -126,7 +126,7 @@ def _pdf_preview(doc: Document, result: SearchResult, query: str, name: str,
 class Preview(VerticalScroll, can_focus=True):
     """Scrollable; shows a PreviewContent or a message."""
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self):
         yield Static(id="preview-body")
 
     def on_mount(self) -> None:
