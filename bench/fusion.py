@@ -61,6 +61,12 @@ def main() -> None:
     searcher = Searcher(collection, engine.embedder)
     chunk_doc = {cid: Path(path).stem for cid, path in collection.store.conn.execute(
         "SELECT c.id, f.path FROM chunks c JOIN files f ON f.id = c.file_id")}
+    # While the index is still being built, judge on the documents it already holds.
+    present = set(chunk_doc.values())
+    qrels = {q: {d: r for d, r in rels.items() if d in present} for q, rels in qrels.items()}
+    queries = {q: t for q, t in queries.items() if any(qrels[q].values())}
+    print(f"{len(present)} documents, {len(queries)} queries with a relevant one",
+          file=sys.stderr)
     per_query: list[tuple[str, Legs]] = []
     for qid, text in queries.items():
         parsed = parse_query(text)
