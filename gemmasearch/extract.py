@@ -49,6 +49,8 @@ PDF_MAX_CHARS_PER_PAGE = 200_000
 # PDF_TIMEOUT_SECONDS, and one that explodes in memory hits PDF_MEMORY_BYTES of address
 # space there, never in the indexer.
 PDF_TIMEOUT_SECONDS = 60.0
+WORKER_START_SECONDS = 60.0
+READY = b"R"
 PDF_MEMORY_BYTES = 1536 * 1024 * 1024
 
 
@@ -214,6 +216,10 @@ def pdf_worker_main() -> None:  # pragma: no cover - runs in the worker process
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # stray prints must not corrupt the channel
+    import pypdf  # noqa: F401 - imported before "ready", so start-up is not timed per PDF
+
+    stdout.write(READY)
+    stdout.flush()
     while True:
         try:
             (size,) = struct.unpack("<Q", _recv_exact(stdin, 8))
@@ -246,12 +252,22 @@ class PdfWorker:
 
     def _start(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen(
+            proc = subprocess.Popen(
                 [sys.executable, "-c",
                  "from gemmasearch.extract import pdf_worker_main; pdf_worker_main()"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 close_fds=True,
                 env={**os.environ, "GEMMASEARCH_PDF_MEMORY_BYTES": str(PDF_MEMORY_BYTES)})
+            self._proc = proc
+            # Wait for the worker to be ready: only reading a PDF counts against its limit.
+            assert proc.stdout is not None
+            with selectors.DefaultSelector() as sel:
+                sel.register(proc.stdout.fileno(), selectors.EVENT_READ)
+                ready = sel.select(WORKER_START_SECONDS) and os.read(
+                    proc.stdout.fileno(), len(READY)) == READY
+            if not ready:
+                self.close()
+                raise ExtractionError("the PDF reader could not start")
         return self._proc
 
     def close(self) -> None:

@@ -1,7 +1,8 @@
-"""Write small text PDFs for tests (pypdf reads; it does not lay out text)."""
+"""Tiny hand-written PDFs for tests (pypdf reads PDFs; it does not lay out text)."""
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 
@@ -9,26 +10,35 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def make_pdf(path: Path, pages: list[str], title: str | None = None) -> Path:
-    """One page per string; each line of a string becomes a line of Helvetica text."""
-    objects: list[bytes] = []
-
-    def add(body: str) -> int:
-        objects.append(body.encode("latin-1"))
-        return len(objects)
-
-    font = add("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    pages_id = len(objects) + 1 + 2 * len(pages)  # allocated after the pages
+def pdf_bytes(pages: list[str], title: str | None = None, compress: bool = False,
+              content_override: bytes | None = None) -> bytes:
+    """One page per string, each line a line of Helvetica text. ``content_override``
+    replaces every page's content stream (already compressed when ``compress``)."""
+    objects: list[bytes] = [b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    pages_id = 2 + 2 * len(pages)  # numbered after the font and each page's two objects
     kids = []
     for text in pages:
         lines = "".join(f"({_escape(line)}) Tj T* " for line in text.split("\n"))
-        stream = f"BT /F1 11 Tf 14 TL 72 720 Td {lines}ET"
-        content = add(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
-        kids.append(add(f"<< /Type /Page /Parent {pages_id} 0 R /MediaBox [0 0 612 792] "
-                        f"/Resources << /Font << /F1 {font} 0 R >> >> /Contents {content} 0 R >>"))
-    add(f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>")
-    catalog = add(f"<< /Type /Catalog /Pages {pages_id} 0 R >>")
-    info = add(f"<< /Title ({_escape(title)}) >>") if title else None
+        stream = (content_override if content_override is not None
+                  else f"BT /F1 11 Tf 14 TL 72 720 Td {lines}ET".encode("latin-1"))
+        if compress and content_override is None:
+            stream = zlib.compress(stream)
+        flate = " /Filter /FlateDecode" if compress else ""
+        objects.append(f"<< /Length {len(stream)}{flate} >>\nstream\n".encode() + stream
+                       + b"\nendstream")
+        content = len(objects)
+        objects.append(f"<< /Type /Page /Parent {pages_id} 0 R /MediaBox [0 0 612 792] "
+                       f"/Resources << /Font << /F1 1 0 R >> >> /Contents {content} 0 R >>"
+                       .encode())
+        kids.append(len(objects))
+    objects.append(f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] "
+                   f"/Count {len(kids)} >>".encode())
+    objects.append(f"<< /Type /Catalog /Pages {pages_id} 0 R >>".encode())
+    catalog = len(objects)
+    info = None
+    if title:
+        objects.append(f"<< /Title ({_escape(title)}) >>".encode("latin-1"))
+        info = len(objects)
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -41,5 +51,9 @@ def make_pdf(path: Path, pages: list[str], title: str | None = None) -> Path:
     trailer = f"<< /Size {len(objects) + 1} /Root {catalog} 0 R"
     trailer += f" /Info {info} 0 R >>" if info else " >>"
     out += f"trailer\n{trailer}\nstartxref\n{xref}\n%%EOF\n".encode()
-    path.write_bytes(bytes(out))
+    return bytes(out)
+
+
+def make_pdf(path: Path, pages: list[str], title: str | None = None) -> Path:
+    path.write_bytes(pdf_bytes(pages, title))
     return path

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _pdfs import make_pdf  # noqa: E402
+from pdfgen import pdf_bytes as make_pdf  # noqa: E402
 
 from gemmasearch import extract as extract_module  # noqa: E402
 from gemmasearch import indexer as indexer_module  # noqa: E402
