@@ -23,7 +23,7 @@ def shared_dir() -> Path:
 
 def nfcorpus_docs(n: int) -> list[tuple[str, str]]:
     """The first ``n`` NFCorpus documents as (title, text)."""
-    docs = []
+    docs: list[tuple[str, str]] = []
     with (shared_dir() / "eval/nfcorpus/corpus.jsonl").open(encoding="utf-8") as f:
         for line in f:
             if len(docs) >= n:

@@ -1,10 +1,8 @@
 """Text -> 768-d vectors with EmbeddingGemma-300M.
 
-``LlamaEmbedder`` runs a GGUF through llama.cpp's low-level C API (via llama_cpp's ctypes
-bindings) so it can load weights with ``use_extra_bufts=False``: the weight-repacking
-buffers of a natively built llama.cpp crash on the first embed of a quantized
-EmbeddingGemma (see ``_model_params``). ``FakeEmbedder`` is a deterministic, model-free
-stand-in for unit tests.
+``LlamaEmbedder`` runs a GGUF through llama.cpp's low-level C API (llama_cpp's ctypes
+bindings), which lets it load weights with ``use_extra_bufts=False`` (see ``_load_model``).
+``FakeEmbedder`` is a deterministic, model-free stand-in for unit tests.
 
 Every vector returned is float32 and L2-normalized at the full 768 dims; use
 ``matryoshka`` to truncate.
@@ -12,10 +10,12 @@ Every vector returned is float32 and L2-normalized at the full 768 dims; use
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import re
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -250,11 +250,15 @@ class LlamaEmbedder:
         self.max_seqs = max_seqs
         self.tokens_embedded = 0
         self._ll = _llama_cpp()
-        self._model = self._ctx = self._batch = None
+        self._model: Any = None
+        self._ctx: Any = None
+        self._batch: Any = None
         self._load_model(_extra_bufts)
         self._check_embedding_model()
         self._init_context(flash_attn)
         self._vocab = self._ll.llama_model_get_vocab(self._model)
+        self._n_vocab = self._ll.llama_vocab_n_tokens(self._vocab)
+        self._logits_released = 0  # see _release_logits
         self._batch = self._ll.llama_batch_init(self.max_tokens, 0, self.max_seqs)
 
     # -- loading
@@ -262,9 +266,9 @@ class LlamaEmbedder:
     def _load_model(self, extra_bufts: bool) -> None:
         ll = self._ll
         params = ll.llama_model_default_params()
-        # Weight repacking into the CPU "extra" buffer types crashes (SIGSEGV) on the
-        # first embed of a quantized EmbeddingGemma with a native build; plain buffers
-        # are safe everywhere.
+        # No weight repacking ("extra" CPU buffer types): reported to SIGSEGV on the first
+        # embed of a quantized model with native builds. On x86 it only ever repacks 4-6
+        # bit types (Q4_0, Q4_K, IQ4_NL...), never Q8_0/BF16/F16, so this costs them nothing.
         params.use_extra_bufts = extra_bufts
         _recent_errors.clear()
         self._model = ll.llama_model_load_from_file(str(self.path).encode(), params)
@@ -284,24 +288,19 @@ class LlamaEmbedder:
 
     def _check_embedding_model(self) -> None:
         arch = self._meta("general.architecture")
+        problem, hint = None, "use an EmbeddingGemma-300M GGUF (architecture gemma-embedding)"
         if arch != "gemma-embedding":
+            problem = f"is a {arch or 'unknown'} model, not EmbeddingGemma"
+        elif None in (self._meta(f"{arch}.dense_{n}_feat_out") for n in (2, 3)):
+            # Without the two Dense projections llama.cpp still runs, with wrong vectors.
+            problem = "lacks EmbeddingGemma's Dense projection layers; its vectors would be wrong"
+            hint = ("convert with convert_hf_to_gguf.py --sentence-transformers-dense-modules, "
+                    "or download a GGUF that includes them")
+        elif self._ll.llama_model_n_embd(self._model) != DIM:
+            problem = f"does not have {DIM}-d embeddings"
+        if problem:
             self.close()
-            raise ModelError(
-                f"{self.path} is a {arch or 'unknown'} model, not EmbeddingGemma",
-                "use an EmbeddingGemma-300M GGUF (architecture gemma-embedding)",
-            )
-        if self._meta(f"{arch}.dense_2_feat_out") is None or self._meta(f"{arch}.dense_3_feat_in") is None:
-            self.close()
-            raise ModelError(
-                f"{self.path} lacks EmbeddingGemma's Dense projection layers (dense_2/dense_3); "
-                "its vectors would be wrong",
-                "convert with convert_hf_to_gguf.py --sentence-transformers-dense-modules, "
-                "or download a GGUF that includes them",
-            )
-        n_embd = self._ll.llama_model_n_embd(self._model)
-        if n_embd != DIM:
-            self.close()
-            raise ModelError(f"{self.path} has {n_embd}-d embeddings, expected {DIM}")
+            raise ModelError(f"{self.path} {problem}", hint)
 
     def _init_context(self, flash_attn: bool) -> None:
         ll = self._ll
@@ -421,6 +420,7 @@ class LlamaEmbedder:
         if rc != 0:
             raise RuntimeError(f"llama_encode failed with code {rc}")
         self.tokens_embedded += total
+        self._release_logits(total)
         rows = np.empty((len(seqs), DIM), dtype=np.float32)
         for s in range(len(seqs)):
             ptr = ll.llama_get_embeddings_seq(self._ctx, s)
@@ -428,6 +428,30 @@ class LlamaEmbedder:
                 raise RuntimeError("llama.cpp returned no pooled embedding")
             rows[s] = np.ctypeslib.as_array(ptr, shape=(DIM,))
         return rows
+
+    def _release_logits(self, n_outputs: int) -> None:
+        """Give back the pages of llama.cpp's logits buffer.
+
+        llama.cpp reserves and zero-fills n_vocab (262k) floats per output token, ~1 MiB a
+        token, although an embedding model never writes them; it only re-fills them when
+        the buffer grows. Releasing them right after each growth keeps RSS at the model's
+        size instead of model + 1 MiB x largest batch (only a transient spike remains)."""
+        need = max(n_outputs, self.max_seqs)
+        if need <= self._logits_released or not sys.platform.startswith("linux"):
+            return
+        self._logits_released = need
+        import ctypes
+        import mmap
+
+        addr = ctypes.cast(self._ll.llama_get_logits(self._ctx), ctypes.c_void_p).value
+        if not addr:
+            return
+        page = mmap.PAGESIZE
+        start = (addr + page - 1) & ~(page - 1)
+        end = (addr + self._n_vocab * need * 4) & ~(page - 1)  # never past the logits
+        if end > start:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), 4)  # DONTNEED
 
     def close(self) -> None:
         ll = getattr(self, "_ll", None)
@@ -450,7 +474,6 @@ class LlamaEmbedder:
         self.close()
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown: modules may be gone
             self.close()
-        except Exception:  # interpreter shutdown: modules may be gone
-            pass
+

@@ -16,7 +16,13 @@ from gemmasearch.errors import IndexError_, UsageError
 from gemmasearch.extract import Document, extract
 from gemmasearch.index import Collection, IndexFingerprint
 from gemmasearch.indexer import Indexer, IndexReport, Progress
-from gemmasearch.models import ModelSpec, file_sha256, inspect_model, pull_default_model, resolve_model
+from gemmasearch.models import (
+    ModelSpec,
+    file_sha256,
+    inspect_model,
+    pull_default_model,
+    resolve_model,
+)
 from gemmasearch.scan import Scanner
 from gemmasearch.search import Searcher, SearchOptions, SearchResult
 
