@@ -56,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--extra-bufts", action="store_true",
                    help="load with llama.cpp's weight-repacking buffers (experiment only)")
     p.add_argument("--compare-reference", action="store_true")
+    p.add_argument("--keep-index", action="store_true", help="keep the index built under /tmp")
     p.add_argument("--reference-python", default=os.environ.get("GEMMASEARCH_REFERENCE_PYTHON"))
     p.add_argument("--reference-model", default=str(default_reference_model()))
     p.add_argument("--reference-batch-size", type=int, default=32)
@@ -159,10 +160,61 @@ def measure_reference(args: argparse.Namespace, state: dict[str, Any]) -> dict[s
             "cosine_min": round(float(cos.min()), 5)}
 
 
+def measure_index(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    """`gemmasearch index` end to end on the same documents written out as files, and its
+    share of the raw embedding throughput measured above."""
+    import shutil
+    import tempfile
+
+    from gemmasearch.config import load_settings
+    from gemmasearch.engine import Engine
+
+    work = Path(tempfile.mkdtemp(prefix="gemmasearch-speed-"))
+    state["index_work"] = work
+    docs = work / "docs"
+    docs.mkdir()
+    for i, (title, text) in enumerate(nfcorpus_docs(args.docs)):
+        (docs / f"doc{i:05d}.md").write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
+    engine = Engine(load_settings(env={"GEMMASEARCH_HOME": str(work / "home")}),
+                    model=args.model)
+    engine.load_model()
+    t = time.perf_counter()
+    report = engine.index([docs])
+    seconds = time.perf_counter() - t
+    engine.close()
+    raw = state["results"].get("ours_tokens_per_s")
+    tokens_per_s = report.tokens / seconds
+    if not args.keep_index:
+        state["cleanup"] = lambda: shutil.rmtree(work, ignore_errors=True)
+    return {"index_files": report.added, "index_chunks": report.chunks,
+            "index_seconds": round(seconds, 2),
+            "index_files_per_s": round(report.added / seconds, 2),
+            "index_chunks_per_s": round(report.chunks / seconds, 2),
+            "index_tokens_per_s": round(tokens_per_s, 1),
+            "index_share_of_raw": round(tokens_per_s / raw, 3) if raw else None}
+
+
+def measure_cold_search(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    """Wall time of a fresh `gemmasearch search` process (import, model load, query)."""
+    import subprocess
+
+    work = state["index_work"]
+    env = {**os.environ, "GEMMASEARCH_HOME": str(work / "home"), "GEMMASEARCH_MODEL": args.model}
+    times = []
+    for query in ("vitamin D and bone health", "statins and breast cancer", "gut bacteria"):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "gemmasearch", "search", query, "--json"],
+                       env=env, capture_output=True, check=True)
+        times.append(time.perf_counter() - t)
+    if "cleanup" in state:
+        state.pop("cleanup")()
+    return {"cold_search_s": round(percentile(times, 50), 3)}
+
+
 Measurement = Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]]
 MEASUREMENTS: list[Measurement] = [
     measure_load, prepare_documents, measure_documents, measure_queries, measure_rss,
-    measure_reference,
+    measure_reference, measure_index, measure_cold_search,
 ]
 
 
