@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -168,9 +169,8 @@ class Engine:
         self.ensure_model()  # before touching the index: a missing model changes nothing
         with self.open_writer(description) as collection:
             current = collection.fingerprint()
-            if rebuild and current is not None and dims and dims != current.dims and (
-                    current.differences(self.fingerprint_for(dims)) == [
-                        f"dims {dims} (index built with {current.dims})"]):
+            if rebuild and current is not None and dims and dims != current.dims and not (
+                    replace(current, dims=dims).differences(self.fingerprint_for(dims))):
                 collection.redim(dims)  # only the size changed: no need to re-embed
                 rebuild, current = False, collection.fingerprint()
             if rebuild:
