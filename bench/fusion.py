@@ -34,7 +34,8 @@ METHODS = {
     **{f"convex-{w}": FusionConfig(method="convex", max_lexical_weight=w)
        for w in (0.05, 0.1, 0.2, 0.3)},
     **{f"agreement-{w}": FusionConfig(method="agreement", max_lexical_weight=w)
-       for w in (0.1, 0.2, 0.3, 0.5)},
+       for w in (0.1, 0.15, 0.2, 0.3, 0.5)},
+    "agreement-0.15-top20": FusionConfig(method="agreement", max_lexical_weight=0.15, top=20),
 }
 
 

@@ -293,6 +293,11 @@ class Collection:
         generation = self.store.generation()
         if generation == self._vectors_generation:
             return False
+        fp = self.fingerprint()
+        if fp is None or fp.dims != self._vectors.dims:  # re-dimmed or reset by a writer
+            self._vectors = None
+            self.vectors()
+            return True
         self._sync(self._vectors)
         self._vectors_generation = generation
         return True

@@ -169,3 +169,15 @@ def test_a_vanished_root_keeps_its_files(fake_engine, tmp_path):
     report = fake_engine.index()
     assert report.missing_roots == [str(b)] and report.removed == 0 and report.failed == 0
     assert fake_engine.status()["files"] == 2
+
+
+def test_a_long_lived_reader_follows_a_dims_change(tmp_path):
+    root = write_files(tmp_path / "docs", DOCS)
+    engine = Engine(load_settings(index_dir=tmp_path / "idx"), embedder=FakeEmbedder())
+    engine.index([root], dims=768)
+    reader = engine.reader()
+    assert reader.vectors().dims == 768
+    engine.index(dims=128, rebuild=True)
+    assert engine.search("sourdough starter")[0].path.endswith("bread.md")
+    assert reader.vectors().dims == 128 and len(reader.vectors()) == engine.status()["chunks"]
+    engine.close()
