@@ -138,7 +138,9 @@ class Searcher:
         parsed = parse_query(query)
         query_vector = None
         if options.mode != "lexical":
-            query_vector = self.embedder.embed_queries([parsed.text or query])[0]
+            # Semantic mode has no operators: it embeds the query as typed.
+            text = query if options.mode == "semantic" else (parsed.text or query)
+            query_vector = self.embedder.embed_queries([text])[0]
         return self.search_parsed(query, parsed, query_vector, options)
 
     def search_parsed(self, query: str, parsed: ParsedQuery, query_vector: np.ndarray | None,
