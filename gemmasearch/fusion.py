@@ -22,7 +22,7 @@ import numpy as np
 @dataclass(frozen=True)
 class FusionConfig:
     method: str = "agreement"  # "agreement", "convex" (fixed weight) or "rrf"
-    max_lexical_weight: float = 0.15  # weight of normalized BM25 at full agreement
+    max_lexical_weight: float = 0.1  # weight of normalized BM25 at full agreement
     top: int = 10  # depth at which agreement is measured
     rrf_k: int = 60
 

@@ -95,7 +95,8 @@ def parse_query(query: str) -> ParsedQuery:
         negated = bool(match.group(1) or match.group(3))
         phrase, word = match.group(2), match.group(4)
         if phrase is not None:
-            (excluded if negated else phrases).append(phrase.strip())
+            if _WORD.search(phrase):  # a quoted "," or "/" is not a phrase to require
+                (excluded if negated else phrases).append(phrase.strip())
             if not negated:
                 text_parts.append(phrase)
             continue

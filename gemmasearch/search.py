@@ -160,7 +160,9 @@ class Searcher:
             assert query_vector is not None
             self._dense_leg(query_vector, n_candidates, allowed, options.rescore, legs)
         if options.mode != "semantic":
-            self._lexical_leg(parsed, n_candidates, allowed, legs)
+            # A fixed depth, whatever k: the lexical leg proposes its best few, so the
+            # fusion behaves the same for a top-10 search and for a long list.
+            self._lexical_leg(parsed, RESCORE_CANDIDATES, allowed, legs)
         if options.mode == "hybrid" and legs.lexical:
             assert query_vector is not None
             self._complete(parsed, query_vector, options.rescore, legs)
@@ -223,7 +225,10 @@ class Searcher:
             dims = None if rescore else self.collection.dims  # the same scale as the dense leg
             found, cosines = self.collection.rescore(query_vector, np.array(lexical_only), dims)
             legs.dense.update(zip(found.tolist(), cosines.tolist(), strict=True))
-        dense_only = [cid for cid in legs.dense if cid not in legs.lexical]
+        # BM25 for the semantic leg's best candidates that the lexical top missed; deeper
+        # ones get no bonus, so the fusion does not depend on how many were asked for.
+        best = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)
+        dense_only = [cid for cid in best[:RESCORE_CANDIDATES] if cid not in legs.lexical]
         expression = parsed.ranking_expression()
         if dense_only and expression:
             legs.lexical_extra = self.collection.store.lexical_scores(expression, dense_only)

@@ -84,3 +84,8 @@ def test_unknown_mode_is_a_usage_error(engine):
 
     with pytest.raises(UsageError, match="unknown mode"):
         engine.search("x", SearchOptions(mode="fuzzy"))
+
+
+def test_quoted_punctuation_is_not_a_required_phrase():
+    q = parse_query('maintype "/" subtype *( ";" parameter )')
+    assert q.phrases == () and "subtype" in q.terms
