@@ -173,7 +173,9 @@ def _llama_cpp() -> Any:
     # `search`, or a search during `index`) fight over the cores: measured here, a query
     # took 0.1–1.4 s instead of 0.05 s. Passive waiting costs a single process little.
     # It must be set before the OpenMP runtime loads with llama.cpp.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        os.environ["GEMMASEARCH_OMP_WAIT_POLICY_SET_BY_US"] = "1"
     import llama_cpp
 
     with _llama_lock:
