@@ -6,7 +6,7 @@ sentence-transformers float32 reference on the same documents and prompts.
 
 The last line printed is one JSON object with every figure. Each measurement is one
 function taking (args, state) and returning a dict merged into the results, so more
-(index throughput, cold search, ...) can be appended to MEASUREMENTS.
+(index throughput of `gemmasearch index`, cold search) are entries of MEASUREMENTS.
 """
 
 from __future__ import annotations
