@@ -135,6 +135,8 @@ class Searcher:
         self.fusion = fusion
 
     def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
+        if options.mode not in MODES:
+            raise UsageError(f"unknown mode {options.mode!r}", hint=f"one of {', '.join(MODES)}")
         parsed = parse_query(query)
         query_vector = None
         if options.mode != "lexical":
@@ -145,8 +147,6 @@ class Searcher:
 
     def search_parsed(self, query: str, parsed: ParsedQuery, query_vector: np.ndarray | None,
                       options: SearchOptions) -> list[SearchResult]:
-        if options.mode not in MODES:
-            raise UsageError(f"unknown mode {options.mode!r}", hint=f"one of {', '.join(MODES)}")
         self.collection.refresh()
         allowed = (allowed_chunk_ids(self.collection, options.filters)
                    if options.filters.active() else None)

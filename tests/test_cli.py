@@ -146,3 +146,9 @@ def test_check_reports_consistent_index(fake_cli):
     run("index", str(fake_cli))
     result = run("check", "--json")
     assert result.exit_code == 0 and json.loads(result.stdout)["ok"] is True
+
+
+def test_unknown_mode_is_a_usage_error(fake_cli):
+    run("index", str(fake_cli))
+    result = run("search", "x", "--mode", "fuzzy")
+    assert result.exit_code == 2 and "unknown mode" in result.stderr

@@ -82,13 +82,15 @@ def search(
     model: ModelOption = None,
 ) -> None:
     """Search the index by meaning."""
-    from gemmasearch.search import SearchFilters, SearchOptions
+    from gemmasearch.search import MODES, SearchFilters, SearchOptions
 
     found_any = False
     with cli_errors(error_exit=2):
         if (query is None) == (batch is None):
             raise UsageError("give a QUERY or --batch FILE (not both)",
                              hint='gemmasearch search "how do I …"')
+        if mode.lower() not in MODES:  # before the model loads
+            raise UsageError(f"unknown mode {mode!r}", hint=f"one of {', '.join(MODES)}")
         filters = SearchFilters(paths=tuple(path or ()), types=tuple(file_type or ()),
                                 since=parse_when(since, "--since"),
                                 before=parse_when(before, "--before"))
