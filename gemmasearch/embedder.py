@@ -5,7 +5,7 @@ bindings), which lets it load weights with ``use_extra_bufts=False`` (see ``_loa
 ``FakeEmbedder`` is a deterministic, model-free stand-in for unit tests.
 
 Every vector returned is float32 and L2-normalized at the full 768 dims; use
-``matryoshka`` to truncate.
+``gemmasearch.index.vectors.truncate_normalize`` to truncate (Matryoshka).
 """
 
 from __future__ import annotations
@@ -40,14 +40,6 @@ def format_query(query: str) -> str:
 
 def format_document(title: str | None, text: str) -> str:
     return DOCUMENT_PROMPT.format(title=title or "none", text=text)
-
-
-def matryoshka(vectors: np.ndarray, dims: int) -> np.ndarray:
-    """Keep the first ``dims`` components and re-normalize each row (zero rows stay zero)."""
-    v = np.asarray(vectors, dtype=np.float32)
-    if not 0 < dims <= v.shape[-1]:
-        raise ValueError(f"dims must be in 1..{v.shape[-1]}, got {dims}")
-    return _l2_normalize(v[..., :dims])
 
 
 def _l2_normalize(v: np.ndarray) -> np.ndarray:
