@@ -133,10 +133,14 @@ class Engine:
                 "size_bytes": spec.path.stat().st_size, "sha256": self.model_sha256()}
 
     def fingerprint_for(self, dims: int) -> IndexFingerprint:
-        name = self._embedder.name if self._injected and self._embedder else (
-            self.model_spec().path.name)
+        if self._injected and self._embedder:
+            name, quantization = self._embedder.name, ""
+        else:
+            path = self.model_spec().path
+            name, quantization = path.name, inspect_model(path).quantization
         return IndexFingerprint(model_sha256=self.model_sha256(), dims=dims,
-                                prompt_format=PROMPT_FORMAT, model_name=name)
+                                prompt_format=PROMPT_FORMAT, model_name=name,
+                                model_quantization=quantization)
 
     # -- index ----------------------------------------------------------------------
 
@@ -268,19 +272,10 @@ class Engine:
         return {
             "index": str(self.index_dir), "exists": True, **stats,
             "model": None if fp is None else {"name": fp.model_name, "sha256": fp.model_sha256,
-                                              "quantization": self._quantization_of(fp)},
+                                              "quantization": fp.model_quantization or None},
             "dims": fp.dims if fp else None,
             "failures": collection.store.failures(),
         }
-
-    def _quantization_of(self, fp: IndexFingerprint) -> str | None:
-        try:
-            spec = self.model_spec()
-            if self.model_sha256() == fp.model_sha256:
-                return inspect_model(spec.path).quantization
-        except Exception:  # noqa: BLE001 - status must work without a model
-            return None
-        return None
 
     def check(self, repair: bool = False) -> tuple[list[str], list[str]]:
         """(problems found, fixes made)."""

@@ -41,6 +41,7 @@ class IndexFingerprint:
     prompt_format: str
     full_dims: int = 768
     model_name: str = ""
+    model_quantization: str = ""  # for `status`; not compared (the sha256 decides)
 
     def differences(self, other: IndexFingerprint) -> list[str]:
         out = []
@@ -161,7 +162,8 @@ class Collection:
         return IndexFingerprint(
             model_sha256=meta["model_sha256"], dims=int(meta["dims"]),
             prompt_format=meta["prompt_format"], full_dims=int(meta.get("full_dims", 768)),
-            model_name=meta.get("model_name", ""))
+            model_name=meta.get("model_name", ""),
+            model_quantization=meta.get("model_quantization", ""))
 
     def ensure_fingerprint(self, wanted: IndexFingerprint) -> None:
         """Record the fingerprint on first use; refuse to mix with a different one."""

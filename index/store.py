@@ -126,9 +126,6 @@ class Store:
             "INSERT OR IGNORE INTO roots(path, added_at) VALUES (?, ?)", (path, time.time())
         )
 
-    def remove_root(self, path: str) -> None:
-        self.conn.execute("DELETE FROM roots WHERE path = ?", (path,))
-
     # -- files ----------------------------------------------------------------------
 
     def file_states(self, prefix: str | None = None) -> dict[str, sqlite3.Row]:

@@ -46,6 +46,16 @@ DAMAGE = {
 }
 
 
+def assert_consistent(index_dir: Path, expected: object) -> None:
+    """The check finds nothing and the index holds exactly the expected files and chunks."""
+    c = Collection(index_dir)
+    try:
+        assert c.check() == []
+    finally:
+        c.close()
+    assert snapshot(index_dir) == expected
+
+
 @pytest.mark.parametrize("label", list(DAMAGE))
 def test_check_finds_and_repair_fixes_database_damage(reference, tmp_path: Path,
                                                       label: str) -> None:
@@ -63,12 +73,7 @@ def test_check_finds_and_repair_fixes_database_damage(reference, tmp_path: Path,
     finally:
         engine.close()
     resume(root, index_dir)  # re-indexes what repair re-queued
-    c = Collection(index_dir)
-    try:
-        assert c.check() == []
-    finally:
-        c.close()
-    assert snapshot(index_dir) == expected
+    assert_consistent(index_dir, expected)
 
 
 def test_damaged_vector_snapshot_is_rebuilt(reference, tmp_path: Path) -> None:
@@ -89,9 +94,4 @@ def test_damaged_vector_snapshot_is_rebuilt(reference, tmp_path: Path) -> None:
         assert any("vector snapshot" in f for f in fixed)
     finally:
         engine.close()
-    c = Collection(index_dir)
-    try:
-        assert c.check() == []
-    finally:
-        c.close()
-    assert snapshot(index_dir) == expected
+    assert_consistent(index_dir, expected)

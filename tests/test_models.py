@@ -69,8 +69,13 @@ def test_sha256_is_cached_by_size_and_mtime(tmp_path):
     f.write_bytes(b"abc")
     first = file_sha256(f, tmp_path / "cache")
     assert first == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    assert (tmp_path / "cache" / "sha256.json").is_file()
-    assert file_sha256(f, tmp_path / "cache") == first
+    cache = tmp_path / "cache" / "sha256.json"
+    # The second call answers from the cache (proved by planting a different value)...
+    cache.write_text(cache.read_text().replace(first, "remembered"))
+    assert file_sha256(f, tmp_path / "cache") == "remembered"
+    # ...until the file changes.
+    f.write_bytes(b"abcd")
+    assert file_sha256(f, tmp_path / "cache") != "remembered"
 
 
 def test_config_file_values_and_errors(tmp_path):

@@ -49,7 +49,8 @@ def test_index_search_status_as_a_user(tmp_path: Path, env: dict[str, str]) -> N
     assert [Path(x["results"][0]["path"]).name for x in lines] == ["alps.txt", "stats.py"]
 
     status = json.loads(gemmasearch("status", "--json", env=env).stdout)
-    assert status["model"]["quantization"] == "Q8_0" or "f32" in status["model"]["name"]
+    info = json.loads(gemmasearch("model", "info", "--json", env=env).stdout)
+    assert status["model"]["quantization"] == info["quantization"]  # recorded at creation
     assert status["files"] == 3 and len(status["model"]["sha256"]) == 64
 
     (root / "travel/alps.txt").unlink()

@@ -105,8 +105,7 @@ class GemmasearchApp(App[None]):
         else:
             self.model_ready.set()
         self.refresh_status()
-        if hasattr(self.engine, "watch_status"):
-            self.set_interval(self._watch_poll, self._poll_watch)
+        self.set_interval(self._watch_poll, self._poll_watch)
 
     def _apply_keymap(self, keys: Mapping[str, str]) -> None:
         if not keys:
@@ -200,10 +199,7 @@ class GemmasearchApp(App[None]):
         return bool(self.status) and not self.status.get("files") and not self.roots
 
     def _poll_watch(self) -> None:
-        try:
-            state = self.engine.watch_status()
-        except Exception:  # noqa: BLE001 - a future API; never break the UI over it
-            return
+        state = self.engine.watch_status()
         bar = self.main_screen.query_one(StatusBar)
         bar.watch_on = bool(state.get("on"))
         bar.watch_queued = int(state.get("queued") or 0)
