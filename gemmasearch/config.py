@@ -92,6 +92,9 @@ class Settings:
     exclude: tuple[str, ...] = ()
     follow_symlinks: bool = False
     threads: int | None = None
+    # "auto": run a Q8_0 model from a cached BF16 copy where the CPU has AVX512-BF16
+    # (1.5x faster); "model": run the GGUF exactly as given.
+    compute: str = "auto"
     keys: dict[str, str] = field(default_factory=dict)
     theme: str | None = None
 
@@ -139,6 +142,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     settings = Settings(paths=paths, index_dir=index_dir, **data)
     if env.get("GEMMASEARCH_MODEL"):
         settings = replace(settings, model=env["GEMMASEARCH_MODEL"])
+    if env.get("GEMMASEARCH_COMPUTE"):
+        settings = replace(settings, compute=env["GEMMASEARCH_COMPUTE"])
     if "index_dir" in overrides and overrides["index_dir"] is not None:
         overrides["index_dir"] = Path(overrides["index_dir"]).expanduser()
     settings = settings.with_overrides(**overrides)
@@ -146,6 +151,9 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         raise ConfigError(
             f"dims must be one of {', '.join(map(str, VALID_DIMS))}, not {settings.dims}"
         )
+    if settings.compute not in ("auto", "model"):
+        raise ConfigError(f"compute must be auto or model, not {settings.compute!r}",
+                          hint="auto runs Q8_0 models through BF16 where the CPU supports it")
     if not 0 <= settings.chunk_overlap < settings.chunk_tokens // 2:
         raise ConfigError("chunk_overlap must be below half of chunk_tokens")
     return settings

@@ -23,7 +23,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from gemmasearch.cpu import CpuShare, build_features, configure_openmp, physical_cores
 from gemmasearch.errors import ModelError
+
+__all__ = ["FakeEmbedder", "LlamaEmbedder", "llama_build_features", "physical_cores"]
 
 log = logging.getLogger(__name__)
 
@@ -161,13 +164,7 @@ _llama_log = logging.getLogger(__name__ + ".llama_cpp")
 def _llama_cpp() -> Any:
     """Import llama_cpp on first use, route its logging to ``logging``, init the backend."""
     global _llama_ready, _log_callback
-    # OpenMP's default spin-waiting makes two processes that embed at once (`watch` and a
-    # `search`, or a search during `index`) fight over the cores: measured here, a query
-    # took 0.1–1.4 s instead of 0.05 s. Passive waiting costs a single process little.
-    # It must be set before the OpenMP runtime loads with llama.cpp.
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        os.environ["GEMMASEARCH_OMP_WAIT_POLICY_SET_BY_US"] = "1"
+    configure_openmp()  # before the OpenMP runtime loads with llama.cpp
     import llama_cpp
 
     with _llama_lock:
@@ -189,19 +186,9 @@ def _llama_cpp() -> Any:
     return llama_cpp
 
 
-def physical_cores() -> int:
-    """CPUs this process may run on, counting SMT siblings once."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if not cpus:
-        return max(1, (os.cpu_count() or 2) // 2)
-    cores = set()
-    for cpu in cpus:
-        try:
-            path = f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"
-            cores.add(Path(path).read_text().strip())
-        except OSError:
-            cores.add(str(cpu))
-    return max(1, len(cores))
+def llama_build_features() -> set[str]:
+    """CPU features the installed llama.cpp build uses (``AVX512_BF16``, ``AMX_INT8``...)."""
+    return build_features(_llama_cpp().llama_print_system_info().decode("utf-8", "replace"))
 
 
 def _check_model_file(path: Path) -> None:
@@ -236,7 +223,8 @@ class LlamaEmbedder:
         max_seqs: int = 64,
         flash_attn: bool = True,
         name: str | None = None,
-        _extra_bufts: bool = False,
+        repack: bool | None = None,
+        adaptive_threads: bool = True,
     ) -> None:
         self.path = Path(model_path)
         _check_model_file(self.path)
@@ -252,7 +240,16 @@ class LlamaEmbedder:
         self._model: Any = None
         self._ctx: Any = None
         self._batch: Any = None
-        self._load_model(_extra_bufts)
+        self._cpu_share = CpuShare() if adaptive_threads else None
+        self._threads_now = self.n_threads
+        if repack is None:
+            # Weight repacking (llama.cpp's "extra" CPU buffer types) makes Q4_0 1.5x
+            # faster here, but with AMX builds the first embed of a quantized model was
+            # reported to SIGSEGV (DEVELOPERS.md); AMX hardware was not available to find
+            # the faulting operation, so builds with AMX never repack.
+            repack = not any(f.startswith("AMX") for f in llama_build_features())
+        self.repack = repack
+        self._load_model(repack)
         self._check_embedding_model()
         self._init_context(flash_attn)
         self._vocab = self._ll.llama_model_get_vocab(self._model)
@@ -262,13 +259,11 @@ class LlamaEmbedder:
 
     # -- loading
 
-    def _load_model(self, extra_bufts: bool) -> None:
+    def _load_model(self, repack: bool) -> None:
         ll = self._ll
         params = ll.llama_model_default_params()
-        # No weight repacking ("extra" CPU buffer types): reported to SIGSEGV on the first
-        # embed of a quantized model with native builds. On x86 it only ever repacks 4-6
-        # bit types (Q4_0, Q4_K, IQ4_NL...), never Q8_0/BF16/F16, so this costs them nothing.
-        params.use_extra_bufts = extra_bufts
+        # On x86 only 4-bit types (Q4_0, Q4_K, IQ4_NL) are ever repacked, never Q8_0/BF16.
+        params.use_extra_bufts = repack
         _recent_errors.clear()
         self._model = ll.llama_model_load_from_file(str(self.path).encode(), params)
         if not self._model:
@@ -415,6 +410,7 @@ class LlamaEmbedder:
                 b.logits[i] = 1
                 i += 1
         b.n_tokens = i
+        self._fit_threads()
         rc = ll.llama_encode(self._ctx, b)
         if rc != 0:
             raise RuntimeError(f"llama_encode failed with code {rc}")
@@ -427,6 +423,15 @@ class LlamaEmbedder:
                 raise RuntimeError("llama.cpp returned no pooled embedding")
             rows[s] = np.ctypeslib.as_array(ptr, shape=(DIM,))
         return rows
+
+    def _fit_threads(self) -> None:
+        """Use only the cores other processes leave free (see gemmasearch.cpu)."""
+        if self._cpu_share is None:
+            return
+        n = self._cpu_share.threads(self.n_threads)
+        if n != self._threads_now:
+            self._ll.llama_set_n_threads(self._ctx, n, n)
+            self._threads_now = n
 
     def _release_logits(self, n_outputs: int) -> None:
         """Give back the pages of llama.cpp's logits buffer.

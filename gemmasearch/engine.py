@@ -19,10 +19,13 @@ from gemmasearch.index import Collection, IndexFingerprint
 from gemmasearch.indexer import Indexer, IndexReport, Progress
 from gemmasearch.models import (
     ModelSpec,
+    bf16_copy_path,
+    compute_model,
     file_sha256,
     inspect_model,
     pull_default_model,
     resolve_model,
+    wants_bf16_copy,
 )
 from gemmasearch.scan import Scanner
 from gemmasearch.search import Searcher, SearchOptions, SearchResult
@@ -103,12 +106,14 @@ class Engine:
     def embedder(self) -> SharedEmbedder:
         with self._lock:
             if self._embedder is None:
-                from gemmasearch.embedder import LlamaEmbedder
+                from gemmasearch.embedder import LlamaEmbedder, llama_build_features
 
                 spec = self.model_spec()
                 inspect_model(spec.path)
-                self._embedder = SharedEmbedder(
-                    LlamaEmbedder(spec.path, n_threads=self.settings.threads))
+                path = compute_model(spec.path, self.settings.paths.cache_dir,
+                                     llama_build_features(), self.settings.compute)
+                self._embedder = SharedEmbedder(LlamaEmbedder(
+                    path, n_threads=self.settings.threads, name=spec.path.stem))
             return self._embedder
 
     @property
@@ -128,8 +133,15 @@ class Engine:
     def model_info(self) -> dict[str, Any]:
         spec = self.model_spec()
         info = inspect_model(spec.path)
+        from gemmasearch.embedder import llama_build_features
+
+        runs_as = info.quantization
+        if self.settings.compute == "auto" and wants_bf16_copy(info, llama_build_features()):
+            copy = bf16_copy_path(spec.path, self.settings.paths.cache_dir)
+            runs_as = f"BF16 copy {copy}" + ("" if copy.is_file() else " (made on first load)")
         return {"path": str(spec.path), "source": spec.source, "name": spec.path.name,
                 "architecture": info.architecture, "quantization": info.quantization,
+                "runs_as": runs_as,
                 "size_bytes": spec.path.stat().st_size, "sha256": self.model_sha256()}
 
     def fingerprint_for(self, dims: int) -> IndexFingerprint:

@@ -29,7 +29,8 @@ def info(model: ModelOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         write_json(details)
         return
-    for key in ("name", "path", "source", "architecture", "quantization", "size_bytes", "sha256"):
+    for key in ("name", "path", "source", "architecture", "quantization", "runs_as",
+                "size_bytes", "sha256"):
         out.print(f"{key + ':':14}{details[key]}", markup=False)
 
 

@@ -1,0 +1,64 @@
+"""The faster paths on the real model give the same vectors: the BF16 copy of a Q8_0
+model, repacked Q4_0 weights, and fewer threads while the machine is busy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gemmasearch.embedder import LlamaEmbedder, llama_build_features
+from gemmasearch.models import compute_model, inspect_model
+from tests.conftest import real_model_path
+from tests.test_embedder_real import _assert_rows_close, reference  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.real_model
+
+
+def test_bf16_copy_of_q8_0_matches_reference_and_is_made_once(tmp_path: Path,
+                                                              reference) -> None:  # noqa: F811
+    source = real_model_path()
+    if inspect_model(source).quantization != "Q8_0":
+        pytest.skip("GEMMASEARCH_TEST_MODEL is not Q8_0")
+    # Forced on: the conversion and its vectors are the same on any CPU (only speed differs).
+    copy = compute_model(source, tmp_path, {"AVX512_BF16"})
+    assert copy != source and inspect_model(copy).quantization == "BF16"
+    made = copy.stat().st_mtime_ns
+    assert compute_model(source, tmp_path, {"AVX512_BF16"}) == copy
+    assert copy.stat().st_mtime_ns == made
+    texts, ref = reference
+    docs = [(None, t) for t in texts["documents"]]
+    with LlamaEmbedder(copy) as e, LlamaEmbedder(source) as q8:
+        ours = e.embed_documents(docs)
+        _assert_rows_close(ours, ref["documents"], 0.995)
+        _assert_rows_close(e.embed_queries(texts["queries"]), ref["queries"], 0.995)
+        assert (ours * q8.embed_documents(docs)).sum(axis=1).min() > 0.999
+
+
+def test_repacked_q4_0_gives_the_same_vectors(tmp_path: Path, reference) -> None:  # noqa: F811
+    if any(f.startswith("AMX") for f in llama_build_features()):
+        pytest.skip("this build has AMX: weights are never repacked")
+    from gemmasearch.models import quantize
+
+    q4 = quantize(real_model_path("GEMMASEARCH_TEST_MODEL_F32"), tmp_path / "q4_0.gguf", "q4_0")
+    docs = [(None, t) for t in reference[0]["documents"]]
+    with LlamaEmbedder(q4, repack=True) as fast, LlamaEmbedder(q4, repack=False) as plain:
+        assert fast.repack and not plain.repack
+        a, b = fast.embed_documents(docs), plain.embed_documents(docs)
+    assert (a * b).sum(axis=1).min() > 0.999
+
+
+class BusyMachine:
+    def threads(self, limit: int) -> int:
+        return 1
+
+
+def test_one_thread_while_busy_gives_the_same_vectors(reference) -> None:  # noqa: F811
+    docs = [(None, t) for t in reference[0]["documents"][:6]]
+    with LlamaEmbedder(real_model_path(), n_threads=2) as e:
+        both = e.embed_documents(docs)
+        e._cpu_share = BusyMachine()  # type: ignore[assignment]
+        alone = e.embed_documents(docs)
+        assert e._threads_now == 1
+    np.testing.assert_allclose((both * alone).sum(axis=1), 1.0, atol=1e-4)
