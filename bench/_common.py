@@ -105,9 +105,9 @@ def run_reference(
         script = Path(tmp, "ref.py")
         script.write_text(_REFERENCE_SCRIPT)
         env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
-        # gemmasearch sets a passive OpenMP wait policy for itself; torch keeps its default.
-        if os.environ.get("GEMMASEARCH_OMP_WAIT_POLICY_SET_BY_US"):
-            env.pop("OMP_WAIT_POLICY", None)
+        # gemmasearch sets its own OpenMP spin count; torch keeps its default.
+        if os.environ.get("GEMMASEARCH_SET_GOMP_SPINCOUNT"):
+            env.pop("GOMP_SPINCOUNT", None)
         proc = subprocess.run(
             [python, str(script), str(job), str(out)], capture_output=True, text=True, env=env
         )

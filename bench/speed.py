@@ -2,11 +2,14 @@
 sentence-transformers float32 reference on the same documents and prompts.
 
     .venv/bin/python bench/speed.py --model Q8.gguf --docs 500 --compare-reference \
-        --reference-python /tmp/refvenv/bin/python
+        --reference-python /tmp/refvenv/bin/python --variant Q8.gguf@model --variant Q4_0.gguf
 
-The last line printed is one JSON object with every figure. Each measurement is one
-function taking (args, state) and returning a dict merged into the results, so more
-(index throughput of `gemmasearch index`, cold search) are entries of MEASUREMENTS.
+--model is run the way gemmasearch runs it (--compute auto: a Q8_0 model from its BF16
+copy on AVX512-BF16 CPUs); each --variant PATH[@model] is timed on the same documents in
+the same run and compared with the same reference run. The last line printed is one JSON
+object with every figure. Each measurement is one function taking (args, state) and
+returning a dict merged into the results, so more (index throughput of `gemmasearch
+index`, cold search) are entries of MEASUREMENTS.
 """
 
 from __future__ import annotations
@@ -53,13 +56,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--batch-tokens", type=int, default=None, help="LlamaEmbedder packing budget")
     p.add_argument("--no-flash-attn", action="store_true")
-    p.add_argument("--extra-bufts", action="store_true",
-                   help="load with llama.cpp's weight-repacking buffers (experiment only)")
+    p.add_argument("--repack", choices=("auto", "on", "off"), default="auto",
+                   help="llama.cpp weight repacking (auto: on unless the build has AMX)")
+    p.add_argument("--compute", choices=("auto", "model"), default="auto",
+                   help="auto: a Q8_0 model runs from its BF16 copy where the CPU has "
+                        "AVX512-BF16 (as gemmasearch does); model: the GGUF as given")
+    p.add_argument("--fixed-threads", action="store_true",
+                   help="do not fit the thread count to the cores others leave free")
+    p.add_argument("--variant", action="append", default=[], metavar="PATH[@model]",
+                   help="another GGUF to time on the same documents (@model: no BF16 copy)")
     p.add_argument("--compare-reference", action="store_true")
+    p.add_argument("--contended", action="store_true",
+                   help="also time queries while another process embeds documents nonstop")
     p.add_argument("--keep-index", action="store_true", help="keep the index built under /tmp")
     p.add_argument("--reference-python", default=os.environ.get("GEMMASEARCH_REFERENCE_PYTHON"))
     p.add_argument("--reference-model", default=str(default_reference_model()))
-    p.add_argument("--reference-batch-size", type=int, default=32)
+    p.add_argument("--reference-batch-sizes", default="1",
+                   help="comma list; the fastest counts (measured here: 1 and 4 fastest, "
+                        "32, sentence-transformers' default, 2-3x slower)")
     args = p.parse_args(argv)
     if not args.model:
         p.error("--model or $GEMMASEARCH_TEST_MODEL is required")
@@ -87,25 +101,43 @@ def quantize(src: str, kind: str) -> str:
     return str(dst)
 
 
-def load_embedder(args: argparse.Namespace) -> LlamaEmbedder:
+BENCH_CACHE = Path("/tmp/gemmasearch-bench-cache")
+
+
+def compute_path(model: str, compute: str) -> str:
+    """The GGUF gemmasearch would load for ``model`` (see gemmasearch.models)."""
+    from gemmasearch.embedder import llama_build_features
+    from gemmasearch.models import compute_model
+
+    return str(compute_model(Path(model), BENCH_CACHE, llama_build_features(), compute))
+
+
+def load_embedder(args: argparse.Namespace, model: str, compute: str) -> LlamaEmbedder:
     kwargs: dict[str, Any] = {"flash_attn": not args.no_flash_attn,
-                              "_extra_bufts": args.extra_bufts}
+                              "repack": {"auto": None, "on": True, "off": False}[args.repack],
+                              "adaptive_threads": not args.fixed_threads}
     if args.threads:
         kwargs["n_threads"] = args.threads
     if args.batch_tokens:
         kwargs["batch_tokens"] = args.batch_tokens
-    return LlamaEmbedder(args.model, **kwargs)
+    return LlamaEmbedder(compute_path(model, compute), name=Path(model).stem, **kwargs)
 
 
 # --------------------------------------------------------------------------- measurements
 
 
 def measure_load(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    from gemmasearch.embedder import llama_build_features
+
+    compute_path(args.model, args.compute)  # a one-off conversion is not load time
     t = time.perf_counter()
-    state["embedder"] = load_embedder(args)
+    state["embedder"] = load_embedder(args, args.model, args.compute)
     e = state["embedder"]
-    return {"model": args.model, "model_load_s": round(time.perf_counter() - t, 3),
-            "threads": e.n_threads, "batch_tokens": e.batch_tokens}
+    features = llama_build_features()
+    return {"model": args.model, "runs": str(e.path), "compute": args.compute,
+            "repack": e.repack, "model_load_s": round(time.perf_counter() - t, 3),
+            "threads": e.n_threads, "batch_tokens": e.batch_tokens,
+            "cpu_features": sorted(f for f in features if f.startswith(("AVX512", "AMX")))}
 
 
 def prepare_documents(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
@@ -139,6 +171,53 @@ def measure_queries(args: argparse.Namespace, state: dict[str, Any]) -> dict[str
             "query_p95_ms": round(percentile(times, 95), 1)}
 
 
+def measure_contended_queries(args: argparse.Namespace, state: dict[str, Any]
+                              ) -> dict[str, Any]:
+    """Query latency while a second process (like `gemmasearch watch` re-indexing) keeps
+    every core busy embedding, with threads fitted to the free cores and with all threads."""
+    if not args.contended:
+        return {}
+    import subprocess
+
+    e = state["embedder"]
+    queries = nfcorpus_queries(60)
+    busy = subprocess.Popen(
+        [sys.executable, "-c", _BUSY_SCRIPT, compute_path(args.model, args.compute),
+         str(len(state["docs"]))], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)])})
+    out: dict[str, Any] = {}
+    fitted = e._cpu_share
+    try:
+        time.sleep(5)  # model load and first documents
+        for label, share in (("fitted", fitted), ("all_threads", None)):
+            e._cpu_share = share  # None: every thread, whatever the machine is doing
+            times = []
+            for q in queries:
+                t = time.perf_counter()
+                e.embed_queries([q])
+                times.append((time.perf_counter() - t) * 1000)
+            out[f"contended_query_p50_ms_{label}"] = round(percentile(times, 50), 1)
+            out[f"contended_query_p95_ms_{label}"] = round(percentile(times, 95), 1)
+    finally:
+        e._cpu_share = fitted
+        busy.kill()
+        busy.wait()
+    return out
+
+
+_BUSY_SCRIPT = """
+import sys
+from _common import nfcorpus_docs
+from gemmasearch.embedder import LlamaEmbedder
+e = LlamaEmbedder(sys.argv[1])
+docs = [(t, x[:1500]) for t, x in nfcorpus_docs(int(sys.argv[2]))]
+while True:
+    e.embed_documents(docs[:16])
+    docs = docs[16:] + docs[:16]
+"""
+
+
 def measure_rss(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
     return {"peak_rss_mb": round(peak_rss_mb(), 1)}
 
@@ -147,17 +226,62 @@ def measure_reference(args: argparse.Namespace, state: dict[str, Any]) -> dict[s
     if not args.compare_reference:
         return {}
     texts = [format_document(t, x) for t, x in state["docs"]]
-    ref, seconds = run_reference(args.reference_python, Path(args.reference_model), texts,
-                                 threads=state["embedder"].n_threads,
-                                 batch_size=args.reference_batch_size)
+    out: dict[str, Any] = {}
+    best = None
+    for size in (int(x) for x in args.reference_batch_sizes.split(",")):
+        ref, seconds = run_reference(args.reference_python, Path(args.reference_model), texts,
+                                     threads=state["embedder"].n_threads, batch_size=size)
+        out[f"reference_tokens_per_s_batch{size}"] = round(state["doc_tokens"] / seconds, 1)
+        if best is None or seconds < best[1]:
+            best = (ref, seconds, size)
+    assert best is not None
+    ref, seconds, size = best
     cos = (state["vectors"] * ref).sum(axis=1)
     ref_tps = state["doc_tokens"] / seconds
     ours = state["doc_tokens"] / state["results"]["ours_seconds"]
-    return {"reference_seconds": round(seconds, 2),
-            "reference_tokens_per_s": round(ref_tps, 1),
-            "ratio": round(ours / ref_tps, 2),
-            "cosine_mean": round(float(cos.mean()), 5),
-            "cosine_min": round(float(cos.min()), 5)}
+    out.update({"reference_seconds": round(seconds, 2), "reference_batch_size": size,
+                "reference_tokens_per_s": round(ref_tps, 1),
+                "ratio": round(ours / ref_tps, 2),
+                "cosine_mean": round(float(cos.mean()), 5),
+                "cosine_min": round(float(cos.min()), 5)})
+    for v in state.get("variants", []):
+        vcos = (v.pop("vectors") * ref).sum(axis=1)
+        v.update({"ratio": round(v["tokens_per_s"] / ref_tps, 2),
+                  "cosine_mean": round(float(vcos.mean()), 5),
+                  "cosine_min": round(float(vcos.min()), 5)})
+    return out
+
+
+def measure_variants(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    """Each --variant on the same documents and queries, one after another."""
+    variants = []
+    queries = nfcorpus_queries(args.queries or None)
+    for spec in args.variant:
+        model, _, compute = spec.partition("@")
+        compute = compute or "auto"
+        compute_path(model, compute)
+        e = load_embedder(args, model, compute)
+        e.embed_documents(state["docs"][:4])
+        t = time.perf_counter()
+        vectors = e.embed_documents(state["docs"])
+        seconds = time.perf_counter() - t
+        e.embed_queries(queries[:2])
+        times = []
+        for q in queries:
+            t = time.perf_counter()
+            e.embed_queries([q])
+            times.append((time.perf_counter() - t) * 1000)
+        variants.append({"model": model, "compute": compute, "runs": str(e.path),
+                         "repack": e.repack,
+                         "tokens_per_s": round(state["doc_tokens"] / seconds, 1),
+                         "query_p50_ms": round(percentile(times, 50), 1),
+                         "vectors": vectors})
+        e.close()
+        print(f"{'variant':>24}: {model} ({compute}) "
+              f"{variants[-1]['tokens_per_s']} tokens/s, query p50 "
+              f"{variants[-1]['query_p50_ms']} ms", flush=True)
+    state["variants"] = variants
+    return {}
 
 
 def measure_index(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
@@ -175,8 +299,9 @@ def measure_index(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, 
     docs.mkdir()
     for i, (title, text) in enumerate(nfcorpus_docs(args.docs)):
         (docs / f"doc{i:05d}.md").write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
-    engine = Engine(load_settings(env={"GEMMASEARCH_HOME": str(work / "home")}),
-                    model=args.model)
+    settings = load_settings(env={"GEMMASEARCH_HOME": str(work / "home")},
+                             compute=args.compute)
+    engine = Engine(settings, model=args.model)
     engine.load_model()
     t = time.perf_counter()
     report = engine.index([docs])
@@ -199,7 +324,8 @@ def measure_cold_search(args: argparse.Namespace, state: dict[str, Any]) -> dict
     import subprocess
 
     work = state["index_work"]
-    env = {**os.environ, "GEMMASEARCH_HOME": str(work / "home"), "GEMMASEARCH_MODEL": args.model}
+    env = {**os.environ, "GEMMASEARCH_HOME": str(work / "home"), "GEMMASEARCH_MODEL": args.model,
+           "GEMMASEARCH_COMPUTE": args.compute}
     times = []
     for query in ("vitamin D and bone health", "statins and breast cancer", "gut bacteria"):
         t = time.perf_counter()
@@ -213,8 +339,9 @@ def measure_cold_search(args: argparse.Namespace, state: dict[str, Any]) -> dict
 
 Measurement = Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]]
 MEASUREMENTS: list[Measurement] = [
-    measure_load, prepare_documents, measure_documents, measure_queries, measure_rss,
-    measure_reference, measure_index, measure_cold_search,
+    measure_load, prepare_documents, measure_documents, measure_queries,
+    measure_contended_queries, measure_rss,
+    measure_variants, measure_reference, measure_index, measure_cold_search,
 ]
 
 
@@ -227,6 +354,8 @@ def run(args: argparse.Namespace, measurements: list[Measurement] = MEASUREMENTS
             print(f"{k:>24}: {v}", flush=True)
     if "embedder" in state:
         state["embedder"].close()
+    state["results"]["variants"] = [{k: v for k, v in x.items() if k != "vectors"}
+                                    for x in state.get("variants", [])]
     return state["results"]
 
 

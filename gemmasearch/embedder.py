@@ -15,7 +15,6 @@ import hashlib
 import logging
 import os
 import re
-import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 
 from gemmasearch.cpu import CpuShare, build_features, configure_openmp, physical_cores
 from gemmasearch.errors import ModelError
+from gemmasearch.llama_slot import LlamaSlot
 
 __all__ = ["FakeEmbedder", "LlamaEmbedder", "llama_build_features", "physical_cores"]
 
@@ -225,6 +225,7 @@ class LlamaEmbedder:
         name: str | None = None,
         repack: bool | None = None,
         adaptive_threads: bool = True,
+        workers: int | None = None,
     ) -> None:
         self.path = Path(model_path)
         _check_model_file(self.path)
@@ -238,10 +239,14 @@ class LlamaEmbedder:
         self.tokens_embedded = 0
         self._ll = _llama_cpp()
         self._model: Any = None
-        self._ctx: Any = None
-        self._batch: Any = None
+        self._slots: list[LlamaSlot] = []
+        self._pool: Any = None  # ThreadPoolExecutor for the extra slots, made on first use
+        self._count_lock = threading.Lock()
         self._cpu_share = CpuShare() if adaptive_threads else None
-        self._threads_now = self.n_threads
+        # Documents are embedded by `workers` contexts at once, threads split between
+        # them: no barriers between them, so two 1-thread contexts beat one 2-thread
+        # context on 2 cores (bench/speed.py). A query runs on one context, all threads.
+        self.workers = max(1, min(workers or 2, self.n_threads))
         if repack is None:
             # Weight repacking (llama.cpp's "extra" CPU buffer types) makes Q4_0 1.5x
             # faster here, but with AMX builds the first embed of a quantized model was
@@ -251,11 +256,8 @@ class LlamaEmbedder:
         self.repack = repack
         self._load_model(repack)
         self._check_embedding_model()
-        self._init_context(flash_attn)
+        self._init_contexts(flash_attn)
         self._vocab = self._ll.llama_model_get_vocab(self._model)
-        self._n_vocab = self._ll.llama_vocab_n_tokens(self._vocab)
-        self._logits_released = 0  # see _release_logits
-        self._batch = self._ll.llama_batch_init(self.max_tokens, 0, self.max_seqs)
 
     # -- loading
 
@@ -296,23 +298,18 @@ class LlamaEmbedder:
             self.close()
             raise ModelError(f"{self.path} {problem}", hint)
 
-    def _init_context(self, flash_attn: bool) -> None:
+    def _init_contexts(self, flash_attn: bool) -> None:
         ll = self._ll
-        p = ll.llama_context_default_params()
-        p.n_ctx = p.n_batch = p.n_ubatch = self.max_tokens
-        p.n_seq_max = self.max_seqs
-        p.n_threads = p.n_threads_batch = self.n_threads
-        p.embeddings = True
-        p.pooling_type = ll.LLAMA_POOLING_TYPE_UNSPECIFIED  # the GGUF says MEAN
-        p.flash_attn_type = (
-            ll.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else ll.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        )
-        p.no_perf = True
-        self._ctx = ll.llama_init_from_model(self._model, p)
-        if not self._ctx:
-            self.close()
-            raise ModelError(f"cannot create a llama.cpp context for {self.path} (out of memory?)")
-        if ll.llama_pooling_type(self._ctx) == ll.LLAMA_POOLING_TYPE_NONE:
+        for _ in range(self.workers):
+            slot = LlamaSlot(ll, self._model, max_tokens=self.max_tokens,
+                             max_seqs=self.max_seqs, n_threads=self.n_threads,
+                             flash_attn=flash_attn)
+            self._slots.append(slot)
+            if not slot.ctx:
+                self.close()
+                raise ModelError(
+                    f"cannot create a llama.cpp context for {self.path} (out of memory?)")
+        if ll.llama_pooling_type(self._slots[0].ctx) == ll.LLAMA_POOLING_TYPE_NONE:
             self.close()
             raise ModelError(f"{self.path} has no pooling layer; it is not an embedding model")
 
@@ -370,9 +367,41 @@ class LlamaEmbedder:
 
     def _embed_token_lists(self, seqs: list[list[int]]) -> np.ndarray:
         out = np.zeros((len(seqs), DIM), dtype=np.float32)
-        for pack in self._packs(seqs):
-            vectors = self._encode([seqs[i] for i in pack])
-            out[pack] = vectors
+        packs = self._packs(seqs)
+        threads = self._cpu_share.threads(self.n_threads) if self._cpu_share else self.n_threads
+        workers = min(self.workers, len(packs), threads)
+        if workers <= 1:
+            self._slots[0].set_threads(threads)
+            for pack in packs:
+                out[pack] = self._encode(self._slots[0], [seqs[i] for i in pack])
+            return _l2_normalize(out)
+        # Each slot takes the next pack (longest first) until none are left.
+        queue = iter(packs)
+        queue_lock = threading.Lock()
+
+        def work(slot: LlamaSlot, n_threads: int) -> None:
+            slot.set_threads(n_threads)
+            while True:
+                with queue_lock:
+                    pack = next(queue, None)
+                if pack is None:
+                    return
+                out[pack] = self._encode(slot, [seqs[i] for i in pack])
+
+        share = [threads // workers + (1 if w < threads % workers else 0)
+                 for w in range(workers)]
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.workers - 1, thread_name_prefix="embed")
+        futures = [self._pool.submit(work, self._slots[w], share[w]) for w in range(1, workers)]
+        try:
+            work(self._slots[0], share[0])
+        finally:
+            errors = [f.exception() for f in futures]  # waits for every slot
+        for exc in errors:
+            if exc is not None:
+                raise exc
         return _l2_normalize(out)
 
     def _packs(self, seqs: list[list[int]]) -> list[list[int]]:
@@ -395,78 +424,22 @@ class LlamaEmbedder:
             packs.append(cur)
         return packs
 
-    def _encode(self, seqs: list[list[int]]) -> np.ndarray:
-        ll, b = self._ll, self._batch
-        total = sum(len(s) for s in seqs)
-        if total > self.max_tokens or len(seqs) > self.max_seqs:  # llama.cpp would abort()
-            raise ValueError(f"pack of {total} tokens / {len(seqs)} sequences is too large")
-        i = 0
-        for s, toks in enumerate(seqs):
-            for pos, tok in enumerate(toks):
-                b.token[i] = tok
-                b.pos[i] = pos
-                b.n_seq_id[i] = 1
-                b.seq_id[i][0] = s
-                b.logits[i] = 1
-                i += 1
-        b.n_tokens = i
-        self._fit_threads()
-        rc = ll.llama_encode(self._ctx, b)
-        if rc != 0:
-            raise RuntimeError(f"llama_encode failed with code {rc}")
-        self.tokens_embedded += total
-        self._release_logits(total)
-        rows = np.empty((len(seqs), DIM), dtype=np.float32)
-        for s in range(len(seqs)):
-            ptr = ll.llama_get_embeddings_seq(self._ctx, s)
-            if not ptr:
-                raise RuntimeError("llama.cpp returned no pooled embedding")
-            rows[s] = np.ctypeslib.as_array(ptr, shape=(DIM,))
+    def _encode(self, slot: LlamaSlot, seqs: list[list[int]]) -> np.ndarray:
+        rows = slot.encode(seqs)
+        with self._count_lock:
+            self.tokens_embedded += sum(len(x) for x in seqs)
         return rows
-
-    def _fit_threads(self) -> None:
-        """Use only the cores other processes leave free (see gemmasearch.cpu)."""
-        if self._cpu_share is None:
-            return
-        n = self._cpu_share.threads(self.n_threads)
-        if n != self._threads_now:
-            self._ll.llama_set_n_threads(self._ctx, n, n)
-            self._threads_now = n
-
-    def _release_logits(self, n_outputs: int) -> None:
-        """Give back the pages of llama.cpp's logits buffer.
-
-        llama.cpp reserves and zero-fills n_vocab (262k) floats per output token, ~1 MiB a
-        token, although an embedding model never writes them; it only re-fills them when
-        the buffer grows. Releasing them right after each growth keeps RSS at the model's
-        size instead of model + 1 MiB x largest batch (only a transient spike remains)."""
-        need = max(n_outputs, self.max_seqs)
-        if need <= self._logits_released or not sys.platform.startswith("linux"):
-            return
-        self._logits_released = need
-        import ctypes
-        import mmap
-
-        addr = ctypes.cast(self._ll.llama_get_logits(self._ctx), ctypes.c_void_p).value
-        if not addr:
-            return
-        page = mmap.PAGESIZE
-        start = (addr + page - 1) & ~(page - 1)
-        end = (addr + self._n_vocab * need * 4) & ~(page - 1)  # never past the logits
-        if end > start:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), 4)  # DONTNEED
 
     def close(self) -> None:
         ll = getattr(self, "_ll", None)
         if ll is None:
             return
-        if self._batch is not None:
-            ll.llama_batch_free(self._batch)
-            self._batch = None
-        if self._ctx:
-            ll.llama_free(self._ctx)
-            self._ctx = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        for slot in self._slots:
+            slot.close()
+        self._slots = []
         if self._model:
             ll.llama_model_free(self._model)
             self._model = None

@@ -60,5 +60,18 @@ def test_one_thread_while_busy_gives_the_same_vectors(reference) -> None:  # noq
         both = e.embed_documents(docs)
         e._cpu_share = BusyMachine()  # type: ignore[assignment]
         alone = e.embed_documents(docs)
-        assert e._threads_now == 1
+        assert e._slots[0].threads == 1
     np.testing.assert_allclose((both * alone).sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_two_contexts_at_once_give_the_same_vectors(reference) -> None:  # noqa: F811
+    docs = [(None, t) for t in reference[0]["documents"]]
+    model = real_model_path()
+    with LlamaEmbedder(model, n_threads=2, workers=2, adaptive_threads=False,
+                       batch_tokens=64) as two, \
+            LlamaEmbedder(model, n_threads=2, workers=1, adaptive_threads=False) as one:
+        assert len(two._slots) == 2 and len(one._slots) == 1
+        a, b = two.embed_documents(docs), one.embed_documents(docs)
+        assert two.tokens_embedded == one.tokens_embedded
+        assert {s.threads for s in two._slots} == {1}  # the threads were split
+    np.testing.assert_allclose((a * b).sum(axis=1), 1.0, atol=1e-3)
