@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEV_MODELS, peak_rss_mb, percentile  # noqa: E402
 
 from gemmasearch.config import load_settings  # noqa: E402
-from gemmasearch.embedder import FakeEmbedder  # noqa: E402
 from gemmasearch.engine import Engine  # noqa: E402
+from gemmasearch.fake_embedder import FakeEmbedder  # noqa: E402
 from gemmasearch.watcher import BatchIndexed, CaughtUp, Watcher  # noqa: E402
 
 TOPICS = ["volcanoes", "sourdough", "arctic terns", "tax law", "jazz chords", "rust borrow",

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from gemmasearch.config import load_settings
-from gemmasearch.embedder import FakeEmbedder
 from gemmasearch.engine import Engine
+from gemmasearch.fake_embedder import FakeEmbedder
 
 
 def _killer(point: str, n: int):

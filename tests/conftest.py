@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gemmasearch.config import load_settings
-from gemmasearch.embedder import FakeEmbedder
 from gemmasearch.engine import Engine
+from gemmasearch.fake_embedder import FakeEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("GEMMASEARCH_SHARED", REPO.parent / "shared"))

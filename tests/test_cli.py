@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 from gemmasearch.cli import common
 from gemmasearch.cli.app import app
 from gemmasearch.config import load_settings
-from gemmasearch.embedder import FakeEmbedder
 from gemmasearch.engine import Engine
+from gemmasearch.fake_embedder import FakeEmbedder
 from tests.conftest import write_files
 
 runner = CliRunner()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gemmasearch.embedder import FakeEmbedder
+from gemmasearch.fake_embedder import FakeEmbedder
 from gemmasearch.index import Collection
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -44,7 +44,7 @@ def test_fake_shapes_dtype_and_norms() -> None:
 def test_fake_is_deterministic_across_processes() -> None:
     here = FakeEmbedder().embed_queries(["Déjà vu über alles"])[0]
     code = (
-        "from gemmasearch.embedder import FakeEmbedder;import sys;"
+        "from gemmasearch.fake_embedder import FakeEmbedder;import sys;"
         "sys.stdout.write(FakeEmbedder().embed_queries(['Déjà vu über alles'])[0].tobytes().hex())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

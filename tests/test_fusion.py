@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from gemmasearch.config import load_settings
-from gemmasearch.embedder import FakeEmbedder
 from gemmasearch.engine import Engine
+from gemmasearch.fake_embedder import FakeEmbedder
 from gemmasearch.fusion import FusionConfig, Legs, agreement, fuse
 from gemmasearch.search import SearchOptions
 from tests.conftest import write_files

@@ -23,9 +23,9 @@ from gemmasearch import extract as extract_module  # noqa: E402
 from gemmasearch import indexer as indexer_module  # noqa: E402
 from gemmasearch import scan as scan_module  # noqa: E402
 from gemmasearch.config import load_settings  # noqa: E402
-from gemmasearch.embedder import FakeEmbedder  # noqa: E402
 from gemmasearch.engine import Engine  # noqa: E402
 from gemmasearch.errors import GemmasearchError, IndexError_  # noqa: E402
+from gemmasearch.fake_embedder import FakeEmbedder  # noqa: E402
 from gemmasearch.index import Collection  # noqa: E402
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from gemmasearch.config import load_settings
-from gemmasearch.embedder import FakeEmbedder
 from gemmasearch.engine import Engine
 from gemmasearch.errors import IndexMismatchError, UsageError
+from gemmasearch.fake_embedder import FakeEmbedder
 from gemmasearch.index import Collection
 from tests.conftest import write_files
 

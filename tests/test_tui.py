@@ -15,9 +15,9 @@ from rich.console import Console
 from textual.worker import WorkerCancelled
 
 from gemmasearch.config import load_settings
-from gemmasearch.embedder import FakeEmbedder
 from gemmasearch.engine import Engine
 from gemmasearch.errors import ModelError
+from gemmasearch.fake_embedder import FakeEmbedder
 from gemmasearch.tui.app import GemmasearchApp
 from gemmasearch.tui.editor import open_command
 from gemmasearch.tui.screens.help import HelpScreen

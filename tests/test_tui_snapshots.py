@@ -11,8 +11,8 @@ from textual.widgets import Input
 from textual.worker import WorkerCancelled
 
 from gemmasearch.config import load_settings
-from gemmasearch.embedder import FakeEmbedder
 from gemmasearch.engine import Engine
+from gemmasearch.fake_embedder import FakeEmbedder
 from gemmasearch.tui.app import GemmasearchApp
 from tests.test_tui import CORPUS as TUI_CORPUS
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from gemmasearch.config import load_settings
-from gemmasearch.embedder import FakeEmbedder
 from gemmasearch.engine import Engine
 from gemmasearch.errors import IndexLockedError
+from gemmasearch.fake_embedder import FakeEmbedder
 from gemmasearch.index import Collection
 from gemmasearch.watcher import BatchIndexed, CaughtUp, Started, Stopped, Watcher, WatchEvent
 
