@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from gemmasearch.chunking import Chunk, chunk_document
-from gemmasearch.embedder import Embedder
+from gemmasearch.embedder import Embedder, format_document
 from gemmasearch.errors import ExtractionError, IndexError_
 from gemmasearch.extract import extract
 from gemmasearch.index import ChunkRecord, Collection, FileRecord
@@ -74,6 +74,7 @@ class IndexReport:
     unchanged: int = 0
     failed: int = 0
     chunks: int = 0
+    reused: int = 0  # chunks whose text was embedded before: vector taken from the index
     tokens: int = 0
     seconds: float = 0.0
     stopped: bool = False
@@ -91,9 +92,17 @@ class IndexReport:
     def as_dict(self) -> dict[str, object]:
         return {"added": self.added, "changed": self.changed, "removed": self.removed,
                 "unchanged": self.unchanged, "failed": self.failed, "chunks": self.chunks,
+                "reused": self.reused,
                 "tokens": self.tokens, "seconds": round(self.seconds, 3),
                 "stopped": self.stopped, "missing_roots": self.missing_roots,
                 "failures": [{"path": p, "error": e} for p, e in self.failures]}
+
+
+def input_key(title: str | None, text: str) -> bytes:
+    """What an embedding depends on besides the model (the index is tied to one model):
+    the document prompt as embedded."""
+    return hashlib.blake2b(format_document(title, text).encode("utf-8", "surrogatepass"),
+                           digest_size=16).digest()
 
 
 @dataclass
@@ -344,8 +353,7 @@ class Indexer:
         self.on_progress(progress)
         for group in self._batches(work, existing):
             chunks = [(p.record.title, c.text) for p in group for c in p.chunks]
-            vectors = (self.embedder.embed_documents(chunks) if chunks
-                       else np.zeros((0, self.embedder.dim), np.float32))
+            vectors = self._embed(chunks, report)
             self._write(group, vectors, report)
             progress.files_done += len(group)
             progress.bytes_done += sum(p.record.size for p in group)
@@ -357,6 +365,28 @@ class Indexer:
                 break
         progress.phase = "done"
         self.on_progress(progress)
+
+    def _embed(self, chunks: list[tuple[str | None, str]], report: IndexReport) -> np.ndarray:
+        """Vectors for (title, text) chunks, embedding each distinct text once: a text
+        already in the index (an edited file's untouched chunks, a copied file) reuses its
+        stored vector, and repeats within the batch are embedded once."""
+        dim = self.embedder.dim
+        if not chunks:
+            return np.zeros((0, dim), np.float32)
+        keys = [input_key(title, text) for title, text in chunks]
+        try:
+            known = self.collection.store.vectors_by_input_key(keys, dim)
+        except sqlite3.Error as exc:
+            raise storage_error(exc) from exc
+        todo: dict[bytes, int] = {}
+        items: list[tuple[str | None, str]] = []
+        for key, item in zip(keys, chunks, strict=True):
+            if key not in known and key not in todo:
+                todo[key] = len(items)
+                items.append(item)
+        fresh = self.embedder.embed_documents(items) if items else np.zeros((0, dim), np.float32)
+        report.reused += len(keys) - len(items)
+        return np.stack([known[k] if k in known else fresh[todo[k]] for k in keys])
 
     def _write(self, group: list[_Prepared], vectors: np.ndarray, report: IndexReport) -> None:
         try:
@@ -383,7 +413,8 @@ class Indexer:
                 n = len(item.chunks)
                 records = [ChunkRecord(seq=c.seq, text=c.text, tokens=c.tokens,
                                        start_line=c.start_line, end_line=c.end_line,
-                                       page=c.page, lexical_text=lexical_text(c.text))
+                                       page=c.page, lexical_text=lexical_text(c.text),
+                                       input_key=input_key(item.record.title, c.text))
                            for c in item.chunks]
                 self.collection.put_file(item.record, records, vectors[offset:offset + n])
                 offset += n

@@ -8,11 +8,17 @@ them; one slot with every thread answers a query fastest.
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any
 
 import numpy as np
 
 DIM = 768
+
+# A call that needs a larger output buffer makes llama.cpp allocate and zero-fill it
+# (~1 MiB a token, see _release_logits) until released: one slot at a time, so slots
+# growing together do not add their spikes up.
+_growing = threading.Lock()
 
 
 class LlamaSlot:
@@ -64,10 +70,14 @@ class LlamaSlot:
                 b.logits[i] = 1
                 i += 1
         b.n_tokens = i
-        rc = ll.llama_encode(self.ctx, b)  # ctypes lets go of the GIL for the call
+        if max(total, self.max_seqs) > self._logits_released:
+            with _growing:
+                rc = ll.llama_encode(self.ctx, b)
+                self._release_logits(total)
+        else:
+            rc = ll.llama_encode(self.ctx, b)  # ctypes lets go of the GIL for the call
         if rc != 0:
             raise RuntimeError(f"llama_encode failed with code {rc}")
-        self._release_logits(total)
         rows = np.empty((len(seqs), DIM), dtype=np.float32)
         for s in range(len(seqs)):
             ptr = ll.llama_get_embeddings_seq(self.ctx, s)
@@ -84,9 +94,11 @@ class LlamaSlot:
         the buffer grows. Releasing them right after each growth keeps RSS at the model's
         size instead of model + 1 MiB x largest batch (only a transient spike remains)."""
         need = max(n_outputs, self.max_seqs)
-        if need <= self._logits_released or not sys.platform.startswith("linux"):
+        if need <= self._logits_released:
             return
         self._logits_released = need
+        if not sys.platform.startswith("linux"):  # madvise(DONTNEED) semantics differ
+            return
         import ctypes
         import mmap
 

@@ -64,7 +64,18 @@ def _v2(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+def _v3(conn: sqlite3.Connection) -> None:
+    # What was embedded, as an opaque key from the writer (a hash of the prompt text):
+    # a chunk whose text was embedded before reuses that vector. Older rows have none.
+    _run(conn,
+        """
+        ALTER TABLE embeddings ADD COLUMN input_key BLOB;
+        CREATE INDEX embeddings_input_key ON embeddings(input_key);
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -39,6 +39,8 @@ class ChunkRecord:
     page: int | None = None
     # What the lexical index sees (e.g. with code identifiers split); defaults to text.
     lexical_text: str | None = None
+    # Identifies what was embedded (see vectors_by_input_key); None: never reused.
+    input_key: bytes | None = None
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
@@ -213,8 +215,9 @@ class Store:
                               (chunk_id, chunk.text))
             if vectors is not None:
                 self.conn.execute(
-                    "INSERT INTO embeddings(chunk_id, vector) VALUES (?, ?)",
-                    (chunk_id, np.asarray(vectors[i], dtype=FULL_DIMS_DTYPE).tobytes()))
+                    "INSERT INTO embeddings(chunk_id, vector, input_key) VALUES (?, ?, ?)",
+                    (chunk_id, np.asarray(vectors[i], dtype=FULL_DIMS_DTYPE).tobytes(),
+                     chunk.input_key))
         return new_ids, removed
 
     # -- chunks and vectors ---------------------------------------------------------
@@ -242,6 +245,19 @@ class Store:
         blob = b"".join(found[int(i)] for i in out_ids)
         vecs = np.frombuffer(blob, dtype=FULL_DIMS_DTYPE).reshape(len(out_ids), dims)
         return out_ids, vecs.astype(np.float32)
+
+    def vectors_by_input_key(self, keys: Iterable[bytes], dims: int) -> dict[bytes, np.ndarray]:
+        """Stored full-size vectors (float32) of chunks embedded from these input keys."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[bytes, np.ndarray] = {}
+        for start in range(0, len(wanted), 900):
+            part = wanted[start:start + 900]
+            marks = ",".join("?" * len(part))
+            for key, blob in self.conn.execute(
+                    f"SELECT input_key, vector FROM embeddings WHERE input_key IN ({marks})",
+                    part):
+                found[bytes(key)] = np.frombuffer(blob, dtype=FULL_DIMS_DTYPE).astype(np.float32)
+        return {k: v for k, v in found.items() if v.shape == (dims,)}
 
     def iter_all_vectors(self, dims: int, batch: int = 20000
                          ) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -181,3 +181,48 @@ def test_a_long_lived_reader_follows_a_dims_change(tmp_path):
     assert engine.search("sourdough starter")[0].path.endswith("bread.md")
     assert reader.vectors().dims == 128 and len(reader.vectors()) == engine.status()["chunks"]
     engine.close()
+
+
+def _paragraphs(n: int, tag: str = "") -> str:
+    return "\n\n".join(
+        " ".join(f"w{p}x{i}{tag if p == n - 1 else ''}" for i in range(150)) for p in range(n))
+
+
+def test_an_edit_re_embeds_only_the_chunks_it_touched(fake_engine, tmp_path):
+    root = write_files(tmp_path / "docs", {"long.md": _paragraphs(8)})
+    first = fake_engine.index([root])
+    assert first.chunks >= 3 and first.reused == 0
+    embedder = fake_engine.embedder.inner
+    before = embedder.tokens_embedded
+    (root / "long.md").write_text(_paragraphs(8, tag="edited"))  # only the last paragraph
+    report = fake_engine.index([root])
+    assert report.changed == 1 and report.reused >= 2
+    assert report.reused < report.chunks  # the edited chunk itself was embedded
+    assert embedder.tokens_embedded - before < first.tokens / 2
+    assert fake_engine.check() == ([], [])
+    assert fake_engine.search("w7x3edited")[0].path == str(root / "long.md")
+
+
+def test_a_copied_file_is_not_embedded_again(fake_engine, tmp_path):
+    root = write_files(tmp_path / "docs", DOCS)
+    fake_engine.index([root])
+    embedder = fake_engine.embedder.inner
+    before = embedder.tokens_embedded
+    (root / "copy-of-garden.md").write_text(DOCS["notes/garden.md"])
+    report = fake_engine.index([root])
+    assert (report.added, report.reused, report.chunks) == (1, 1, 1)
+    assert embedder.tokens_embedded == before
+    hits = {r.path for r in fake_engine.search("tomatoes sun water", )}
+    assert str(root / "copy-of-garden.md") in hits
+
+
+def test_repeated_chunks_in_one_batch_are_embedded_once(fake_engine, tmp_path):
+    text = "# Licence\n\nPermission is hereby granted, free of charge.\n"
+    one = Engine(load_settings(index_dir=tmp_path / "one"), embedder=FakeEmbedder())
+    one.index([write_files(tmp_path / "single", {"LICENSE.md": text})])
+    root = write_files(tmp_path / "docs", {f"pkg{i}/LICENSE.md": text for i in range(5)})
+    report = fake_engine.index([root])
+    assert (report.added, report.chunks, report.reused) == (5, 5, 4)
+    # same title ("Licence") and text: one prompt, embedded once
+    assert fake_engine.embedder.inner.tokens_embedded == one.embedder.inner.tokens_embedded
+    one.close()

@@ -97,7 +97,9 @@ def index(
     if as_json:
         write_json(report.as_dict())
         return
-    out.print(f"{report.summary()} ({report.chunks} chunks embedded in {report.seconds:.1f}s)")
+    reused = f", {report.reused} reused" if report.reused else ""
+    out.print(f"{report.summary()} ({report.chunks - report.reused} chunks embedded{reused} "
+              f"in {report.seconds:.1f}s)")
     for root in report.missing_roots:
         err.print(f"[yellow]missing[/] {root}: not found (unmounted?); its files stay in "
                   "the index", markup=True)
