@@ -2,7 +2,7 @@
 
 ``LlamaEmbedder`` runs a GGUF through llama.cpp's low-level C API (llama_cpp's ctypes
 bindings), which lets it load weights with ``use_extra_bufts=False`` (see ``_load_model``).
-``FakeEmbedder`` is a deterministic, model-free stand-in for unit tests.
+``gemmasearch.fake_embedder.FakeEmbedder`` is a deterministic, model-free stand-in for unit tests.
 
 Every vector returned is float32 and L2-normalized at the full 768 dims; use
 ``gemmasearch.index.vectors.truncate_normalize`` to truncate (Matryoshka).

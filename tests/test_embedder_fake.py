@@ -9,14 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gemmasearch.embedder import (
-    Embedder,
-    FakeEmbedder,
-    LlamaEmbedder,
-    format_document,
-    format_query,
-)
+from gemmasearch.embedder import Embedder, LlamaEmbedder, format_document, format_query
 from gemmasearch.errors import ModelError
+from gemmasearch.fake_embedder import FakeEmbedder
 
 
 def test_prompts_match_embeddinggemma() -> None:
