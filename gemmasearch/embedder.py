@@ -138,6 +138,8 @@ class LlamaEmbedder:
     """
 
     dim = DIM
+    # Queries may run from another thread while documents embed (see SharedEmbedder).
+    concurrent_queries = True
 
     def __init__(
         self,
@@ -168,6 +170,7 @@ class LlamaEmbedder:
         self._slots: list[LlamaSlot] = []
         self._pool: Any = None  # ThreadPoolExecutor for the extra slots, made on first use
         self._count_lock = threading.Lock()
+        self._busy_threads = 0  # threads of slots embedding documents right now
         self._cpu_share = CpuShare() if adaptive_threads else None
         # Documents are embedded by `workers` contexts at once, threads split between
         # them: no barriers between them, so two 1-thread contexts beat one 2-thread
@@ -289,30 +292,32 @@ class LlamaEmbedder:
                 # keep the closing special token (<eos>), like the HF tokenizer does
                 toks = toks[: self.max_tokens - 1] + toks[-1:]
             seqs.append(toks)
-        return self._embed_token_lists(seqs)
+        return self._embed_token_lists(seqs, query=True)
 
-    def _embed_token_lists(self, seqs: list[list[int]]) -> np.ndarray:
+    def _free_threads(self) -> int:
+        return self._cpu_share.threads(self.n_threads) if self._cpu_share else self.n_threads
+
+    def _embed_token_lists(self, seqs: list[list[int]], query: bool = False) -> np.ndarray:
         out = np.zeros((len(seqs), DIM), dtype=np.float32)
         packs = self._packs(seqs)
-        threads = self._cpu_share.threads(self.n_threads) if self._cpu_share else self.n_threads
+        threads = self._free_threads()
         workers = min(self.workers, len(packs), threads)
-        if workers <= 1:
-            self._slots[0].set_threads(threads)
+        if query or workers <= 1:
             for pack in packs:
-                out[pack] = self._encode(self._slots[0], [seqs[i] for i in pack])
+                out[pack] = self._encode(self._slots[0], [seqs[i] for i in pack],
+                                         None if query else threads)
             return _l2_normalize(out)
         # Each slot takes the next pack (longest first) until none are left.
         queue = iter(packs)
         queue_lock = threading.Lock()
 
         def work(slot: LlamaSlot, n_threads: int) -> None:
-            slot.set_threads(n_threads)
             while True:
                 with queue_lock:
                     pack = next(queue, None)
                 if pack is None:
                     return
-                out[pack] = self._encode(slot, [seqs[i] for i in pack])
+                out[pack] = self._encode(slot, [seqs[i] for i in pack], n_threads)
 
         share = [threads // workers + (1 if w < threads % workers else 0)
                  for w in range(workers)]
@@ -350,8 +355,24 @@ class LlamaEmbedder:
             packs.append(cur)
         return packs
 
-    def _encode(self, slot: LlamaSlot, seqs: list[list[int]]) -> np.ndarray:
-        rows = slot.encode(seqs)
+    def _encode(self, slot: LlamaSlot, seqs: list[list[int]], threads: int | None
+                ) -> np.ndarray:
+        """One pack on one slot. ``threads=None`` (a query): waits for at most the pack the
+        slot is running, then takes the threads that document slots leave free."""
+        with slot.lock:
+            if threads is None:
+                with self._count_lock:
+                    slot.set_threads(max(1, self._free_threads() - self._busy_threads))
+                rows = slot.encode(seqs)
+            else:
+                slot.set_threads(threads)
+                with self._count_lock:
+                    self._busy_threads += threads
+                try:
+                    rows = slot.encode(seqs)
+                finally:
+                    with self._count_lock:
+                        self._busy_threads -= threads
         with self._count_lock:
             self.tokens_embedded += sum(len(x) for x in seqs)
         return rows
@@ -364,7 +385,8 @@ class LlamaEmbedder:
             self._pool.shutdown(wait=True)
             self._pool = None
         for slot in self._slots:
-            slot.close()
+            with slot.lock:
+                slot.close()
         self._slots = []
         if self._model:
             ll.llama_model_free(self._model)

@@ -36,9 +36,11 @@ PROMPT_FORMAT = f"{QUERY_PROMPT} || {DOCUMENT_PROMPT}"
 
 
 class SharedEmbedder:
-    """Serializes an embedder shared by threads (searches, the watcher, TUI re-indexing):
-    one llama.cpp context must never run two batches at once. Documents go through in
-    small slices so a query waits for at most one slice, not a whole indexing batch."""
+    """Shares an embedder between threads (searches, the watcher, TUI re-indexing).
+
+    Document batches run one at a time. An embedder with ``concurrent_queries`` (the
+    llama.cpp one) lets a query in between two of its packs; any other is serialized,
+    documents in small slices so a query waits for at most one slice."""
 
     SLICE = 8
 
@@ -46,6 +48,7 @@ class SharedEmbedder:
         self.inner = inner
         self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
         self._lock = threading.Lock()
+        self._concurrent = bool(getattr(inner, "concurrent_queries", False))
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)  # the tokenizer only reads the vocabulary
@@ -54,6 +57,9 @@ class SharedEmbedder:
         return self.inner.prompt_overhead_tokens(title)
 
     def embed_documents(self, items: Sequence[tuple[str | None, str]]) -> np.ndarray:
+        if self._concurrent:
+            with self._lock:
+                return self.inner.embed_documents(items)
         parts = []
         for start in range(0, len(items), self.SLICE):
             with self._lock:
@@ -61,6 +67,8 @@ class SharedEmbedder:
         return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if self._concurrent:
+            return self.inner.embed_queries(texts)
         with self._lock:
             return self.inner.embed_queries(texts)
 

@@ -22,11 +22,12 @@ _growing = threading.Lock()
 
 
 class LlamaSlot:
-    """Not thread-safe by itself: one caller at a time per slot."""
+    """Not thread-safe by itself: callers hold ``lock`` around set_threads + encode."""
 
     def __init__(self, ll: Any, model: Any, *, max_tokens: int, max_seqs: int,
                  n_threads: int, flash_attn: bool) -> None:
         self._ll = ll
+        self.lock = threading.Lock()
         self.max_tokens = max_tokens
         self.max_seqs = max_seqs
         p = ll.llama_context_default_params()

@@ -75,3 +75,27 @@ def test_two_contexts_at_once_give_the_same_vectors(reference) -> None:  # noqa:
         assert two.tokens_embedded == one.tokens_embedded
         assert {s.threads for s in two._slots} == {1}  # the threads were split
     np.testing.assert_allclose((a * b).sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_a_query_runs_between_document_packs(reference) -> None:  # noqa: F811
+    import threading
+    import time
+
+    docs = [(None, t) for t in reference[0]["documents"]] * 6
+    query = "how do plants make energy from light"
+    with LlamaEmbedder(real_model_path(), n_threads=2, workers=2, batch_tokens=64) as e:
+        alone = e.embed_queries([query])
+        finished: dict[str, float] = {}
+
+        def documents() -> None:
+            e.embed_documents(docs)
+            finished["documents"] = time.perf_counter()
+
+        worker = threading.Thread(target=documents)
+        worker.start()
+        time.sleep(0.3)
+        during = e.embed_queries([query])
+        finished["query"] = time.perf_counter()
+        worker.join()
+    assert finished["query"] < finished["documents"]  # it did not wait for the batch
+    assert float((alone * during).sum()) > 0.9999
