@@ -61,6 +61,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compute", choices=("auto", "model"), default="auto",
                    help="auto: a Q8_0 model runs from its BF16 copy where the CPU has "
                         "AVX512-BF16 (as gemmasearch does); model: the GGUF as given")
+    p.add_argument("--workers", type=int, default=None,
+                   help="llama.cpp contexts embedding documents at once (default 2)")
+    p.add_argument("--only-embedding", action="store_true",
+                   help="skip the `gemmasearch index` and cold-search measurements")
     p.add_argument("--fixed-threads", action="store_true",
                    help="do not fit the thread count to the cores others leave free")
     p.add_argument("--variant", action="append", default=[], metavar="PATH[@model]",
@@ -120,6 +124,8 @@ def load_embedder(args: argparse.Namespace, model: str, compute: str) -> LlamaEm
         kwargs["n_threads"] = args.threads
     if args.batch_tokens:
         kwargs["batch_tokens"] = args.batch_tokens
+    if args.workers:
+        kwargs["workers"] = args.workers
     return LlamaEmbedder(compute_path(model, compute), name=Path(model).stem, **kwargs)
 
 
@@ -287,6 +293,8 @@ def measure_variants(args: argparse.Namespace, state: dict[str, Any]) -> dict[st
 def measure_index(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
     """`gemmasearch index` end to end on the same documents written out as files, and its
     share of the raw embedding throughput measured above."""
+    if args.only_embedding:
+        return {}
     import shutil
     import tempfile
 
@@ -324,6 +332,8 @@ def measure_index(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, 
 
 def measure_cold_search(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
     """Wall time of a fresh `gemmasearch search` process (import, model load, query)."""
+    if args.only_embedding:
+        return {}
     import subprocess
 
     work = state["index_work"]
