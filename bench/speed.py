@@ -164,15 +164,20 @@ def measure_documents(args: argparse.Namespace, state: dict[str, Any]) -> dict[s
             "ours_tokens_per_s": round(state["doc_tokens"] / seconds, 1)}
 
 
-def measure_queries(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
-    e = state["embedder"]
-    queries = nfcorpus_queries(args.queries or None)
+def query_times_ms(e: LlamaEmbedder, queries: list[str]) -> list[float]:
+    """Milliseconds per single-query call, after two warm-up calls."""
     e.embed_queries(queries[:2])
     times = []
     for q in queries:
         t = time.perf_counter()
         e.embed_queries([q])
         times.append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def measure_queries(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    queries = nfcorpus_queries(args.queries or None)
+    times = query_times_ms(state["embedder"], queries)
     return {"queries": len(queries), "query_p50_ms": round(percentile(times, 50), 1),
             "query_p95_ms": round(percentile(times, 95), 1)}
 
@@ -198,11 +203,7 @@ def measure_contended_queries(args: argparse.Namespace, state: dict[str, Any]
         time.sleep(5)  # model load and first documents
         for label, share in (("fitted", fitted), ("all_threads", None)):
             e._cpu_share = share  # None: every thread, whatever the machine is doing
-            times = []
-            for q in queries:
-                t = time.perf_counter()
-                e.embed_queries([q])
-                times.append((time.perf_counter() - t) * 1000)
+            times = query_times_ms(e, queries)
             out[f"contended_query_p50_ms_{label}"] = round(percentile(times, 50), 1)
             out[f"contended_query_p95_ms_{label}"] = round(percentile(times, 95), 1)
     finally:
@@ -271,12 +272,7 @@ def measure_variants(args: argparse.Namespace, state: dict[str, Any]) -> dict[st
         t = time.perf_counter()
         vectors = e.embed_documents(state["docs"])
         seconds = time.perf_counter() - t
-        e.embed_queries(queries[:2])
-        times = []
-        for q in queries:
-            t = time.perf_counter()
-            e.embed_queries([q])
-            times.append((time.perf_counter() - t) * 1000)
+        times = query_times_ms(e, queries)
         variants.append({"model": model, "compute": compute, "runs": str(e.path),
                          "repack": e.repack,
                          "tokens_per_s": round(state["doc_tokens"] / seconds, 1),
