@@ -16,6 +16,12 @@ from tests.test_embedder_real import _assert_rows_close, reference  # noqa: F401
 pytestmark = pytest.mark.real_model
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _model_first() -> None:
+    """Skip before the reference fixture reads ../shared when no model is configured."""
+    real_model_path()
+
+
 def test_bf16_copy_of_q8_0_matches_reference_and_is_made_once(tmp_path: Path,
                                                               reference) -> None:  # noqa: F811
     source = real_model_path()
