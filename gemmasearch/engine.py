@@ -117,9 +117,9 @@ class Engine:
                 from gemmasearch.embedder import LlamaEmbedder, llama_build_features
 
                 spec = self.model_spec()
-                inspect_model(spec.path)
                 path = compute_model(spec.path, self.settings.paths.cache_dir,
-                                     llama_build_features(), self.settings.compute)
+                                     llama_build_features(), self.settings.compute,
+                                     info=inspect_model(spec.path))
                 self._embedder = SharedEmbedder(LlamaEmbedder(
                     path, n_threads=self.settings.threads, name=spec.path.stem))
             return self._embedder

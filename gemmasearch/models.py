@@ -180,11 +180,11 @@ def bf16_copy_path(source: Path, cache_dir: Path) -> Path:
     return cache_dir / "compute" / f"{source.stem}.bf16-{key.hexdigest()[:12]}.gguf"
 
 
-def compute_model(source: Path, cache_dir: Path, features: set[str], mode: str = "auto"
-                  ) -> Path:
+def compute_model(source: Path, cache_dir: Path, features: set[str], mode: str = "auto",
+                  info: GGUFInfo | None = None) -> Path:
     """The GGUF to load for ``source``: the file itself, or (``auto``) its BF16 copy,
     written once into the cache (about a second). Any failure falls back to ``source``."""
-    if mode != "auto" or not wants_bf16_copy(inspect_model(source), features):
+    if mode != "auto" or not wants_bf16_copy(info or inspect_model(source), features):
         return source
     target = bf16_copy_path(source, cache_dir)
     if target.is_file():
