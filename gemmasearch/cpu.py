@@ -1,12 +1,12 @@
 """What the CPU and the llama.cpp build can do, and how many cores are free right now.
 
-Everything here is measured policy (figures in the README, bench/speed.py):
-- OpenMP threads spin briefly at barriers instead of sleeping at once: a sleeping barrier
-  (OMP_WAIT_POLICY=PASSIVE) cost a Q8_0 query 45 ms instead of 25 ms on 2 idle cores.
-- Spinning while another process keeps the cores busy is much worse (a query took 250 ms,
-  each barrier waiting for a descheduled partner), so every llama.cpp call first asks
-  ``CpuShare`` how many cores the rest of the machine leaves free and uses only those:
-  one thread has no barriers at all.
+Everything here is measured policy (bench/speed.py, figures in the README):
+- OpenMP threads spin briefly at barriers instead of sleeping at once: with sleeping
+  barriers (OMP_WAIT_POLICY=PASSIVE) a query took 40-44 ms instead of 16-20 ms.
+- Spinning while another process keeps the cores busy is much worse (each barrier waits
+  for a pre-empted partner: query p95 336 ms), so every llama.cpp call first asks
+  ``CpuShare`` how many cores the rest of the machine leaves free and uses only those
+  (p95 71 ms); one thread has no barriers at all.
 """
 
 from __future__ import annotations
