@@ -152,3 +152,13 @@ def test_unknown_mode_is_a_usage_error(fake_cli):
     run("index", str(fake_cli))
     result = run("search", "x", "--mode", "fuzzy")
     assert result.exit_code == 2 and "unknown mode" in result.stderr
+
+
+def test_index_says_how_many_chunks_were_reused(fake_cli):
+    assert run("index", str(fake_cli)).exit_code == 0
+    (fake_cli / "bread-copy.md").write_text((fake_cli / "bread.md").read_text())
+    result = run("index", str(fake_cli))
+    assert result.exit_code == 0, result.output
+    assert "(0 chunks embedded, 1 reused in" in result.stdout
+    data = json.loads(run("index", str(fake_cli), "--json").stdout)
+    assert data["reused"] == 0  # nothing new the third time

@@ -113,3 +113,20 @@ def test_reindex_reflects_edits_deletions_and_additions(engine_and_root):
     paths = {r.path for r in engine.search("home loan repayments", )}
     assert str(root / "money/mortgage.txt") not in paths
     assert engine.check() == ([], [])
+
+
+def test_an_edit_re_embeds_only_the_chunk_it_touched(tmp_path: Path) -> None:
+    paragraphs = [f"Section {i}. " + " ".join(f"topic{i} detail{j} about item {i}-{j}."
+                                               for j in range(70)) for i in range(6)]
+    root = write_files(tmp_path / "docs", {"long.md": "\n\n".join(paragraphs)})
+    engine = Engine(load_settings(index_dir=tmp_path / "index"), model=str(real_model_path()))
+    first = engine.index([root])
+    assert first.chunks >= 3
+    paragraphs[-1] = "Section 5. Octopuses have three hearts and blue copper-based blood."
+    (root / "long.md").write_text("\n\n".join(paragraphs))
+    again = engine.index([root])
+    assert again.changed == 1 and again.reused >= 2 and again.chunks - again.reused >= 1
+    top = engine.search("how many hearts does an octopus have")[0]
+    assert top.path == str(root / "long.md") and "Octopuses" in top.snippet
+    assert engine.check() == ([], [])
+    engine.close()
