@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+# Read before gemmasearch loads llama.cpp and sets its own (gemmasearch.cpu).
+_USER_GOMP_SPINCOUNT = os.environ.get("GOMP_SPINCOUNT")
 DEV_MODELS = Path(os.environ.get("GEMMASEARCH_DEV_MODELS", Path.home() / ".cache/gemmasearch-dev"))
 
 
@@ -105,9 +107,11 @@ def run_reference(
         script = Path(tmp, "ref.py")
         script.write_text(_REFERENCE_SCRIPT)
         env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
-        # gemmasearch sets its own OpenMP spin count; torch keeps its default.
-        if os.environ.get("GEMMASEARCH_SET_GOMP_SPINCOUNT"):
-            env.pop("GOMP_SPINCOUNT", None)
+        # gemmasearch sets its own OpenMP spin count once llama.cpp loads; torch keeps
+        # whatever the user had before.
+        env.pop("GOMP_SPINCOUNT", None)
+        if _USER_GOMP_SPINCOUNT is not None:
+            env["GOMP_SPINCOUNT"] = _USER_GOMP_SPINCOUNT
         proc = subprocess.run(
             [python, str(script), str(job), str(out)], capture_output=True, text=True, env=env
         )

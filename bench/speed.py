@@ -38,6 +38,7 @@ from _common import (  # noqa: E402
     run_reference,
 )
 
+from gemmasearch.config import COMPUTE_CHOICES  # noqa: E402
 from gemmasearch.embedder import LlamaEmbedder, format_document, physical_cores  # noqa: E402
 
 log = logging.getLogger("bench.speed")
@@ -58,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-flash-attn", action="store_true")
     p.add_argument("--repack", choices=("auto", "on", "off"), default="auto",
                    help="llama.cpp weight repacking (auto: on unless the build has AMX)")
-    p.add_argument("--compute", choices=("auto", "model"), default="auto",
+    p.add_argument("--compute", choices=COMPUTE_CHOICES, default="auto",
                    help="auto: a Q8_0 model runs from its BF16 copy where the CPU has "
                         "AVX512-BF16 (as gemmasearch does); model: the GGUF as given")
     p.add_argument("--workers", type=int, default=None,

@@ -44,6 +44,11 @@ DEFAULT_EXCLUDES = (
 )
 
 
+# How the model runs: "auto" = a Q8_0 model from its BF16 copy on AVX512-BF16 CPUs
+# (gemmasearch.models.compute_model); "model" = the GGUF exactly as given.
+COMPUTE_CHOICES = ("auto", "model")
+
+
 @dataclass(frozen=True)
 class Paths:
     config_dir: Path
@@ -92,9 +97,7 @@ class Settings:
     exclude: tuple[str, ...] = ()
     follow_symlinks: bool = False
     threads: int | None = None
-    # "auto": run a Q8_0 model from a cached BF16 copy where the CPU has AVX512-BF16
-    # (1.5x faster); "model": run the GGUF exactly as given.
-    compute: str = "auto"
+    compute: str = "auto"  # one of COMPUTE_CHOICES
     keys: dict[str, str] = field(default_factory=dict)
     theme: str | None = None
 
@@ -151,7 +154,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         raise ConfigError(
             f"dims must be one of {', '.join(map(str, VALID_DIMS))}, not {settings.dims}"
         )
-    if settings.compute not in ("auto", "model"):
+    if settings.compute not in COMPUTE_CHOICES:
         raise ConfigError(f"compute must be auto or model, not {settings.compute!r}",
                           hint="auto runs Q8_0 models through BF16 where the CPU supports it")
     if not 0 <= settings.chunk_overlap < settings.chunk_tokens // 2:

@@ -26,9 +26,6 @@ def configure_openmp() -> None:
     """Set the OpenMP wait policy before llama.cpp's runtime loads, unless the user did."""
     if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
         os.environ["GOMP_SPINCOUNT"] = OPENMP_SPIN_COUNT
-        # so that child processes with their own OpenMP (the benchmark's reference) can
-        # be given back the default
-        os.environ["GEMMASEARCH_SET_GOMP_SPINCOUNT"] = "1"
 
 
 def physical_cores() -> int:

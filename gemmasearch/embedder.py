@@ -177,7 +177,7 @@ class LlamaEmbedder:
         # context on 2 cores (bench/speed.py). A query runs on one context, all threads.
         self.workers = max(1, min(workers or 2, self.n_threads))
         if repack is None:
-            # Weight repacking (llama.cpp's "extra" CPU buffer types) makes Q4_0 1.5x
+            # Weight repacking (llama.cpp's "extra" CPU buffer types) makes Q4_0 1.7x
             # faster here, but with AMX builds the first embed of a quantized model was
             # reported to SIGSEGV (DEVELOPERS.md); AMX hardware was not available to find
             # the faulting operation, so builds with AMX never repack.
@@ -310,14 +310,19 @@ class LlamaEmbedder:
         # Each slot takes the next pack (longest first) until none are left.
         queue = iter(packs)
         queue_lock = threading.Lock()
+        failed = threading.Event()  # one slot failing stops the others at their next pack
 
         def work(slot: LlamaSlot, n_threads: int) -> None:
-            while True:
+            while not failed.is_set():
                 with queue_lock:
                     pack = next(queue, None)
                 if pack is None:
                     return
-                out[pack] = self._encode(slot, [seqs[i] for i in pack], n_threads)
+                try:
+                    out[pack] = self._encode(slot, [seqs[i] for i in pack], n_threads)
+                except BaseException:
+                    failed.set()
+                    raise
 
         share = [threads // workers + (1 if w < threads % workers else 0)
                  for w in range(workers)]

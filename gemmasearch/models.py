@@ -164,11 +164,9 @@ def quantize(source: Path, target: Path, qtype: str, threads: int = 0) -> Path:
 
 # -- the copy the CPU runs ---------------------------------------------------------------
 
-COMPUTE_CHOICES = ("auto", "model")
-
-
 def wants_bf16_copy(info: GGUFInfo, features: set[str]) -> bool:
-    """llama.cpp's x86 Q8_0 matrix code is ~1.5x slower here than its AVX512-BF16 code,
+    """llama.cpp's x86 Q8_0 matrix code ran at half to two thirds of the speed of its
+    AVX512-BF16 code here (bench/speed.py),
     so a Q8_0 model runs from a BF16 copy of its matrices when the build has AVX512_BF16
     (the Q8_0 values convert almost exactly: cosine to the Q8_0 vectors 0.9997)."""
     return info.quantization == "Q8_0" and "AVX512_BF16" in features
