@@ -4,24 +4,45 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gemmasearch.embedder import Embedder
 from gemmasearch.errors import UsageError
-from gemmasearch.extract import KINDS
+from gemmasearch.extract import KINDS, decode_text
 from gemmasearch.fusion import FusionConfig, Legs, fuse, merge_scaled
 from gemmasearch.index import Collection
 from gemmasearch.lexical import ParsedQuery, parse_query
-from gemmasearch.snippets import snippet_for
+from gemmasearch.snippets import file_line_offset, snippet_for
 
 log = logging.getLogger(__name__)
 
 TYPE_ALIASES = {"md": "markdown", "txt": "text", "doc": "text", "src": "code", "source": "code"}
 # Candidates taken from the truncated index before the full-size re-scoring.
 RESCORE_CANDIDATES = 100
+TEXT_KINDS = frozenset({"text", "markdown", "code"})  # files whose bytes are their text
+
+
+def snippet_file_line(row: Mapping[str, Any], offset: int) -> int | None:
+    """The file line of line ``offset`` of a chunk. Chunk text collapses runs of blank lines
+    and cuts long lines, so where its lines are not the file's one for one, the file is read
+    to find the line (the chunk's own arithmetic when the file changed or is not text)."""
+    start, end, text = row["start_line"], row["end_line"], row["text"]
+    if start is None:
+        return None
+    if end is None or end - start == text.count("\n") or row["kind"] not in TEXT_KINDS:
+        return start + offset
+    try:
+        data = Path(row["path"]).read_bytes()
+    except OSError:
+        return start + offset
+    lines = decode_text(data).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    found = file_line_offset(text, offset, lines[start - 1:end])
+    return start + (offset if found is None else found)
 
 
 @dataclass(frozen=True)
@@ -250,8 +271,8 @@ class Searcher:
                 if options.files_only:
                     continue  # keep counting other chunks of files already listed
                 break
-            offset, snippet = snippet_for(row["text"], parsed.text or query)
-            line = row["start_line"] + offset if row["start_line"] is not None else None
+            offset, snippet = snippet_for(row["text"], parsed)
+            line = snippet_file_line(row, offset)
             result = SearchResult(
                 path=row["path"], score=float(score), line=line, page=row["page"],
                 snippet=snippet, start_line=row["start_line"], end_line=row["end_line"],

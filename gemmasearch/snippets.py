@@ -1,23 +1,60 @@
-"""One-line snippets: the line of a chunk that best matches the query's words."""
+"""One-line snippets: the line of a chunk where the query's words match, matched the way
+the lexical leg matched the chunk (same FTS5 tokenizer, same identifier splitting)."""
 
 from __future__ import annotations
 
 import re
+import sqlite3
+import threading
 
-from gemmasearch.lexical import STOPWORDS
+from gemmasearch.lexical import ParsedQuery, lexical_text, parse_query
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 SNIPPET_CHARS = 200
+# The tokenizer of the index's word table (index/schema.py, chunks_fts); a test keeps
+# the two in step. Porter stemming is why "index" finds "indexing".
+WORD_TOKENIZER = "porter unicode61 remove_diacritics 2"
+_TERM_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+_local = threading.local()  # one in-memory FTS table per thread (search runs in workers)
 
 
-def query_terms(query: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(query) if w.lower() not in STOPWORDS}
+def _line_table() -> sqlite3.Connection:
+    conn: sqlite3.Connection | None = getattr(_local, "conn", None)
+    if conn is None:
+        conn = sqlite3.connect(":memory:")
+        conn.execute(f"CREATE VIRTUAL TABLE lines USING fts5(text, tokenize='{WORD_TOKENIZER}')")
+        _local.conn = conn
+    return conn
 
 
-def _line_score(line: str, terms: set[str]) -> int:
-    words = {w.lower() for w in _WORD.findall(line)}
-    # Prefix match, so "index" finds "indexing" without a stemmer.
-    return sum(1 for t in terms if any(w.startswith(t[:5]) for w in words))
+def _quote(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def line_scores(lines: list[str], parsed: ParsedQuery) -> dict[int, int]:
+    """For each line (index) that matches, how many query words it matches: every term and
+    phrase counts its words, so ``from_prefixed_env`` itself outweighs lines that only share
+    ``from`` or ``env``."""
+    scores: dict[int, int] = {}
+    words = [*parsed.terms, *parsed.phrases]
+    if words:
+        conn = _line_table()
+        with conn:
+            conn.execute("DELETE FROM lines")
+            conn.executemany("INSERT INTO lines(rowid, text) VALUES (?, ?)",
+                             [(i, lexical_text(line)) for i, line in enumerate(lines)
+                              if line.strip()])
+            for word in words:
+                weight = max(len(_TERM_TOKEN.findall(word)), 1)
+                for (row,) in conn.execute("SELECT rowid FROM lines WHERE lines MATCH ?",
+                                           (_quote(word),)):
+                    scores[row] = scores.get(row, 0) + weight
+            conn.execute("DELETE FROM lines")
+    for run in parsed.cjk:  # the trigram leg matches substrings
+        for i, line in enumerate(lines):
+            if run in line:
+                scores[i] = scores.get(i, 0) + 1
+    return scores
 
 
 def _is_decoration(line: str) -> bool:
@@ -25,29 +62,24 @@ def _is_decoration(line: str) -> bool:
     return stripped.startswith(("#", "```", "~~~", "---", "===")) or len(stripped) < 3
 
 
-def best_line(text: str, query: str) -> tuple[int, str]:
-    """(offset of the line within text, the line) that shares most words with the query;
-    the first line with content when none does (a purely semantic match)."""
-    terms = query_terms(query)
+def best_line(text: str, query: str | ParsedQuery) -> tuple[int, str]:
+    """(offset of the line within text, the line) that matches most query words; the first
+    line with content when none does (a purely semantic match)."""
+    parsed = parse_query(query) if isinstance(query, str) else query
     lines = text.split("\n")
-    best, best_score = -1, 0
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        # With no word in common, the first line of content (not a heading or a fence).
-        if best < 0 or (best_score == 0 and _is_decoration(lines[best])
-                        and not _is_decoration(line)):
-            best = i
-        score = _line_score(line, terms) if terms else 0
-        if score > best_score:
-            best, best_score = i, score
-    if best < 0:
+    scores = line_scores(lines, parsed)
+    if scores:
+        best = max(scores, key=lambda i: (scores[i], -i))  # the earliest of the best
+        return best, lines[best]
+    content = [i for i, line in enumerate(lines) if line.strip()]
+    if not content:
         return 0, ""
+    # No word in common: the first line of content that is not a heading or a fence.
+    best = next((i for i in content if not _is_decoration(lines[i])), content[0])
     return best, lines[best]
 
 
-def snippet_for(text: str, query: str) -> tuple[int, str]:
+def snippet_for(text: str, query: str | ParsedQuery) -> tuple[int, str]:
     """(line offset, one-line snippet of at most SNIPPET_CHARS) for a chunk."""
     offset, line = best_line(text, query)
     snippet = " ".join(line.split())
@@ -57,3 +89,31 @@ def snippet_for(text: str, query: str) -> tuple[int, str]:
     if len(snippet) > SNIPPET_CHARS:
         snippet = snippet[:SNIPPET_CHARS - 1].rstrip() + "…"
     return offset, snippet
+
+
+def _norm(line: str) -> str:
+    return " ".join(line.split())
+
+
+def file_line_offset(chunk_text: str, offset: int, file_lines: list[str]) -> int | None:
+    """Where line ``offset`` of a chunk is among ``file_lines`` (the file from the chunk's
+    first line on). The chunker joins blocks with one blank line however many the file has
+    and cuts over-long lines into pieces, so chunk offsets drift from file lines; walking
+    both in step finds the real line. None when the file no longer matches the chunk."""
+    chunk_lines = chunk_text.split("\n")
+    position = 0
+    for i, line in enumerate(chunk_lines[:offset + 1]):
+        wanted = _norm(line)
+        if not wanted:
+            continue
+        for j in range(position, len(file_lines)):
+            have = _norm(file_lines[j])
+            if wanted in have:
+                if i == offset:
+                    return j
+                # A whole line is used up; a piece of a cut line leaves room for the next piece.
+                position = j + 1 if wanted == have else j
+                break
+        else:
+            return None
+    return None

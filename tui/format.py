@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.text import Text
 
-from gemmasearch.snippets import query_terms
+from gemmasearch.lexical import identifier_words, parse_query
 
 BAR_CELLS = "▏▎▍▌▋▊▉█"
 
@@ -41,11 +41,18 @@ def score_bar(score: float, width: int = 4) -> Text:
 
 
 def term_pattern(query: str) -> re.Pattern[str] | None:
-    """Words that start like a query term (``index`` lights ``indexing``)."""
-    terms = sorted({t[:5] for t in query_terms(query) if len(t) > 1}, key=len, reverse=True)
-    if not terms:
+    """The query's words as the lexical leg sees them: a compound identifier only as itself
+    (``from_prefixed_env`` does not light ``from_envvar``), other words by their start
+    (``index`` lights ``indexing``, as the stemmer would match it)."""
+    parsed = parse_query(query)
+    exact = {t for t in parsed.terms if identifier_words(t)}
+    prefixes = {t[:5] for t in parsed.terms if t not in exact and len(t) > 1}
+    prefixes |= {w[:5] for p in parsed.phrases for w in re.findall(r"\w+", p) if len(w) > 1}
+    parts = [r"(?<!\w)" + re.escape(t) + r"(?!\w)" for t in sorted(exact, key=len, reverse=True)]
+    parts += [r"\b" + re.escape(t) + r"\w*" for t in sorted(prefixes, key=len, reverse=True)]
+    if not parts:
         return None
-    return re.compile(r"\b(?:" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
+    return re.compile("|".join(parts), re.IGNORECASE)
 
 
 def highlight(text: str | Text, query: str, style: str = "bold reverse") -> Text:
