@@ -394,3 +394,41 @@ async def test_watch_toggle_makes_new_files_searchable(engine: Engine, corpus: P
         await pilot.press("ctrl+o")
         await settle(pilot)
         assert not engine.watch_status()["on"]
+
+
+async def test_pdf_without_a_system_opener_says_so(tmp_path: Path, corpus: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from pdfgen import make_pdf
+
+    make_pdf(corpus / "manual.pdf", ["Replace the printer toner cartridge."])
+    engine = make_engine(tmp_path)
+    engine.index([corpus])
+
+    def no_opener(argv: list[str]) -> int:
+        raise FileNotFoundError(2, "No such file or directory", argv[0])
+
+    app = make_app(engine, launcher=no_opener, env={"EDITOR": "vim"})
+    async with app.run_test(size=SIZE) as pilot:
+        await type_query(pilot, "printer toner cartridge")
+        assert results_of(app)[0].path.endswith("manual.pdf")
+        await pilot.press("enter")
+        await settle(pilot)
+        messages = [n.message for n in app._notifications]
+        opener = "open" if sys.platform == "darwin" else "xdg-open"
+        assert any(m.startswith(f"no program to open PDFs: {opener} not found") for m in messages)
+        assert not any("VISUAL" in m for m in messages)  # setting an editor would not help
+    engine.close()
+
+
+def test_launch_errors_name_what_is_missing() -> None:
+    from gemmasearch.tui.editor import launch_error
+
+    missing = FileNotFoundError(2, "No such file or directory")
+    pdf = launch_error(open_command("/a/b.pdf", env={"EDITOR": "vim"}, platform="linux"),
+                       missing, "/a/b.pdf")
+    assert pdf.message == "no program to open PDFs: xdg-open not found"
+    assert "xdg-utils" in (pdf.hint or "") and "/a/b.pdf" in (pdf.hint or "")
+    text = launch_error(open_command("/a/b.md", env={}, platform="linux"), missing, "/a/b.md")
+    assert "$VISUAL and $EDITOR are unset" in text.message and "EDITOR" in (text.hint or "")
+    editor = launch_error(open_command("/a/b.md", 3, env={"EDITOR": "vimx"}), missing, "/a/b.md")
+    assert editor.message.startswith("cannot run your editor vimx")

@@ -22,7 +22,7 @@ from gemmasearch.engine import Engine
 from gemmasearch.errors import GemmasearchError
 from gemmasearch.indexer import Progress
 from gemmasearch.search import SearchResult
-from gemmasearch.tui.editor import Launcher, open_command, run_command
+from gemmasearch.tui.editor import Launcher, launch_error, open_command, run_command
 from gemmasearch.tui.messages import IndexFinished, IndexProgress, ModelLoaded, StatusUpdated
 from gemmasearch.tui.screens.help import HelpScreen
 from gemmasearch.tui.screens.main import MainScreen
@@ -308,9 +308,7 @@ class GemmasearchApp(App[None]):
             else:
                 code = self.launcher(command.argv)
         except OSError as exc:
-            self.notify_error(GemmasearchError(
-                f"cannot run {command.argv[0]}: {exc.strerror or exc}",
-                hint="set $VISUAL or $EDITOR to your editor"))
+            self.notify_error(launch_error(command, exc, result.path))
             return
         if code:
             self.notify(f"{command.argv[0]} exited with status {code}", severity="warning")

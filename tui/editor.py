@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gemmasearch.errors import GemmasearchError
+
 # Editors that take ``+LINE path``.
 PLUS_LINE = frozenset({
     "vi", "vim", "nvim", "gvim", "mvim", "view", "nvi", "elvis", "vis", "nano", "pico",
@@ -29,6 +31,30 @@ GUI_EDITORS = GOTO_FLAG | frozenset({"subl", "sublime_text", "zed", "mate", "ged
 class OpenCommand:
     argv: list[str]
     terminal: bool  # True: the UI must suspend while it runs (a terminal editor)
+    via: str = "editor"  # "editor" ($VISUAL/$EDITOR), "opener" (PDF) or "fallback" (no editor)
+
+
+def launch_error(command: OpenCommand, exc: OSError, path: str) -> GemmasearchError:
+    """What to tell the user when ``command`` could not be started, by what it was for:
+    a missing system opener is not fixed by setting $VISUAL."""
+    program = command.argv[0]
+    reason = exc.strerror or str(exc)
+    missing = isinstance(exc, FileNotFoundError)
+    opener_hint = ("install xdg-utils (it provides xdg-open)" if program == "xdg-open"
+                   else f"check that {program} works")
+    if command.via == "opener":
+        what = "no program to open PDFs" if missing else f"cannot run {program}: {reason}"
+        detail = f": {program} not found" if missing else ""
+        return GemmasearchError(what + detail,
+                                hint=f"{opener_hint}, or open the file yourself: {path}")
+    if command.via == "fallback":
+        detail = f"{program} not found" if missing else f"{program}: {reason}"
+        return GemmasearchError(f"no editor to open the file: $VISUAL and $EDITOR are unset "
+                                f"and {detail}",
+                                hint=f"set $VISUAL or $EDITOR (e.g. export EDITOR=nano), "
+                                     f"or {opener_hint}")
+    return GemmasearchError(f"cannot run your editor {program}: {reason}",
+                            hint="set $VISUAL or $EDITOR to an installed editor")
 
 
 def system_opener(path: str, platform: str | None = None) -> list[str]:
@@ -47,10 +73,10 @@ def open_command(path: str | Path, line: int | None = None, *, kind: str | None 
     env = os.environ if env is None else env
     path = str(path)
     if kind == "pdf" or path.lower().endswith(".pdf"):
-        return OpenCommand(system_opener(path, platform), terminal=False)
+        return OpenCommand(system_opener(path, platform), terminal=False, via="opener")
     editor = (env.get("VISUAL") or env.get("EDITOR") or "").strip()
     if not editor:
-        return OpenCommand(system_opener(path, platform), terminal=False)
+        return OpenCommand(system_opener(path, platform), terminal=False, via="fallback")
     argv = shlex.split(editor)
     name = Path(argv[0]).name.lower().removesuffix(".exe")
     if line is None or line < 1:
