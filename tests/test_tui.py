@@ -24,6 +24,7 @@ from gemmasearch.tui.screens.help import HelpScreen
 from gemmasearch.tui.screens.main import MainScreen
 from gemmasearch.tui.screens.welcome import WelcomeScreen
 from gemmasearch.tui.widgets import Preview, QueryInput, ResultsList, StatusBar
+from gemmasearch.tui.widgets.query import FilterBar
 
 CORPUS = {
     "notes/pasta.md": "# Pasta\n\nBoil the pasta in salted water.\n\n"
@@ -130,7 +131,7 @@ async def test_keyboard_navigation_changes_preview(engine: Engine) -> None:
         lst = app.main_screen.query_one(ResultsList)
         assert lst.highlighted == 1
         assert preview.border_title != first
-        await pilot.press("tab")  # into the list; j/k move there
+        await pilot.press("tab")  # on to the preview; j/k still move the list
         await pilot.press("k")
         await settle(pilot)
         assert lst.highlighted == 0 and preview.border_title == first
@@ -432,3 +433,159 @@ def test_launch_errors_name_what_is_missing() -> None:
     assert "$VISUAL and $EDITOR are unset" in text.message and "EDITOR" in (text.hint or "")
     editor = launch_error(open_command("/a/b.md", 3, env={"EDITOR": "vimx"}), missing, "/a/b.md")
     assert editor.message.startswith("cannot run your editor vimx")
+
+
+# -- every documented key, from the query box and from the results (issue 13) ----------
+
+KEY_EFFECTS = {  # key -> what it does outside the query box
+    "q": "quit", "ctrl+q": "quit", "ctrl+c": "quit",
+    "question_mark": "help", "f1": "help",
+    "f": "filter", "ctrl+f": "filter",
+    "r": "reindex", "ctrl+r": "reindex",
+    "slash": "query", "ctrl+l": "query", "escape": "query",
+    "j": "down", "down": "down", "k": "up", "up": "up",
+    "enter": "open", "ctrl+o": "watch", "ctrl+t": "theme",
+}
+# In the query box letters are text; the other keys act (↓ and Enter reach the results).
+FROM_QUERY = {**KEY_EFFECTS, "q": "typed", "question_mark": "typed", "f": "typed",
+              "r": "typed", "slash": "typed", "j": "typed", "k": "typed",
+              "ctrl+l": "nothing", "escape": "clear", "up": "nothing"}
+CHARACTERS = {"question_mark": "?", "slash": "/"}
+
+
+async def _effect_of(engine: Engine, key: str, place: str) -> str:
+    """Press ``key`` with the focus in ``place`` (query, results, preview) on the results
+    of "water"; the names of what happened."""
+    recorder = Recorder()
+    app = make_app(engine, launcher=recorder)
+    exited: list[bool] = []
+    reindexed: list[bool] = []
+    watched: list[bool] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await type_query(pilot, "water")
+        theme = app.theme
+        app.action_toggle_watch = lambda: watched.append(True)  # type: ignore[method-assign]
+        app.exit = lambda *a, **k: exited.append(True)  # type: ignore[method-assign]
+        app.start_index = lambda paths=None: reindexed.append(True) or True  # type: ignore[method-assign]
+        screen = app.main_screen
+        lst = screen.query_one(ResultsList)
+        query = screen.query_one(QueryInput)
+        if place == "results":
+            lst.focus()
+            lst.highlighted = 1  # j and k both have somewhere to go
+        elif place == "preview":
+            screen.query_one(Preview).focus()
+        await pilot.pause()
+        before = lst.highlighted or 0
+        await pilot.press(key)
+        await pilot.pause(0.05)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        effects = {
+            "quit": bool(exited),
+            "help": isinstance(app.screen, HelpScreen),
+            "filter": screen.query_one(FilterBar).display,
+            "reindex": bool(reindexed),
+            "watch": bool(watched),
+            "theme": app.theme != theme,
+            "open": bool(recorder.commands),
+            "typed": query.value == "water" + CHARACTERS.get(key, key),
+            "clear": query.value == "",
+            "down": lst.has_focus and lst.highlighted == before + 1,
+            "up": lst.highlighted == before - 1,
+            "query": place != "query" and isinstance(app.focused, QueryInput),
+        }
+    return ",".join(sorted(name for name, yes in effects.items() if yes)) or "nothing"
+
+
+@pytest.mark.parametrize("key", sorted(FROM_QUERY))
+async def test_key_from_the_query_box(engine: Engine, key: str) -> None:
+    assert await _effect_of(engine, key, "query") == FROM_QUERY[key]
+
+
+@pytest.mark.parametrize("key", sorted(KEY_EFFECTS))
+async def test_key_from_the_results(engine: Engine, key: str) -> None:
+    assert await _effect_of(engine, key, "results") == KEY_EFFECTS[key]
+
+
+@pytest.mark.parametrize("key", ["q", "question_mark", "f", "r", "slash", "enter"])
+async def test_key_from_the_preview(engine: Engine, key: str) -> None:
+    assert await _effect_of(engine, key, "preview") == KEY_EFFECTS[key]
+
+
+async def test_up_on_the_first_result_returns_to_the_query(engine: Engine) -> None:
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_query(pilot, "water")
+        lst = app.main_screen.query_one(ResultsList)
+        await pilot.press("down")
+        assert lst.has_focus and lst.highlighted == 1
+        await pilot.press("up")
+        assert lst.has_focus and lst.highlighted == 0
+        await pilot.press("up", *"ing")  # back in the query box, typing goes on
+        await settle(pilot)
+        assert app.main_screen.query_one(QueryInput).value == "watering"
+
+
+async def test_letter_keys_still_act_after_a_reindex(engine: Engine, corpus: Path) -> None:
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_query(pilot, "water")
+        await pilot.press("down", "r")
+        for _ in range(20):
+            await settle(pilot)
+            if not app.indexing:
+                break
+        assert isinstance(app.focused, ResultsList)
+        assert app.main_screen.query_one(QueryInput).value == "water"
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.main_screen.query_one(QueryInput).value == "water"
+    assert app.return_code == 0
+
+
+async def test_filter_change_previews_the_new_first_result(engine: Engine) -> None:
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_query(pilot, "water")
+        lst = app.main_screen.query_one(ResultsList)
+        names = [Path(r.path).name for r in results_of(app)]
+        lst.focus()
+        lst.highlighted = names.index("parser.py")  # a .py file that is not the first
+        await settle(pilot)
+        preview = app.main_screen.query_one(Preview)
+        assert "parser.py" in preview.border_title
+        await pilot.press("f", "tab", *"py")
+        await settle(pilot)
+        first = results_of(app)[0]
+        assert [Path(r.path).suffix for r in results_of(app)] == [".py", ".py"]
+        assert lst.highlighted == 0 and Path(first.path).name in preview.border_title
+
+
+async def test_open_at_the_line_of_a_matched_identifier(tmp_path: Path) -> None:
+    from tests.test_snippets import CONFIG_PY
+
+    corpus = write_corpus(tmp_path / "corpus", {"src/config.py": "import os\n\n\n" + CONFIG_PY})
+    engine = make_engine(tmp_path)
+    engine.index([corpus])
+    recorder = Recorder()
+    app = make_app(engine, launcher=recorder)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_query(pilot, "from_prefixed_env")
+        await pilot.press("enter")
+        await settle(pilot)
+    assert recorder.commands == [["vim", "+10", str(corpus / "src" / "config.py")]]
+    engine.close()
+
+
+async def test_footer_shows_keys_that_act_from_the_query_box(engine: Engine) -> None:
+    from textual.widgets._footer import FooterKey
+
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_query(pilot, "water")
+        assert isinstance(app.focused, QueryInput)
+        shown = [key.key for key in app.main_screen.query(FooterKey)]
+    assert {"f1", "ctrl+f", "ctrl+r"} <= set(shown) and {"ctrl+q", "ctrl+c"} & set(shown)
+    for key in shown:  # none of them is typed into the query instead of acting
+        assert await _effect_of(engine, key, "query") not in ("typed", "nothing"), key

@@ -59,9 +59,11 @@ class GemmasearchApp(App[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (70, "-wide")]
 
     BINDINGS = [
+        # Letter keys act outside the query box (where they are typed); each action also
+        # has a Ctrl/F-key form that acts everywhere, listed first so the footer shows it.
         Binding("q", "quit", "Quit", show=False, id="quit"),
-        Binding("ctrl+c,ctrl+q", "quit", "Quit", priority=True, id="force_quit"),
-        Binding("question_mark,f1", "help", "Help", id="help"),
+        Binding("ctrl+q,ctrl+c", "quit", "Quit", priority=True, id="force_quit"),
+        Binding("f1,question_mark", "help", "Help", id="help"),
         Binding("ctrl+t", "toggle_theme", "Theme", show=False, id="toggle_theme"),
         Binding("ctrl+o", "toggle_watch", "Watch", id="toggle_watch"),
     ]

@@ -11,8 +11,12 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+KEYS_HELP = (  # one paragraph: it wraps to the width of the window
+    "Letters (q ? f r j k /) act in the results and the preview; in the query box they "
+    "are typed, and the ^ and f1 keys act. ↓ moves from the query into the results (↑ on "
+    "the first one goes back); Enter opens the highlighted result from either.")
 FILTER_HELP = """\
-Filters (f or ctrl+f): a path glob like *.md, notes/** or */src/*, and file types:
+Filters (^f, or f in the results): a path glob like *.md, notes/** or */src/*, and types:
 markdown, text, code, pdf or extensions like py, rs. Separate several with commas.
 Remap keys in config.toml under [keys], e.g.  open = "enter,o"  (binding id = keys)."""
 
@@ -48,7 +52,8 @@ class HelpScreen(ModalScreen[None]):
                               for k in keys.split(",") if k.strip())
             table.add_row(shown, binding.description or binding.action.replace("_", " "),
                           binding.id)
-        return Group(table, Text(""), Text(FILTER_HELP, style="dim"))
+        return Group(Text(KEYS_HELP), Text(""), table, Text(""),
+                     Text(FILTER_HELP, style="dim"))
 
     def action_close(self) -> None:
         self.dismiss()

@@ -18,7 +18,7 @@ from textual.worker import get_current_worker
 
 from gemmasearch.errors import GemmasearchError, IndexError_, ModelError
 from gemmasearch.extract import Document
-from gemmasearch.search import SearchOptions, SearchResult
+from gemmasearch.search import SearchFilters, SearchOptions, SearchResult
 from gemmasearch.tui.format import relative_path
 from gemmasearch.tui.messages import PreviewReady, SearchDone, SearchFailed
 from gemmasearch.tui.widgets.preview import Preview, build_preview
@@ -40,9 +40,9 @@ class MainScreen(Screen[None]):
         Binding("down,j", "cursor_down", "Down", show=False, id="cursor_down"),
         Binding("up,k", "cursor_up", "Up", show=False, id="cursor_up"),
         Binding("enter", "open", "Open", priority=True, id="open"),
-        Binding("slash,ctrl+l", "focus_query", "Query", id="focus_query"),
-        Binding("f,ctrl+f", "filters", "Filter", id="filter"),
-        Binding("r,ctrl+r", "reindex", "Re-index", id="reindex"),
+        Binding("ctrl+l,slash", "focus_query", "Query", id="focus_query"),
+        Binding("ctrl+f,f", "filters", "Filter", id="filter"),
+        Binding("ctrl+r,r", "reindex", "Re-index", id="reindex"),
         Binding("escape", "escape", "Clear query", show=False, id="escape"),
     ]
 
@@ -51,6 +51,7 @@ class MainScreen(Screen[None]):
         self.seq = 0  # the newest query; results of older ones are dropped
         self.preview_seq = 0
         self.last_query = ""
+        self.last_search: tuple[str, SearchFilters] | None = None  # of the newest seq
         self.results_query = ""
         self._debounce: Timer | None = None
         self._preview_timer: Timer | None = None
@@ -94,6 +95,8 @@ class MainScreen(Screen[None]):
         if action == "open":
             # Without a result to open, Enter goes to the focused widget (e.g. the filters).
             return self.query_one(ResultsList).highlighted_result is not None
+        if action == "focus_query":  # not offered in the footer while typing there
+            return not isinstance(self.focused, QueryInput)
         return True
 
     @on(Input.Submitted)
@@ -119,6 +122,7 @@ class MainScreen(Screen[None]):
             self.query_one(Preview).show_message("The selected result shows here.")
             return
         options = SearchOptions(k=RESULTS_K, filters=self.query_one(FilterBar).filters())
+        self.last_search = (query, options.filters)
         if not self.gs_app.model_ready.is_set():
             self.query_one(StatusBar).results = "waiting for the model…"
         else:
@@ -166,7 +170,8 @@ class MainScreen(Screen[None]):
             self.refresh_bindings()
             self.query_one(Preview).show_message("")
             return
-        panel.show_results(message.results, message.query, self.gs_app.roots)
+        panel.show_results(message.results, message.query, self.gs_app.roots,
+                           self.last_search)
         self.refresh_bindings()
         self.schedule_preview(0)
 
@@ -178,7 +183,7 @@ class MainScreen(Screen[None]):
         panel = self.query_one(ResultsPanel)
         if isinstance(error, IndexError_) and "empty" in error.message:
             panel.show_message(f"The index is empty.\n{error.hint or ''}\n"
-                               "Press r to index a folder.")
+                               "Press Ctrl+R to index a folder.")
         elif isinstance(error, ModelError):
             panel.show_message(f"No model: {error.message}\n{error.hint or ''}")
         else:
@@ -275,7 +280,10 @@ class MainScreen(Screen[None]):
     # -- other actions ----------------------------------------------------------------
 
     def action_cursor_down(self) -> None:
-        self.query_one(ResultsList).action_cursor_down()
+        results = self.query_one(ResultsList)
+        if isinstance(self.focused, QueryInput) and results.display and results.results:
+            results.focus()  # from the query box into the list, where letter keys act
+        results.action_cursor_down()
 
     def action_cursor_up(self) -> None:
         self.query_one(ResultsList).action_cursor_up()

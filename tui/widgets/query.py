@@ -9,12 +9,18 @@ from textual.widgets import Input, Label
 
 from gemmasearch.search import SearchFilters
 
+# Letters typed here are the query, so the hint names keys that act from here.
+PLACEHOLDER = "Search by meaning…   ↓ results · F1 help"
+
 
 class QueryInput(Input):
-    """Where the user types; every change schedules a search."""
+    """Where the user types; every change schedules a search. Single-letter keys are text
+    here; the Ctrl/F1 form of each key acts from here, ↓ and Enter reach the results."""
 
     def __init__(self) -> None:
-        super().__init__(placeholder="Search by meaning…  (? for help)", id="query")
+        # Coming back (↑, /, Escape, after a re-index) continues the query, never replaces
+        # it with the next key typed.
+        super().__init__(placeholder=PLACEHOLDER, id="query", select_on_focus=False)
         self.border_title = "gemmasearch"
 
 

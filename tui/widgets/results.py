@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import PurePath
 
 from rich.console import Group
@@ -36,17 +36,22 @@ def result_prompt(result: SearchResult, query: str, roots: Sequence[str]) -> Gro
 
 
 class ResultsList(OptionList):
-    """An OptionList of results; ``results[i]`` is the result of option ``i``."""
+    """An OptionList of results; ``results[i]`` is the result of option ``i``.
+
+    Single-letter keys act here (the query box types them); Up on the first result goes
+    back to the query box instead of wrapping to the last."""
 
     def __init__(self) -> None:
         super().__init__(id="results")
         self.results: list[SearchResult] = []
-        self.shown_query = ""
+        self.shown_search: Hashable = None
 
-    def show(self, results: list[SearchResult], query: str, roots: Sequence[str]) -> None:
-        # The same query again (after a re-index): stay on the same chunk; else the top.
-        previous = self.highlighted_result if query == self.shown_query else None
-        self.shown_query, self.results = query, results
+    def show(self, results: list[SearchResult], query: str, roots: Sequence[str],
+             search: Hashable = None) -> None:
+        """``search`` names what was asked (query and filters): the same search again (after
+        a re-index) stays on the same chunk; a new query or filter starts at the top."""
+        previous = self.highlighted_result if search == self.shown_search else None
+        self.shown_search, self.results = search, results
         self.clear_options()
         self.add_options(Option(result_prompt(r, query, roots), id=str(i))
                          for i, r in enumerate(results))
@@ -54,6 +59,12 @@ class ResultsList(OptionList):
             keep = next((i for i, r in enumerate(results) if previous is not None
                          and r.chunk_id == previous.chunk_id), 0)
             self.highlighted = keep
+
+    def action_cursor_up(self) -> None:
+        if not self.highlighted:
+            self.screen.query_one("#query").focus()
+            return
+        super().action_cursor_up()
 
     @property
     def highlighted_result(self) -> SearchResult | None:
@@ -75,6 +86,8 @@ class ResultsPanel(Vertical):
 
     def show_message(self, message: str | Text) -> None:
         results = self.query_one(ResultsList)
+        if results.has_focus:  # a hidden widget cannot keep the focus: back to typing
+            self.screen.query_one("#query").focus()
         results.show([], "", ())
         results.display = False
         self.border_title = "results"
@@ -83,9 +96,9 @@ class ResultsPanel(Vertical):
         msg.display = True
 
     def show_results(self, results: list[SearchResult], query: str,
-                     roots: Sequence[str]) -> None:
+                     roots: Sequence[str], search: Hashable = None) -> None:
         lst = self.query_one(ResultsList)
-        lst.show(results, query, roots)
+        lst.show(results, query, roots, search)
         lst.display = True
         self.border_title = f"results · {len(results)}"
         self.query_one("#results-message", Static).display = False
