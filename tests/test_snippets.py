@@ -1,3 +1,5 @@
+import pytest
+
 from gemmasearch.snippets import snippet_for
 
 
@@ -98,3 +100,43 @@ def test_file_line_offset_follows_collapsed_blanks_and_cut_lines():
     assert [file_line_offset(chunk, i, file_lines) for i in (0, 2, 3, 5, 7, 8)] == [
         0, 4, 5, 6, 6, 7]
     assert file_line_offset("changed since", 0, file_lines) is None
+
+
+def _flask_like_config() -> tuple[str, int]:
+    """A module where ``from_envvar`` comes well before ``from_prefixed_env``, with the
+    double blank lines of PEP 8; returns the text and the 1-based line of the def."""
+    head = ["import json", "import os", "", "", "class ConfigAttribute:",
+            '    """Makes an attribute forward to the config."""', "", "",
+            "class Config(dict):", '    """Works like a dict, loaded from files or env."""', ""]
+    filler = []
+    for n in range(8):
+        filler += [f"    def helper_{n}(self, value):", f'        """Helper number {n}."""',
+                   f"        return value * {n}", "", ""]
+    body = CONFIG_PY.split("\n")[1:]  # from_envvar ... from_prefixed_env, without the class
+    lines = head + filler + body
+    line = next(i for i, x in enumerate(lines, 1) if "def from_prefixed_env" in x)
+    return "\n".join(lines) + "\n", line
+
+
+@pytest.mark.real_model
+def test_real_model_identifier_line(tmp_path):
+    from gemmasearch.config import load_settings
+    from gemmasearch.engine import Engine
+    from gemmasearch.search import SearchOptions
+    from tests.conftest import real_model_path
+
+    model = real_model_path()
+    text, line = _flask_like_config()
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "config.py").write_text(text, encoding="utf-8")
+    engine = Engine(load_settings(env={"GEMMASEARCH_HOME": str(tmp_path / "home")},
+                                  index_dir=tmp_path / "idx"), model=str(model))
+    try:
+        engine.index([root])
+        for mode in ("hybrid", "lexical"):
+            top = engine.search("from_prefixed_env", SearchOptions(mode=mode))[0]
+            assert top.line == line, mode
+            assert top.snippet.startswith("def from_prefixed_env("), mode
+    finally:
+        engine.close()
