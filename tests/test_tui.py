@@ -589,3 +589,12 @@ async def test_footer_shows_keys_that_act_from_the_query_box(engine: Engine) -> 
     assert {"f1", "ctrl+f", "ctrl+r"} <= set(shown) and {"ctrl+q", "ctrl+c"} & set(shown)
     for key in shown:  # none of them is typed into the query instead of acting
         assert await _effect_of(engine, key, "query") not in ("typed", "nothing"), key
+
+
+def test_highlight_lights_identifiers_whole() -> None:
+    from gemmasearch.tui.format import term_pattern
+
+    pattern = term_pattern("from_prefixed_env indexing")
+    assert pattern is not None
+    line = "def from_envvar(): return from_prefixed_env(index_of)"
+    assert [m.group(0) for m in pattern.finditer(line)] == ["from_prefixed_env", "index_of"]
