@@ -12,23 +12,34 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gemmasearch.errors import IndexError_, IndexLockedError, IndexMismatchError
-from gemmasearch.index.store import ChunkRecord, FileRecord, Store
+from gemmasearch.errors import (
+    IndexDamagedError,
+    IndexError_,
+    IndexLockedError,
+    IndexMismatchError,
+    NoIndexError,
+)
+from gemmasearch.index.store import ChunkRecord, FileRecord, Store, damaged
 from gemmasearch.index.vectors import VectorIndex, truncate_normalize
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "index.sqlite"
+# A rebuild keeps the old database here, to take back the vectors of unchanged text
+# (all it can read, if it is damaged); deleted once the rebuild has gone through.
+PREVIOUS_NAME = "previous.sqlite"
+SQLITE_SUFFIXES = ("", "-wal", "-shm")
 LOCK_NAME = "writer.lock"
 
 
@@ -104,9 +115,11 @@ class WriterLock:
 
 
 class Collection:
-    def __init__(self, folder: Path, *, writer: str | None = None) -> None:
+    def __init__(self, folder: Path, *, writer: str | None = None,
+                 start_over: bool = False) -> None:
         """Open for reading, or for writing when ``writer`` (a description of the holder,
-        shown to anyone refused the lock) is given."""
+        shown to anyone refused the lock) is given. ``start_over`` (writers) sets the
+        old database aside unopened, as ``reset`` does: for one too damaged to open."""
         self.folder = folder
         self.writable = writer is not None
         self._lock: WriterLock | None = None
@@ -119,14 +132,22 @@ class Collection:
             self._lock = WriterLock(folder, writer or "gemmasearch")
             self._lock.acquire()
         elif not (folder / DB_NAME).exists():
-            raise IndexError_(f"no index at {folder}",
-                              hint="create one with: gemmasearch index PATH")
+            raise NoIndexError(f"no index at {folder}",
+                               hint="create one with: gemmasearch index PATH")
         try:
+            if start_over:
+                self._set_aside()
             self.store = Store(folder / DB_NAME, readonly=not self.writable)
+        except IndexDamagedError:
+            self._release()
+            raise
         except Exception as exc:
             self._release()
             raise IndexError_(f"cannot open the index at {folder}: {exc}",
-                              hint="run: gemmasearch check --repair") from exc
+                              hint="check the folder's permissions, or choose another "
+                                   "with --index or GEMMASEARCH_HOME") from exc
+        self._previous: Store | None = None
+        self._previous_checked = False
         self._vectors: VectorIndex | None = None
         self._vectors_generation = -1
         self._data_version = -1
@@ -142,10 +163,13 @@ class Collection:
             self._lock = None
 
     def close(self) -> None:
-        if self.writable and self._dirty:
-            self.save_vectors()
-        self.store.close()
-        self._release()
+        try:
+            if self.writable and self._dirty:
+                self.save_vectors()
+        finally:
+            self.store.close()
+            self._close_previous()
+            self._release()
 
     def __enter__(self) -> Collection:
         return self
@@ -176,10 +200,13 @@ class Collection:
             return
         diffs = current.differences(wanted)
         if diffs:
+            if not replace(current, dims=wanted.dims).differences(wanted):
+                hint = (f"`gemmasearch index --rebuild --dims {wanted.dims}` changes the dims "
+                        "and re-embeds nothing (or leave --dims out)")
+            else:
+                hint = "use the same model and --dims, or start over with --rebuild"
             raise IndexMismatchError(
-                f"this index was built differently: asked for {'; '.join(diffs)}",
-                hint="use the same model and --dims, or start over with --rebuild",
-            )
+                f"this index was built differently: asked for {'; '.join(diffs)}", hint=hint)
 
     @property
     def dims(self) -> int:
@@ -202,18 +229,98 @@ class Collection:
         self.save_vectors()
 
     def reset(self) -> None:
-        """Delete everything (``--rebuild``). Needs the writer lock."""
+        """Start over (``--rebuild``). Needs the writer lock."""
         assert self.writable
         self.store.close()
+        self._close_previous()
+        self._set_aside()
+        self.store = Store(self.folder / DB_NAME)
+        self._vectors, self._vectors_generation, self._data_version = None, -1, -1
+
+    def _set_aside(self) -> None:
+        """Move the database to PREVIOUS_NAME and delete everything else. An older one
+        already there (a rebuild was interrupted) is kept: it is the index that rebuild
+        started from, and this one holds little more than what came from it."""
+        assert self.writable
+        if not (self.folder / PREVIOUS_NAME).exists():
+            for suffix in SQLITE_SUFFIXES:
+                source = self.folder / (DB_NAME + suffix)
+                if source.exists():
+                    os.replace(source, self.folder / (PREVIOUS_NAME + suffix))
+        keep = {LOCK_NAME, *(PREVIOUS_NAME + suffix for suffix in SQLITE_SUFFIXES)}
         for child in self.folder.iterdir():
-            if child.name == LOCK_NAME:
+            if child.name in keep:
                 continue
             if child.is_dir():
                 shutil.rmtree(child)
             else:
                 child.unlink()
-        self.store = Store(self.folder / DB_NAME)
-        self._vectors, self._vectors_generation, self._data_version = None, -1, -1
+
+    def previous_roots(self) -> list[str]:
+        """The folders of the index a rebuild started from, as far as they can be read."""
+        previous = self._open_previous()
+        if previous is None:
+            return []
+        try:
+            return previous.roots()
+        except IndexDamagedError:
+            return []
+
+    def _open_previous(self) -> Store | None:
+        if self._previous is None and (self.folder / PREVIOUS_NAME).exists():
+            try:
+                self._previous = Store(self.folder / PREVIOUS_NAME, readonly=True)
+            except (IndexDamagedError, OSError, sqlite3.Error):
+                return None
+        return self._previous
+
+    def _close_previous(self) -> None:
+        if self._previous is not None:
+            self._previous.close()
+            self._previous, self._previous_checked = None, False
+
+    def discard_previous(self) -> None:
+        """The rebuild went through: the old database is no longer needed."""
+        self._close_previous()
+        for suffix in SQLITE_SUFFIXES:
+            (self.folder / (PREVIOUS_NAME + suffix)).unlink(missing_ok=True)
+
+    def _usable_previous(self) -> Store | None:
+        """The previous database, if its vectors are comparable with this index's."""
+        if self._previous_checked:
+            return self._previous
+        previous, current = self._open_previous(), self.fingerprint()
+        if previous is None or current is None:
+            return None
+        try:
+            meta = previous.all_meta()
+            same = (meta.get("model_sha256") == current.model_sha256
+                    and meta.get("prompt_format") == current.prompt_format
+                    and int(meta.get("full_dims", 768)) == current.full_dims)
+        except (IndexDamagedError, ValueError):
+            same = False  # cannot tell which model made them: never mix
+        if not same:
+            self._close_previous()
+        self._previous_checked = True
+        return self._previous if same else None
+
+    def known_vectors(self, keys: Sequence[bytes], dims: int) -> dict[bytes, np.ndarray]:
+        """Stored full-size vectors of these inputs: from this index, else from the one
+        a rebuild started from (what of it can still be read)."""
+        found = self.store.vectors_by_input_key(keys, dims)
+        missing = [k for k in keys if k not in found]
+        previous = self._usable_previous() if missing else None
+        if previous is None:
+            return found
+        try:
+            found.update(previous.vectors_by_input_key(missing, dims))
+        except IndexDamagedError:  # look up one by one, around the damage
+            for key in missing:
+                try:
+                    found.update(previous.vectors_by_input_key([key], dims))
+                except IndexDamagedError:
+                    continue
+        return found
 
     # -- writing --------------------------------------------------------------------
 
@@ -349,6 +456,10 @@ class Collection:
         """Problems found; an empty list means consistent."""
         problems: list[str] = []
         q = self.store.conn.execute
+        # First: a corrupt file is beyond repair here (only a rebuild fixes it).
+        integrity = q("PRAGMA quick_check").fetchone()[0]
+        if integrity != "ok":
+            raise damaged(self.store.path, integrity.splitlines()[0])
         pairs = {
             "chunks without a vector": "SELECT count(*) FROM chunks WHERE id NOT IN "
                                        "(SELECT chunk_id FROM embeddings)",
@@ -367,9 +478,6 @@ class Collection:
             n = q(sql).fetchone()[0]
             if n:
                 problems.append(f"{n} {label}")
-        integrity = q("PRAGMA quick_check").fetchone()[0]
-        if integrity != "ok":
-            problems.append(f"sqlite: {integrity}")
         fp = self.fingerprint()
         if fp is not None:
             snapshot, snapshot_generation = VectorIndex.load(self.folder, fp.dims)
@@ -387,7 +495,8 @@ class Collection:
         return problems
 
     def repair(self) -> list[str]:
-        """Fix what ``check`` finds: drop orphans, re-queue damaged files, rewrite FAISS."""
+        """Fix what ``check`` finds, in one pass: re-queue damaged files, drop orphans
+        (chunks first, each with its vector and lexical rows), rewrite FAISS."""
         assert self.writable
         fixed: list[str] = []
         with self.store.transaction():
@@ -403,11 +512,15 @@ class Collection:
                 self.store.delete_file(path)
             if broken:
                 fixed.append(f"re-queued {len(broken)} damaged files")
+            orphans = [r[0] for r in q(
+                "SELECT id FROM chunks WHERE file_id NOT IN (SELECT id FROM files)")]
+            self.store.delete_chunks(orphans)
+            if orphans:
+                fixed.append(f"removed {len(orphans)} orphan chunks")
+            # Then what no chunk owns any more (deleting chunks above left none behind).
             for sql, label in (
                 ("DELETE FROM embeddings WHERE chunk_id NOT IN (SELECT id FROM chunks)",
                  "orphan vectors"),
-                ("DELETE FROM chunks WHERE file_id NOT IN (SELECT id FROM files)",
-                 "orphan chunks"),
                 ("DELETE FROM chunks_fts WHERE rowid NOT IN (SELECT id FROM chunks)",
                  "orphan word-index rows"),
                 ("DELETE FROM chunks_trigram WHERE rowid NOT IN (SELECT id FROM chunks)",

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
+from gemmasearch.errors import IndexDamagedError
 from gemmasearch.index.schema import migrate
 
 FULL_DIMS_DTYPE = np.float16
@@ -43,16 +44,89 @@ class ChunkRecord:
     input_key: bytes | None = None
 
 
+# SQLite's primary result codes for a file that is not (or no longer) a sound database.
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
+REBUILD_HINT = ("rebuild it with `gemmasearch index --rebuild`: it re-embeds only what "
+                "the stored vectors cannot give back")
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Does this sqlite3 error mean the file itself is corrupt (not locked, full, ...)?"""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
+    if code is not None:
+        return code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB)
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text
+
+
+def damaged(path: Path, exc: BaseException) -> IndexDamagedError:
+    return IndexDamagedError(f"the index file is damaged ({exc}): {path}", hint=REBUILD_HINT)
+
+
+class _Cursor(sqlite3.Cursor):
+    """Every statement of the store runs here: a corrupt file becomes one
+    IndexDamagedError naming it, whichever query first steps on the damage."""
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> BaseException:
+        return damaged(self.connection.path, exc) if is_damage(exc) else exc  # type: ignore[attr-defined]
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> _Cursor:
+        try:
+            return super().executemany(sql, seq_of_parameters)
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        try:
+            return super().fetchmany(self.arraysize if size is None else size)
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+
+
+class _Connection(sqlite3.Connection):
+    path: Path
+
+    def cursor(self, factory: Any = _Cursor) -> Any:
+        return super().cursor(factory)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any:
+        return self.cursor().executemany(sql, parameters)
+
+
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
-    if readonly:
-        conn = sqlite3.connect(
-            f"{path.as_uri()}?mode=ro", uri=True, timeout=30, check_same_thread=False,
-            isolation_level=None,
-        )
-    else:
-        conn = sqlite3.connect(
-            str(path), timeout=30, check_same_thread=False, isolation_level=None
-        )
+    target = f"{path.as_uri()}?mode=ro" if readonly else str(path)
+    conn = sqlite3.connect(target, uri=readonly, timeout=30, check_same_thread=False,
+                           isolation_level=None, factory=_Connection)
+    conn.path = path
     conn.execute("PRAGMA busy_timeout = 30000")
     return conn
 
@@ -65,13 +139,17 @@ class Store:
         self.readonly = readonly
         self.conn = _connect(path, readonly)
         self.db = sqlite_utils.Database(self.conn)
-        if not readonly:
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode: a process crash never loses a commit; only power loss
-            # can drop the last ones, and the FAISS side is reconciled from here anyway.
-            self.conn.execute("PRAGMA synchronous = NORMAL")
-            migrate(self.conn)
-        self.conn.execute("PRAGMA mmap_size = 268435456")
+        try:
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                # NORMAL in WAL mode: a process crash never loses a commit; only power loss
+                # can drop the last ones, and the FAISS side is reconciled from here anyway.
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+                migrate(self.conn)
+            self.conn.execute("PRAGMA mmap_size = 268435456")
+        except BaseException:
+            self.conn.close()
+            raise
 
     def close(self) -> None:
         self.conn.close()
@@ -154,7 +232,8 @@ class Store:
         return [r[0] for r in self.conn.execute(
             "SELECT id FROM chunks WHERE file_id = ?", (file_id,))]
 
-    def _delete_chunks(self, chunk_ids: Sequence[int]) -> None:
+    def delete_chunks(self, chunk_ids: Sequence[int]) -> None:
+        """Chunks with their vectors and lexical rows (nothing is left pointing at them)."""
         for start in range(0, len(chunk_ids), 500):
             part = list(chunk_ids[start:start + 500])
             marks = ",".join("?" * len(part))
@@ -168,7 +247,7 @@ class Store:
         if row is None:
             return []
         removed = self._chunk_ids_of(row[0])
-        self._delete_chunks(removed)
+        self.delete_chunks(removed)
         self.conn.execute("DELETE FROM files WHERE id = ?", (row[0],))
         return removed
 
@@ -190,7 +269,7 @@ class Store:
         if existing:
             file_id = existing[0]
             removed = self._chunk_ids_of(file_id)
-            self._delete_chunks(removed)
+            self.delete_chunks(removed)
             self.conn.execute(
                 "UPDATE files SET size=?, mtime_ns=?, sha256=?, kind=?, title=?, n_chunks=?, "
                 "indexed_at=?, error=? WHERE id = ?", (*values, file_id))

@@ -1,6 +1,7 @@
 """``gemmasearch search QUERY``: ranked results as text or JSON.
 
-Exit status: 0 with results, 1 with none, 2 on usage or any other error (like grep).
+Exit status: 0 with results, 1 with none, 2 on usage or any other error (like grep;
+the rule of every command, see gemmasearch.errors).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from gemmasearch.cli.common import (
     out,
     write_json,
 )
-from gemmasearch.errors import UsageError
+from gemmasearch.errors import EXIT_NOTHING_FOUND, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
     from gemmasearch.search import SearchResult
@@ -85,7 +86,7 @@ def search(
     from gemmasearch.search import MODES, SearchFilters, SearchOptions
 
     found_any = False
-    with cli_errors(error_exit=2):
+    with cli_errors():
         if (query is None) == (batch is None):
             raise UsageError("give a QUERY or --batch FILE (not both)",
                              hint='gemmasearch search "how do I …"')
@@ -112,7 +113,7 @@ def search(
                     _print_results(results, explain)
         finally:
             engine.close()
-    raise typer.Exit(0 if found_any else 1)
+    raise typer.Exit(EXIT_OK if found_any else EXIT_NOTHING_FOUND)
 
 
 def _batch_queries(source: str) -> Iterator[str]:
