@@ -106,10 +106,11 @@ class Engine:
 
         try:
             self.model_spec()
+            return
         except ModelError:
             if self._model_flag or self.settings.model:
                 raise
-            pull_default_model(self.settings)
+        pull_default_model(self.settings)
 
     @property
     def embedder(self) -> SharedEmbedder:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import fnmatch
 import logging
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gemmasearch.embedder import Embedder
 from gemmasearch.errors import UsageError
-from gemmasearch.extract import KINDS
+from gemmasearch.extract import KINDS, kind_of
 from gemmasearch.fusion import FusionConfig, Legs, fuse, merge_scaled
 from gemmasearch.index import Collection
 from gemmasearch.lexical import ParsedQuery, parse_query
@@ -73,11 +74,23 @@ def path_matches(path: str, pattern: str) -> bool:
     return fnmatch.fnmatch(path, "*/" + pattern.replace("**", "*"))
 
 
+def file_type(raw: str) -> str:
+    """A ``--type`` value as searched: a kind, or an extension gemmasearch indexes (both
+    as extract.py defines them, so new kinds and extensions are known here at once)."""
+    value = raw.strip().lower().lstrip(".")
+    value = TYPE_ALIASES.get(value, value)
+    if value in KINDS or (value and kind_of(Path(f"x.{value}")) is not None):
+        return value
+    raise UsageError(f"unknown file type {raw!r}",
+                     hint=f"a kind ({', '.join(KINDS)}) or an extension gemmasearch indexes "
+                          "(py, rs, ...)")
+
+
 def _type_clause(types: tuple[str, ...]) -> tuple[str, list[Any]]:
     kinds: list[str] = []
     extensions: list[str] = []
     for raw in types:
-        t = TYPE_ALIASES.get(raw.lower().lstrip("."), raw.lower().lstrip("."))
+        t = file_type(raw)
         (kinds if t in KINDS else extensions).append(t)
     parts, args = [], []
     if kinds:

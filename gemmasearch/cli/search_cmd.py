@@ -27,6 +27,7 @@ from gemmasearch.cli.common import (
     write_json,
 )
 from gemmasearch.errors import EXIT_NOTHING_FOUND, EXIT_OK, UsageError
+from gemmasearch.extract import KINDS  # stdlib only: cheap
 
 if TYPE_CHECKING:
     from gemmasearch.search import SearchResult
@@ -63,7 +64,7 @@ def search(
     path: Annotated[list[str] | None, typer.Option(
         "--path", "-p", help="Only files whose path matches this glob (repeatable).")] = None,
     file_type: Annotated[list[str] | None, typer.Option(
-        "--type", "-t", help="Only these kinds (markdown, text, code, pdf) or extensions (py).")]
+        "--type", "-t", help=f"Only these kinds ({', '.join(KINDS)}) or extensions (py).")]
     = None,
     since: Annotated[str | None, typer.Option(
         "--since", help="Only files modified since (2024-05-01 or 7d).")] = None,
@@ -84,6 +85,7 @@ def search(
 ) -> None:
     """Search the index by meaning."""
     from gemmasearch.search import MODES, SearchFilters, SearchOptions
+    from gemmasearch.search import file_type as check_file_type
 
     found_any = False
     with cli_errors():
@@ -92,6 +94,8 @@ def search(
                              hint='gemmasearch search "how do I …"')
         if mode.lower() not in MODES:  # before the model loads
             raise UsageError(f"unknown mode {mode!r}", hint=f"one of {', '.join(MODES)}")
+        for value in file_type or ():  # refused before the model loads, like --mode
+            check_file_type(value)
         filters = SearchFilters(paths=tuple(path or ()), types=tuple(file_type or ()),
                                 since=parse_when(since, "--since"),
                                 before=parse_when(before, "--before"))
