@@ -312,14 +312,18 @@ class Collection:
         previous = self._usable_previous() if missing else None
         if previous is None:
             return found
+        taken: dict[bytes, np.ndarray] = {}
         try:
-            found.update(previous.vectors_by_input_key(missing, dims))
+            taken = previous.vectors_by_input_key(missing, dims)
         except IndexDamagedError:  # look up one by one, around the damage
             for key in missing:
                 try:
-                    found.update(previous.vectors_by_input_key([key], dims))
+                    taken.update(previous.vectors_by_input_key([key], dims))
                 except IndexDamagedError:
                     continue
+        # Stored vectors are unit length: anything else was read from a damaged page.
+        found.update((k, v) for k, v in taken.items()
+                     if abs(float(np.linalg.norm(v)) - 1.0) < 0.01)
         return found
 
     # -- writing --------------------------------------------------------------------
