@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from gemmasearch import extract
 from gemmasearch.embedder import Embedder
 from gemmasearch.errors import UsageError
-from gemmasearch.extract import KINDS, kind_of
 from gemmasearch.fusion import FusionConfig, Legs, fuse, merge_scaled
 from gemmasearch.index import Collection
 from gemmasearch.lexical import ParsedQuery, parse_query
@@ -79,11 +79,11 @@ def file_type(raw: str) -> str:
     as extract.py defines them, so new kinds and extensions are known here at once)."""
     value = raw.strip().lower().lstrip(".")
     value = TYPE_ALIASES.get(value, value)
-    if value in KINDS or (value and kind_of(Path(f"x.{value}")) is not None):
+    if value in extract.KINDS or (value and extract.kind_of(Path(f"x.{value}")) is not None):
         return value
     raise UsageError(f"unknown file type {raw!r}",
-                     hint=f"a kind ({', '.join(KINDS)}) or an extension gemmasearch indexes "
-                          "(py, rs, ...)")
+                     hint=f"a kind ({', '.join(extract.KINDS)}) or an extension "
+                          "gemmasearch indexes (py, rs, ...)")
 
 
 def _type_clause(types: tuple[str, ...]) -> tuple[str, list[Any]]:
@@ -91,7 +91,7 @@ def _type_clause(types: tuple[str, ...]) -> tuple[str, list[Any]]:
     extensions: list[str] = []
     for raw in types:
         t = file_type(raw)
-        (kinds if t in KINDS else extensions).append(t)
+        (kinds if t in extract.KINDS else extensions).append(t)
     parts, args = [], []
     if kinds:
         parts.append(f"kind IN ({','.join('?' * len(kinds))})")
