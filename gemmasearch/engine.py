@@ -213,11 +213,12 @@ class Engine:
             current = collection.fingerprint()
             if rebuild and current is not None and dims and dims != current.dims and not (
                     replace(current, dims=dims).differences(self.fingerprint_for(dims))):
-                try:
-                    collection.redim(dims)  # only the size changed: no need to re-embed
+                try:  # only the size changed: no need to re-embed, if the file is sound
+                    collection.store.quick_check()
+                    collection.redim(dims)
                     rebuild, current = False, collection.fingerprint()
                 except IndexDamagedError:
-                    pass  # stored vectors unreadable: rebuild below, taking back what it can
+                    pass  # rebuild below, taking back what vectors it can
             if rebuild:
                 collection.reset()  # the old database stays beside it until this completes
                 paths = paths or [Path(p) for p in collection.previous_roots()]

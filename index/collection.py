@@ -30,7 +30,7 @@ from gemmasearch.errors import (
     IndexMismatchError,
     NoIndexError,
 )
-from gemmasearch.index.store import ChunkRecord, FileRecord, Store, damaged
+from gemmasearch.index.store import ChunkRecord, FileRecord, Store
 from gemmasearch.index.vectors import VectorIndex, truncate_normalize
 
 log = logging.getLogger(__name__)
@@ -460,10 +460,7 @@ class Collection:
         """Problems found; an empty list means consistent."""
         problems: list[str] = []
         q = self.store.conn.execute
-        # First: a corrupt file is beyond repair here (only a rebuild fixes it).
-        integrity = q("PRAGMA quick_check").fetchone()[0]
-        if integrity != "ok":
-            raise damaged(self.store.path, integrity.splitlines()[0])
+        self.store.quick_check()  # first: a corrupt file is beyond repair here
         pairs = {
             "chunks without a vector": "SELECT count(*) FROM chunks WHERE id NOT IN "
                                        "(SELECT chunk_id FROM embeddings)",

@@ -167,6 +167,12 @@ class Store:
             raise
         self.conn.execute("COMMIT")
 
+    def quick_check(self) -> None:
+        """Raise IndexDamagedError unless SQLite finds the file sound (reads every page)."""
+        result = self.conn.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise damaged(self.path, result.splitlines()[0])
+
     def data_version(self) -> int:
         """Changes whenever another connection commits (cheap; no table read)."""
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])

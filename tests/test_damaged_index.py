@@ -267,3 +267,14 @@ def test_interrupted_rebuild_continues_with_the_old_vectors(indexed, monkeypatch
     assert result.exit_code == 0, result.output
     assert CountingFake.embedded == 0  # everything came from the set-aside file
     _healthy(index_dir, chunks)
+
+
+def test_dims_only_rebuild_of_a_damaged_file_rebuilds_all_of_it(indexed) -> None:
+    """Changing only --dims re-derives the vectors in place, but not in a damaged file:
+    that would leave the damage; it is rebuilt whole, from the stored vectors."""
+    _root, index_dir, chunks = indexed
+    overwrite_pages(index_dir / "index.sqlite", "chunks_fts_data")
+    report = _rebuild("--dims", "128")
+    assert CountingFake.embedded == 0 and report["reused"] == report["chunks"] == chunks
+    _healthy(index_dir, chunks)
+    assert json.loads(run("status", "--json").stdout)["dims"] == 128
