@@ -16,7 +16,6 @@ from gemmasearch.embedder import DOCUMENT_PROMPT, QUERY_PROMPT, Embedder
 from gemmasearch.errors import IndexDamagedError, IndexError_, NoIndexError, UsageError
 from gemmasearch.extract import Document, extract
 from gemmasearch.index import Collection, IndexFingerprint
-from gemmasearch.index.collection import PREVIOUS_NAME
 from gemmasearch.indexer import Indexer, IndexReport, Progress
 from gemmasearch.models import (
     ModelSpec,
@@ -221,14 +220,14 @@ class Engine:
                     pass  # rebuild below, taking back what vectors it can
             if rebuild:
                 collection.reset()  # the old database stays beside it until this completes
-                paths = paths or [Path(p) for p in collection.previous_roots()]
+                paths = paths or [Path(p) for p in collection.previous.roots()]
                 current = None
             dims = dims or (current.dims if current else self.settings.dims)
             # A rebuild interrupted before it recorded its folders has them in the old one.
             roots = [Path(p) for p in
-                     (paths or collection.store.roots() or collection.previous_roots())]
+                     (paths or collection.store.roots() or collection.previous.roots())]
             if not roots:
-                if rebuild and (self.index_dir / PREVIOUS_NAME).exists():
+                if rebuild and collection.previous.exists():
                     raise UsageError("the damaged index's list of folders cannot be read",
                                      hint="name them: gemmasearch index --rebuild PATH...")
                 raise UsageError("no folders to index", hint="gemmasearch index PATH")
@@ -244,8 +243,8 @@ class Engine:
             report = indexer.index_roots(roots)
             report.missing_roots = missing
             covered = {str(r) for r in roots} | set(missing)
-            if not report.stopped and set(collection.previous_roots()) <= covered:
-                collection.discard_previous()
+            if not report.stopped and set(collection.previous.roots()) <= covered:
+                collection.previous.discard()
             if on_progress:
                 on_progress(Progress("saving"))
             collection.save_vectors()

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import sqlite3
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -30,16 +28,13 @@ from gemmasearch.errors import (
     IndexMismatchError,
     NoIndexError,
 )
+from gemmasearch.index.previous import PreviousDatabase, set_aside
 from gemmasearch.index.store import ChunkRecord, FileRecord, Store
 from gemmasearch.index.vectors import VectorIndex, truncate_normalize
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "index.sqlite"
-# A rebuild keeps the old database here, to take back the vectors of unchanged text
-# (all it can read, if it is damaged); deleted once the rebuild has gone through.
-PREVIOUS_NAME = "previous.sqlite"
-SQLITE_SUFFIXES = ("", "-wal", "-shm")
 LOCK_NAME = "writer.lock"
 
 
@@ -146,8 +141,8 @@ class Collection:
             raise IndexError_(f"cannot open the index at {folder}: {exc}",
                               hint="check the folder's permissions, or choose another "
                                    "with --index or GEMMASEARCH_HOME") from exc
-        self._previous: Store | None = None
-        self._previous_checked = False
+        # What a rebuild started from (see index/previous.py).
+        self.previous = PreviousDatabase(folder)
         self._vectors: VectorIndex | None = None
         self._vectors_generation = -1
         self._data_version = -1
@@ -168,7 +163,7 @@ class Collection:
                 self.save_vectors()
         finally:
             self.store.close()
-            self._close_previous()
+            self.previous.close()
             self._release()
 
     def __enter__(self) -> Collection:
@@ -232,98 +227,22 @@ class Collection:
         """Start over (``--rebuild``). Needs the writer lock."""
         assert self.writable
         self.store.close()
-        self._close_previous()
+        self.previous.close()
         self._set_aside()
         self.store = Store(self.folder / DB_NAME)
         self._vectors, self._vectors_generation, self._data_version = None, -1, -1
 
     def _set_aside(self) -> None:
-        """Move the database to PREVIOUS_NAME and delete everything else. An older one
-        already there (a rebuild was interrupted) is kept: it is the index that rebuild
-        started from, and this one holds little more than what came from it."""
         assert self.writable
-        if not (self.folder / PREVIOUS_NAME).exists():
-            for suffix in SQLITE_SUFFIXES:
-                source = self.folder / (DB_NAME + suffix)
-                if source.exists():
-                    os.replace(source, self.folder / (PREVIOUS_NAME + suffix))
-        keep = {LOCK_NAME, *(PREVIOUS_NAME + suffix for suffix in SQLITE_SUFFIXES)}
-        for child in self.folder.iterdir():
-            if child.name in keep:
-                continue
-            if child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-
-    def previous_roots(self) -> list[str]:
-        """The folders of the index a rebuild started from, as far as they can be read."""
-        previous = self._open_previous()
-        if previous is None:
-            return []
-        try:
-            return previous.roots()
-        except IndexDamagedError:
-            return []
-
-    def _open_previous(self) -> Store | None:
-        if self._previous is None and (self.folder / PREVIOUS_NAME).exists():
-            try:
-                self._previous = Store(self.folder / PREVIOUS_NAME, readonly=True)
-            except (IndexDamagedError, OSError, sqlite3.Error):
-                return None
-        return self._previous
-
-    def _close_previous(self) -> None:
-        if self._previous is not None:
-            self._previous.close()
-            self._previous, self._previous_checked = None, False
-
-    def discard_previous(self) -> None:
-        """The rebuild went through: the old database is no longer needed."""
-        self._close_previous()
-        for suffix in SQLITE_SUFFIXES:
-            (self.folder / (PREVIOUS_NAME + suffix)).unlink(missing_ok=True)
-
-    def _usable_previous(self) -> Store | None:
-        """The previous database, if its vectors are comparable with this index's."""
-        if self._previous_checked:
-            return self._previous
-        previous, current = self._open_previous(), self.fingerprint()
-        if previous is None or current is None:
-            return None
-        try:
-            meta = previous.all_meta()
-            same = (meta.get("model_sha256") == current.model_sha256
-                    and meta.get("prompt_format") == current.prompt_format
-                    and int(meta.get("full_dims", 768)) == current.full_dims)
-        except (IndexDamagedError, ValueError):
-            same = False  # cannot tell which model made them: never mix
-        if not same:
-            self._close_previous()
-        self._previous_checked = True
-        return self._previous if same else None
+        set_aside(self.folder, DB_NAME, keep={LOCK_NAME})
 
     def known_vectors(self, keys: Sequence[bytes], dims: int) -> dict[bytes, np.ndarray]:
         """Stored full-size vectors of these inputs: from this index, else from the one
-        a rebuild started from (what of it can still be read)."""
+        a rebuild started from."""
         found = self.store.vectors_by_input_key(keys, dims)
         missing = [k for k in keys if k not in found]
-        previous = self._usable_previous() if missing else None
-        if previous is None:
-            return found
-        taken: dict[bytes, np.ndarray] = {}
-        try:
-            taken = previous.vectors_by_input_key(missing, dims)
-        except IndexDamagedError:  # look up one by one, around the damage
-            for key in missing:
-                try:
-                    taken.update(previous.vectors_by_input_key([key], dims))
-                except IndexDamagedError:
-                    continue
-        # Stored vectors are unit length: anything else was read from a damaged page.
-        found.update((k, v) for k, v in taken.items()
-                     if abs(float(np.linalg.norm(v)) - 1.0) < 0.01)
+        if missing and self.previous.exists():
+            found.update(self.previous.vectors(missing, dims, self.fingerprint()))
         return found
 
     # -- writing --------------------------------------------------------------------

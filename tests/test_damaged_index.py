@@ -17,7 +17,7 @@ from gemmasearch.cli import common  # noqa: E402
 from gemmasearch.config import load_settings  # noqa: E402
 from gemmasearch.engine import Engine  # noqa: E402
 from gemmasearch.fake_embedder import FakeEmbedder  # noqa: E402
-from gemmasearch.index.collection import PREVIOUS_NAME  # noqa: E402
+from gemmasearch.index.previous import PREVIOUS_NAME  # noqa: E402
 from tests.test_cli import run  # noqa: E402
 
 CHECK_PROBLEMS, ERROR = 1, 2
