@@ -13,7 +13,7 @@ import numpy as np
 
 from gemmasearch.config import Settings, load_settings
 from gemmasearch.embedder import DOCUMENT_PROMPT, QUERY_PROMPT, Embedder
-from gemmasearch.errors import IndexError_, UsageError
+from gemmasearch.errors import IndexDamagedError, IndexError_, NoIndexError, UsageError
 from gemmasearch.extract import Document, extract
 from gemmasearch.index import Collection, IndexFingerprint
 from gemmasearch.indexer import Indexer, IndexReport, Progress
@@ -105,10 +105,11 @@ class Engine:
 
         try:
             self.model_spec()
+            return
         except ModelError:
             if self._model_flag or self.settings.model:
                 raise
-            pull_default_model(self.settings)
+        pull_default_model(self.settings)
 
     @property
     def embedder(self) -> SharedEmbedder:
@@ -171,6 +172,22 @@ class Engine:
     def open_writer(self, description: str) -> Collection:
         return Collection(self.index_dir, writer=description)
 
+    def _open_for_index(self, description: str, rebuild: bool) -> Collection:
+        """The writer. For a rebuild even of a database too damaged to open or read: it is
+        set aside unopened, to give back what vectors it still can."""
+        try:
+            collection = self.open_writer(description)
+        except IndexDamagedError:
+            if not rebuild:
+                raise
+            return Collection(self.index_dir, writer=description, start_over=True)
+        if rebuild:
+            try:
+                collection.fingerprint()
+            except IndexDamagedError:
+                collection.reset()
+        return collection
+
     def reader(self) -> Collection:
         """A long-lived read-only view that follows commits made by writers."""
         with self._lock:
@@ -191,20 +208,28 @@ class Engine:
             if not Path(root).expanduser().exists():
                 raise UsageError(f"no such file or folder: {root}")
         self.ensure_model()  # before touching the index: a missing model changes nothing
-        with self.open_writer(description) as collection:
+        with self._open_for_index(description, rebuild) as collection:
             current = collection.fingerprint()
             if rebuild and current is not None and dims and dims != current.dims and not (
                     replace(current, dims=dims).differences(self.fingerprint_for(dims))):
-                collection.redim(dims)  # only the size changed: no need to re-embed
-                rebuild, current = False, collection.fingerprint()
+                try:  # only the size changed: no need to re-embed, if the file is sound
+                    collection.store.quick_check()
+                    collection.redim(dims)
+                    rebuild, current = False, collection.fingerprint()
+                except IndexDamagedError:
+                    pass  # rebuild below, taking back what vectors it can
             if rebuild:
-                old_roots = collection.store.roots()
-                collection.reset()
-                paths = paths or [Path(p) for p in old_roots]
+                collection.reset()  # the old database stays beside it until this completes
+                paths = paths or [Path(p) for p in collection.previous.roots()]
                 current = None
             dims = dims or (current.dims if current else self.settings.dims)
-            roots = [Path(p) for p in (paths or collection.store.roots())]
+            # A rebuild interrupted before it recorded its folders has them in the old one.
+            roots = [Path(p) for p in
+                     (paths or collection.store.roots() or collection.previous.roots())]
             if not roots:
+                if rebuild and collection.previous.exists():
+                    raise UsageError("the damaged index's list of folders cannot be read",
+                                     hint="name them: gemmasearch index --rebuild PATH...")
                 raise UsageError("no folders to index", hint="gemmasearch index PATH")
             # A known folder that vanished (an unmounted drive?) keeps its files: only
             # `gemmasearch index` of its parent or a --rebuild forgets them.
@@ -217,6 +242,9 @@ class Engine:
                               on_progress=on_progress, should_stop=should_stop)
             report = indexer.index_roots(roots)
             report.missing_roots = missing
+            covered = {str(r) for r in roots} | set(missing)
+            if not report.stopped and set(collection.previous.roots()) <= covered:
+                collection.previous.discard()
             if on_progress:
                 on_progress(Progress("saving"))
             collection.save_vectors()
@@ -249,7 +277,8 @@ class Engine:
     def _check_query_model(self, collection: Collection) -> None:
         fp = collection.fingerprint()
         if fp is None:
-            raise IndexError_("the index is empty", hint="add files with: gemmasearch index PATH")
+            raise NoIndexError("the index is empty",
+                               hint="add files with: gemmasearch index PATH")
         collection.ensure_fingerprint(self.fingerprint_for(fp.dims))
 
     def search(self, query: str, options: SearchOptions | None = None) -> list[SearchResult]:
@@ -282,23 +311,45 @@ class Engine:
     # -- status ---------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
+        """What the index holds. Of a damaged one, what can still be read, with ``error``
+        set to the IndexDamagedError; of none, ``exists`` false."""
+        info: dict[str, Any] = {"index": str(self.index_dir), "exists": False, "roots": [],
+                                "files": 0, "chunks": 0, "failed": 0, "failures": []}
         if not (self.index_dir / "index.sqlite").exists():
-            return {"index": str(self.index_dir), "exists": False, "roots": [], "files": 0,
-                    "chunks": 0, "failed": 0, "failures": []}
-        collection = self.reader()
-        collection.refresh()
-        stats = collection.stats()
-        fp = collection.fingerprint()
-        return {
-            "index": str(self.index_dir), "exists": True, **stats,
-            "model": None if fp is None else {"name": fp.model_name, "sha256": fp.model_sha256,
-                                              "quantization": fp.model_quantization or None},
-            "dims": fp.dims if fp else None,
-            "failures": collection.store.failures(),
-        }
+            return info
+        # None: could not be read (a damaged index).
+        info.update(exists=True, files=None, chunks=None, failed=None, model=None, dims=None,
+                    updated_at=None, bytes_on_disk=sum(
+            p.stat().st_size for p in self.index_dir.iterdir() if p.is_file()))
+        try:
+            collection = self.reader()
+            collection.refresh()
+        except IndexDamagedError as exc:
+            return {**info, "error": exc}
+        store = collection.store
+
+        def fingerprint() -> dict[str, Any]:
+            fp = collection.fingerprint()
+            return {} if fp is None else {"dims": fp.dims, "model": {
+                "name": fp.model_name, "sha256": fp.model_sha256,
+                "quantization": fp.model_quantization or None}}
+
+        parts: list[Callable[[], dict[str, Any]]] = [
+            fingerprint, store.stats, lambda: {"roots": store.roots()},
+            lambda: {"updated_at": store.get_meta("updated_at")},
+            lambda: {"failures": store.failures()}]
+        for part in parts:  # each on its own: damage in one table hides only that part
+            try:
+                info.update(part())
+            except IndexDamagedError as exc:
+                info.setdefault("error", exc)
+        return info
 
     def check(self, repair: bool = False) -> tuple[list[str], list[str]]:
-        """(problems found, fixes made)."""
+        """(problems found, fixes made). Raises IndexDamagedError for a corrupt file."""
+        if not (self.index_dir / "index.sqlite").exists():
+            raise NoIndexError(f"no index at {self.index_dir}",
+                               hint="create one with: gemmasearch index PATH")
         if repair:
             with self.open_writer("gemmasearch check --repair") as collection:
                 problems = collection.check()

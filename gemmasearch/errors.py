@@ -1,17 +1,27 @@
-"""One hierarchy of user-facing errors.
+"""One hierarchy of user-facing errors, and the one exit-code rule.
 
 Every error carries a one-line ``message`` and an optional ``hint`` telling the
 user what to do next. The CLI prints ``error: <message>`` and ``hint: <hint>``
 to stderr and exits with ``exit_code``; the TUI shows them as notifications.
+
+Exit codes, the same for every command (README, *Exit status*):
+0 done; 1 nothing found (``search``) or problems found (``check``); 2 usage or
+environment error (bad flags, no model, no or damaged index, locked, disk full);
+130 interrupted.
 """
 
 from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_NOTHING_FOUND = 1  # search found nothing; check found problems
+EXIT_ERROR = 2  # usage or environment: the command could not do its job
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class GemmasearchError(Exception):
     """Base class: something the user can understand and act on."""
 
-    exit_code = 1
+    exit_code = EXIT_ERROR
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -25,13 +35,9 @@ class GemmasearchError(Exception):
 class UsageError(GemmasearchError):
     """Wrong flags or arguments."""
 
-    exit_code = 2
-
 
 class ConfigError(GemmasearchError):
     """The config file cannot be read or holds a bad value."""
-
-    exit_code = 2
 
 
 class ModelError(GemmasearchError):
@@ -40,6 +46,14 @@ class ModelError(GemmasearchError):
 
 class IndexError_(GemmasearchError):
     """The index cannot be opened or written."""
+
+
+class NoIndexError(IndexError_):
+    """There is no index (yet) where one was looked for."""
+
+
+class IndexDamagedError(IndexError_):
+    """The index's SQLite file is corrupt: only a rebuild brings it back."""
 
 
 class IndexMismatchError(IndexError_):

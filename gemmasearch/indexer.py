@@ -375,7 +375,7 @@ class Indexer:
             return np.zeros((0, dim), np.float32)
         keys = [input_key(title, text) for title, text in chunks]
         try:
-            known = self.collection.store.vectors_by_input_key(keys, dim)
+            known = self.collection.known_vectors(keys, dim)
         except sqlite3.Error as exc:
             raise storage_error(exc) from exc
         todo: dict[bytes, int] = {}

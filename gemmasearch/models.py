@@ -11,8 +11,11 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from gemmasearch.config import Settings
 from gemmasearch.errors import ModelError
@@ -22,11 +25,26 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REPO = "ggml-org/embeddinggemma-300M-GGUF"
 DEFAULT_FILE = "embeddinggemma-300M-Q8_0.gguf"
+# Pinned: the re-upload that added the Dense projection tensors (llama.cpp issue #18677);
+# the files before it gave wrong vectors, and a later push must not change the model.
+DEFAULT_REVISION = "0f741b5a6585bd53aeb15cd1372c56f2a0f65e12"
 DEFAULT_SHA256 = "b5ce9d77a3fc4b3b39ccb5643c36777911cc4eb46a66962eadfa3f5f60490d63"
+DEFAULT_SIZE = 333_590_944
 EXPECTED_ARCHITECTURE = "gemma-embedding"
+# One short look at the hub before downloading: offline, huggingface_hub would retry
+# for about 24 s, logging every attempt.
+HUB_PROBE_SECONDS = 5.0
 
-GET_MODEL_HINT = ("run `gemmasearch model pull` once (needs network), or pass --model PATH "
-                  "/ set GEMMASEARCH_MODEL to a local EmbeddingGemma GGUF")
+
+def get_model_hint(settings: Settings | None = None) -> str:
+    """Every way to give a model, then the download."""
+    config = settings.paths.config_file if settings else "the config file"
+    return ("give a local EmbeddingGemma GGUF with --model PATH, GEMMASEARCH_MODEL=PATH or "
+            f'model = "PATH" in {config}; or download the default once (needs network): '
+            "gemmasearch model pull")
+
+
+GET_MODEL_HINT = get_model_hint()
 
 QUANT_TYPES = {"q4_0": 2, "q8_0": 7, "q4_k_m": 15, "q5_k_m": 17, "f16": 1}
 
@@ -54,11 +72,11 @@ def resolve_model(settings: Settings, flag: str | None = None,
     else:
         path = default_model_path(settings)
         if not path.is_file():
-            raise ModelError("no embedding model found", hint=GET_MODEL_HINT)
+            raise ModelError("no embedding model found", hint=get_model_hint(settings))
         return ModelSpec(path, "default (cache)")
     if not spec.path.is_file():
         raise ModelError(f"model file not found: {spec.path} (from {spec.source})",
-                         hint=GET_MODEL_HINT)
+                         hint=get_model_hint(settings))
     return spec
 
 
@@ -112,30 +130,83 @@ def file_sha256(path: Path, cache_dir: Path | None = None) -> str:
 
 
 def pull_default_model(settings: Settings) -> Path:
-    """Download the default GGUF once (with a progress bar), checking its sha256."""
+    """Download the default GGUF once (with a progress bar), checking size and sha256.
+    Without a network it fails at once, naming every way to give a model instead."""
     target = default_model_path(settings)
     if target.is_file() and file_sha256(target, settings.paths.cache_dir) == DEFAULT_SHA256:
         return target
     try:
         from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
     except ImportError as exc:  # pragma: no cover - a dependency
-        raise ModelError("huggingface_hub is not installed", hint=GET_MODEL_HINT) from exc
+        raise ModelError("huggingface_hub is not installed",
+                         hint=get_model_hint(settings)) from exc
+    _probe_hub(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        downloaded = Path(hf_hub_download(DEFAULT_REPO, DEFAULT_FILE,
-                                          local_dir=target.parent))
-    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+        with _hub_warnings_silenced():
+            downloaded = Path(hf_hub_download(DEFAULT_REPO, DEFAULT_FILE,
+                                              revision=DEFAULT_REVISION,
+                                              local_dir=target.parent))
+    except Exception as exc:  # noqa: BLE001 - network, HTTP, disk: one line either way
         raise ModelError(
-            f"could not download {DEFAULT_REPO}/{DEFAULT_FILE}: {type(exc).__name__}",
-            hint="check the network, or pass --model PATH to a local EmbeddingGemma GGUF",
-        ) from exc
+            f"could not download {DEFAULT_REPO}/{DEFAULT_FILE}: {_reason(exc)}",
+            hint=get_model_hint(settings)) from exc
+    size = downloaded.stat().st_size
     digest = file_sha256(downloaded, settings.paths.cache_dir)
-    if digest != DEFAULT_SHA256:
+    if size != DEFAULT_SIZE or digest != DEFAULT_SHA256:
         downloaded.unlink(missing_ok=True)
-        raise ModelError(f"checksum mismatch for {DEFAULT_FILE} (got {digest[:12]}…)",
-                         hint="the download was damaged; run `gemmasearch model pull` again")
+        raise ModelError(f"the download of {DEFAULT_FILE} is damaged ({size:,} bytes, "
+                         f"sha256 {digest[:12]}…)",
+                         hint="run `gemmasearch model pull` again")
     return downloaded
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause, in one line (the hub's errors nest the useful part)."""
+    while True:
+        inner = exc.__cause__ or exc.__context__
+        if inner is None or isinstance(inner, ModelError):  # not the download's own chain
+            break
+        exc = inner
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _probe_hub(settings: Settings) -> None:
+    """One short HEAD of the pinned file, without retries: fail fast when offline
+    (HF_HUB_OFFLINE set, no network, hub unreachable)."""
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import HfHubHTTPError
+
+    offline = getattr(constants, "is_offline_mode", lambda: constants.HF_HUB_OFFLINE)()
+    if offline:
+        raise ModelError("cannot download the default model: HF_HUB_OFFLINE is set",
+                         hint=get_model_hint(settings))
+    url = hf_hub_url(DEFAULT_REPO, DEFAULT_FILE, revision=DEFAULT_REVISION)
+    try:
+        with _hub_warnings_silenced():
+            get_hf_file_metadata(url, timeout=HUB_PROBE_SECONDS)
+    except HfHubHTTPError as exc:  # the hub answered: say what it said
+        raise ModelError(f"{urlsplit(url).netloc} refused {DEFAULT_REPO}/{DEFAULT_FILE}: "
+                         f"{_reason(exc)}", hint=get_model_hint(settings)) from exc
+    except Exception as exc:  # noqa: BLE001 - DNS, connect, TLS, timeout: all "unreachable"
+        raise ModelError(f"cannot download the default model: {urlsplit(url).netloc} cannot "
+                         f"be reached ({_reason(exc)})",
+                         hint=get_model_hint(settings)) from exc
+
+
+@contextmanager
+def _hub_warnings_silenced() -> Iterator[None]:
+    """huggingface_hub logs each retry at WARNING through its own handler (and again
+    through ours): errors come back as one ModelError instead. --verbose shows them."""
+    hub = logging.getLogger("huggingface_hub")
+    previous = hub.level
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        hub.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        hub.setLevel(previous)
 
 
 def quantize(source: Path, target: Path, qtype: str, threads: int = 0) -> Path:

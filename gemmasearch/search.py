@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from gemmasearch import extract
 from gemmasearch.embedder import Embedder
 from gemmasearch.errors import UsageError
-from gemmasearch.extract import KINDS, decode_text
+from gemmasearch.extract import decode_text
 from gemmasearch.fusion import FusionConfig, Legs, fuse, merge_scaled
 from gemmasearch.index import Collection
 from gemmasearch.lexical import ParsedQuery, parse_query
@@ -94,12 +95,24 @@ def path_matches(path: str, pattern: str) -> bool:
     return fnmatch.fnmatch(path, "*/" + pattern.replace("**", "*"))
 
 
+def file_type(raw: str) -> str:
+    """A ``--type`` value as searched: a kind, or an extension gemmasearch indexes (both
+    as extract.py defines them, so new kinds and extensions are known here at once)."""
+    value = raw.strip().lower().lstrip(".")
+    value = TYPE_ALIASES.get(value, value)
+    if value in extract.KINDS or (value and extract.kind_of(Path(f"x.{value}")) is not None):
+        return value
+    raise UsageError(f"unknown file type {raw!r}",
+                     hint=f"a kind ({', '.join(extract.KINDS)}) or an extension "
+                          "gemmasearch indexes (py, rs, ...)")
+
+
 def _type_clause(types: tuple[str, ...]) -> tuple[str, list[Any]]:
     kinds: list[str] = []
     extensions: list[str] = []
     for raw in types:
-        t = TYPE_ALIASES.get(raw.lower().lstrip("."), raw.lower().lstrip("."))
-        (kinds if t in KINDS else extensions).append(t)
+        t = file_type(raw)
+        (kinds if t in extract.KINDS else extensions).append(t)
     parts, args = [], []
     if kinds:
         parts.append(f"kind IN ({','.join('?' * len(kinds))})")

@@ -11,18 +11,24 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gemmasearch.errors import IndexError_, IndexLockedError, IndexMismatchError
+from gemmasearch.errors import (
+    IndexDamagedError,
+    IndexError_,
+    IndexLockedError,
+    IndexMismatchError,
+    NoIndexError,
+)
+from gemmasearch.index.previous import PreviousDatabase, set_aside
 from gemmasearch.index.store import ChunkRecord, FileRecord, Store
 from gemmasearch.index.vectors import VectorIndex, truncate_normalize
 
@@ -104,9 +110,11 @@ class WriterLock:
 
 
 class Collection:
-    def __init__(self, folder: Path, *, writer: str | None = None) -> None:
+    def __init__(self, folder: Path, *, writer: str | None = None,
+                 start_over: bool = False) -> None:
         """Open for reading, or for writing when ``writer`` (a description of the holder,
-        shown to anyone refused the lock) is given."""
+        shown to anyone refused the lock) is given. ``start_over`` (writers) sets the
+        old database aside unopened, as ``reset`` does: for one too damaged to open."""
         self.folder = folder
         self.writable = writer is not None
         self._lock: WriterLock | None = None
@@ -119,14 +127,22 @@ class Collection:
             self._lock = WriterLock(folder, writer or "gemmasearch")
             self._lock.acquire()
         elif not (folder / DB_NAME).exists():
-            raise IndexError_(f"no index at {folder}",
-                              hint="create one with: gemmasearch index PATH")
+            raise NoIndexError(f"no index at {folder}",
+                               hint="create one with: gemmasearch index PATH")
         try:
+            if start_over:
+                self._set_aside()
             self.store = Store(folder / DB_NAME, readonly=not self.writable)
+        except IndexDamagedError:
+            self._release()
+            raise
         except Exception as exc:
             self._release()
             raise IndexError_(f"cannot open the index at {folder}: {exc}",
-                              hint="run: gemmasearch check --repair") from exc
+                              hint="check the folder's permissions, or choose another "
+                                   "with --index or GEMMASEARCH_HOME") from exc
+        # What a rebuild started from (see index/previous.py).
+        self.previous = PreviousDatabase(folder)
         self._vectors: VectorIndex | None = None
         self._vectors_generation = -1
         self._data_version = -1
@@ -142,10 +158,13 @@ class Collection:
             self._lock = None
 
     def close(self) -> None:
-        if self.writable and self._dirty:
-            self.save_vectors()
-        self.store.close()
-        self._release()
+        try:
+            if self.writable and self._dirty:
+                self.save_vectors()
+        finally:
+            self.store.close()
+            self.previous.close()
+            self._release()
 
     def __enter__(self) -> Collection:
         return self
@@ -176,10 +195,13 @@ class Collection:
             return
         diffs = current.differences(wanted)
         if diffs:
+            if not replace(current, dims=wanted.dims).differences(wanted):
+                hint = (f"`gemmasearch index --rebuild --dims {wanted.dims}` changes the dims "
+                        "and re-embeds nothing (or leave --dims out)")
+            else:
+                hint = "use the same model and --dims, or start over with --rebuild"
             raise IndexMismatchError(
-                f"this index was built differently: asked for {'; '.join(diffs)}",
-                hint="use the same model and --dims, or start over with --rebuild",
-            )
+                f"this index was built differently: asked for {'; '.join(diffs)}", hint=hint)
 
     @property
     def dims(self) -> int:
@@ -202,18 +224,26 @@ class Collection:
         self.save_vectors()
 
     def reset(self) -> None:
-        """Delete everything (``--rebuild``). Needs the writer lock."""
+        """Start over (``--rebuild``). Needs the writer lock."""
         assert self.writable
         self.store.close()
-        for child in self.folder.iterdir():
-            if child.name == LOCK_NAME:
-                continue
-            if child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+        self.previous.close()
+        self._set_aside()
         self.store = Store(self.folder / DB_NAME)
         self._vectors, self._vectors_generation, self._data_version = None, -1, -1
+
+    def _set_aside(self) -> None:
+        assert self.writable
+        set_aside(self.folder, DB_NAME, keep={LOCK_NAME})
+
+    def known_vectors(self, keys: Sequence[bytes], dims: int) -> dict[bytes, np.ndarray]:
+        """Stored full-size vectors of these inputs: from this index, else from the one
+        a rebuild started from."""
+        found = self.store.vectors_by_input_key(keys, dims)
+        missing = [k for k in keys if k not in found]
+        if missing and self.previous.exists():
+            found.update(self.previous.vectors(missing, dims, self.fingerprint()))
+        return found
 
     # -- writing --------------------------------------------------------------------
 
@@ -349,6 +379,7 @@ class Collection:
         """Problems found; an empty list means consistent."""
         problems: list[str] = []
         q = self.store.conn.execute
+        self.store.quick_check()  # first: a corrupt file is beyond repair here
         pairs = {
             "chunks without a vector": "SELECT count(*) FROM chunks WHERE id NOT IN "
                                        "(SELECT chunk_id FROM embeddings)",
@@ -367,9 +398,6 @@ class Collection:
             n = q(sql).fetchone()[0]
             if n:
                 problems.append(f"{n} {label}")
-        integrity = q("PRAGMA quick_check").fetchone()[0]
-        if integrity != "ok":
-            problems.append(f"sqlite: {integrity}")
         fp = self.fingerprint()
         if fp is not None:
             snapshot, snapshot_generation = VectorIndex.load(self.folder, fp.dims)
@@ -387,7 +415,8 @@ class Collection:
         return problems
 
     def repair(self) -> list[str]:
-        """Fix what ``check`` finds: drop orphans, re-queue damaged files, rewrite FAISS."""
+        """Fix what ``check`` finds, in one pass: re-queue damaged files, drop orphans
+        (chunks first, each with its vector and lexical rows), rewrite FAISS."""
         assert self.writable
         fixed: list[str] = []
         with self.store.transaction():
@@ -403,11 +432,15 @@ class Collection:
                 self.store.delete_file(path)
             if broken:
                 fixed.append(f"re-queued {len(broken)} damaged files")
+            orphans = [r[0] for r in q(
+                "SELECT id FROM chunks WHERE file_id NOT IN (SELECT id FROM files)")]
+            self.store.delete_chunks(orphans)
+            if orphans:
+                fixed.append(f"removed {len(orphans)} orphan chunks")
+            # Then what no chunk owns any more (deleting chunks above left none behind).
             for sql, label in (
                 ("DELETE FROM embeddings WHERE chunk_id NOT IN (SELECT id FROM chunks)",
                  "orphan vectors"),
-                ("DELETE FROM chunks WHERE file_id NOT IN (SELECT id FROM files)",
-                 "orphan chunks"),
                 ("DELETE FROM chunks_fts WHERE rowid NOT IN (SELECT id FROM chunks)",
                  "orphan word-index rows"),
                 ("DELETE FROM chunks_trigram WHERE rowid NOT IN (SELECT id FROM chunks)",

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
+from gemmasearch.index.connection import connect, damaged
 from gemmasearch.index.schema import migrate
 
 FULL_DIMS_DTYPE = np.float16
@@ -43,35 +44,25 @@ class ChunkRecord:
     input_key: bytes | None = None
 
 
-def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
-    if readonly:
-        conn = sqlite3.connect(
-            f"{path.as_uri()}?mode=ro", uri=True, timeout=30, check_same_thread=False,
-            isolation_level=None,
-        )
-    else:
-        conn = sqlite3.connect(
-            str(path), timeout=30, check_same_thread=False, isolation_level=None
-        )
-    conn.execute("PRAGMA busy_timeout = 30000")
-    return conn
-
-
 class Store:
     """Owns one sqlite-utils database; migrations are applied when a writer opens it."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = path
         self.readonly = readonly
-        self.conn = _connect(path, readonly)
+        self.conn = connect(path, readonly)
         self.db = sqlite_utils.Database(self.conn)
-        if not readonly:
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode: a process crash never loses a commit; only power loss
-            # can drop the last ones, and the FAISS side is reconciled from here anyway.
-            self.conn.execute("PRAGMA synchronous = NORMAL")
-            migrate(self.conn)
-        self.conn.execute("PRAGMA mmap_size = 268435456")
+        try:
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                # NORMAL in WAL mode: a process crash never loses a commit; only power loss
+                # can drop the last ones, and the FAISS side is reconciled from here anyway.
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+                migrate(self.conn)
+            self.conn.execute("PRAGMA mmap_size = 268435456")
+        except BaseException:
+            self.conn.close()
+            raise
 
     def close(self) -> None:
         self.conn.close()
@@ -88,6 +79,12 @@ class Store:
                 self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+
+    def quick_check(self) -> None:
+        """Raise IndexDamagedError unless SQLite finds the file sound (reads every page)."""
+        result = self.conn.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise damaged(self.path, result.splitlines()[0])
 
     def data_version(self) -> int:
         """Changes whenever another connection commits (cheap; no table read)."""
@@ -154,7 +151,8 @@ class Store:
         return [r[0] for r in self.conn.execute(
             "SELECT id FROM chunks WHERE file_id = ?", (file_id,))]
 
-    def _delete_chunks(self, chunk_ids: Sequence[int]) -> None:
+    def delete_chunks(self, chunk_ids: Sequence[int]) -> None:
+        """Chunks with their vectors and lexical rows (nothing is left pointing at them)."""
         for start in range(0, len(chunk_ids), 500):
             part = list(chunk_ids[start:start + 500])
             marks = ",".join("?" * len(part))
@@ -168,7 +166,7 @@ class Store:
         if row is None:
             return []
         removed = self._chunk_ids_of(row[0])
-        self._delete_chunks(removed)
+        self.delete_chunks(removed)
         self.conn.execute("DELETE FROM files WHERE id = ?", (row[0],))
         return removed
 
@@ -190,7 +188,7 @@ class Store:
         if existing:
             file_id = existing[0]
             removed = self._chunk_ids_of(file_id)
-            self._delete_chunks(removed)
+            self.delete_chunks(removed)
             self.conn.execute(
                 "UPDATE files SET size=?, mtime_ns=?, sha256=?, kind=?, title=?, n_chunks=?, "
                 "indexed_at=?, error=? WHERE id = ?", (*values, file_id))

@@ -133,12 +133,12 @@ def test_missing_model_is_one_clear_line(tmp_path, monkeypatch):
     # The real engine path: no model configured, nothing in the cache, no network used.
     monkeypatch.setenv("GEMMASEARCH_HOME", str(tmp_path / "home"))
     result = run("model", "info")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # environment: the rule in gemmasearch.errors
     assert result.stderr.startswith("error: no embedding model found")
     assert "gemmasearch model pull" in result.stderr
     docs = write_files(tmp_path / "docs", DOCS)
     result = run("index", str(docs), "--model", str(tmp_path / "missing.gguf"))
-    assert result.exit_code == 1 and "model file not found" in result.stderr
+    assert result.exit_code == 2 and "model file not found" in result.stderr
     assert not (tmp_path / "home" / "index").exists()  # nothing written
 
 

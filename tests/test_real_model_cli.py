@@ -74,4 +74,4 @@ def test_quantize_writes_a_working_q4_0(tmp_path: Path, env: dict[str, str]) -> 
     hits = json.loads(gemmasearch("search", "lentil stew", "--json", env=env).stdout)
     assert Path(hits[0]["path"]).name == "soup.md"
     result = gemmasearch("model", "quantize", "--type", "q4_0", "--model", str(out), env=env)
-    assert result.returncode == 1 and "already Q4_0" in result.stderr
+    assert result.returncode == 2 and "already Q4_0" in result.stderr

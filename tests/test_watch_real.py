@@ -85,7 +85,7 @@ def test_watch_command_refuses_second_writer_and_stops_on_sigterm(tmp_path: Path
         second = subprocess.run(
             [sys.executable, "-c", "from gemmasearch.cli.app import main; main()", "index",
              str(docs), *idx], env=env, capture_output=True, text=True, timeout=60)
-        assert second.returncode == 1
+        assert second.returncode == 2  # environment: locked (gemmasearch.errors)
         assert "gemmasearch watch" in second.stderr and f"pid {proc.pid}" in second.stderr
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0

@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from gemmasearch.cli.common import IndexOption, JsonOption, cli_errors, make_engine, out, write_json
+from gemmasearch.cli.common import (
+    IndexOption,
+    JsonOption,
+    cli_errors,
+    make_engine,
+    out,
+    print_error,
+    write_json,
+)
+from gemmasearch.errors import EXIT_NOTHING_FOUND, EXIT_OK, IndexDamagedError
 
 
 def check(
@@ -15,22 +24,33 @@ def check(
     as_json: JsonOption = False,
 ) -> None:
     """Check the index for consistency (exit 1 if problems remain)."""
+    damage: IndexDamagedError | None = None
     with cli_errors():
         engine = make_engine(index_dir, None)
         try:
             problems, fixed = engine.check(repair=repair)
+            # Trust nothing: what a repair left is what a fresh check finds.
+            remaining = engine.check()[0] if repair and problems else problems
+        except IndexDamagedError as exc:  # a finding, but one only a rebuild fixes
+            damage, problems, fixed = exc, [exc.message], []
+            remaining = problems
         finally:
             engine.close()
-    remaining = problems if not repair else []
     if as_json:
-        write_json({"ok": not remaining, "problems": problems, "fixed": fixed})
+        write_json({"ok": not remaining, "problems": problems, "fixed": fixed,
+                    "remaining": remaining})
     else:
-        for line in problems:
+        for line in problems if damage is None else []:
             out.print(f"problem: {line}")
         for line in fixed:
             out.print(f"fixed:   {line}")
+        if repair:
+            for line in remaining if damage is None else []:
+                out.print(f"still:   {line}")
         if not problems:
             out.print("ok: the index is consistent")
-        elif remaining:
+        elif remaining and not repair and damage is None:
             out.print("run `gemmasearch check --repair` to fix")
-    raise typer.Exit(1 if remaining else 0)
+    if damage is not None:
+        print_error(damage)
+    raise typer.Exit(EXIT_NOTHING_FOUND if remaining else EXIT_OK)

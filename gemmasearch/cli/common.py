@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from gemmasearch.errors import GemmasearchError
+from gemmasearch.errors import EXIT_INTERRUPTED, GemmasearchError
 
 # stdout carries results (and only JSON with --json); everything else goes to stderr.
 out = Console(highlight=False, soft_wrap=True)
@@ -46,16 +46,17 @@ def print_error(error: GemmasearchError) -> None:
 
 
 @contextmanager
-def cli_errors(error_exit: int | None = None) -> Iterator[None]:
-    """Turn gemmasearch errors into one line (+ hint) on stderr and an exit code."""
+def cli_errors(interrupted: str = "interrupted") -> Iterator[None]:
+    """Turn gemmasearch errors into one line (+ hint) on stderr and the error's exit code
+    (the one rule in gemmasearch.errors); Ctrl-C into ``interrupted`` and 130."""
     try:
         yield
     except GemmasearchError as error:
         print_error(error)
-        raise typer.Exit(error_exit or error.exit_code) from None
+        raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt:
-        err.print("interrupted")
-        raise typer.Exit(130) from None
+        err.print(interrupted)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def write_json(data: Any) -> None:

@@ -84,7 +84,10 @@ def index(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Index files and folders; re-runs embed only what changed."""
-    with cli_errors():
+    again = ("`gemmasearch index` (without --rebuild)" if rebuild
+             else "the same command again")
+    with cli_errors(interrupted=f"interrupted: the files indexed so far are kept; run {again} "
+                                "to continue from there"):
         engine = make_engine(index_dir, model, dims=dims)
         resolved = [p.expanduser().absolute() for p in paths] if paths else None
         view = _ProgressView(enabled=not quiet and not as_json and sys.stderr.isatty())

@@ -1,6 +1,7 @@
 """``gemmasearch search QUERY``: ranked results as text or JSON.
 
-Exit status: 0 with results, 1 with none, 2 on usage or any other error (like grep).
+Exit status: 0 with results, 1 with none, 2 on usage or any other error (like grep;
+the rule of every command, see gemmasearch.errors).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from gemmasearch.cli.common import (
     out,
     write_json,
 )
-from gemmasearch.errors import UsageError
+from gemmasearch.errors import EXIT_NOTHING_FOUND, EXIT_OK, UsageError
+from gemmasearch.extract import KINDS  # stdlib only: cheap
 
 if TYPE_CHECKING:
     from gemmasearch.search import SearchResult
@@ -62,7 +64,7 @@ def search(
     path: Annotated[list[str] | None, typer.Option(
         "--path", "-p", help="Only files whose path matches this glob (repeatable).")] = None,
     file_type: Annotated[list[str] | None, typer.Option(
-        "--type", "-t", help="Only these kinds (markdown, text, code, pdf) or extensions (py).")]
+        "--type", "-t", help=f"Only these kinds ({', '.join(KINDS)}) or extensions (py).")]
     = None,
     since: Annotated[str | None, typer.Option(
         "--since", help="Only files modified since (2024-05-01 or 7d).")] = None,
@@ -83,14 +85,17 @@ def search(
 ) -> None:
     """Search the index by meaning."""
     from gemmasearch.search import MODES, SearchFilters, SearchOptions
+    from gemmasearch.search import file_type as check_file_type
 
     found_any = False
-    with cli_errors(error_exit=2):
+    with cli_errors():
         if (query is None) == (batch is None):
             raise UsageError("give a QUERY or --batch FILE (not both)",
                              hint='gemmasearch search "how do I …"')
         if mode.lower() not in MODES:  # before the model loads
             raise UsageError(f"unknown mode {mode!r}", hint=f"one of {', '.join(MODES)}")
+        for value in file_type or ():  # refused before the model loads, like --mode
+            check_file_type(value)
         filters = SearchFilters(paths=tuple(path or ()), types=tuple(file_type or ()),
                                 since=parse_when(since, "--since"),
                                 before=parse_when(before, "--before"))
@@ -112,7 +117,7 @@ def search(
                     _print_results(results, explain)
         finally:
             engine.close()
-    raise typer.Exit(0 if found_any else 1)
+    raise typer.Exit(EXIT_OK if found_any else EXIT_NOTHING_FOUND)
 
 
 def _batch_queries(source: str) -> Iterator[str]:

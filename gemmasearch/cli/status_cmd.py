@@ -14,8 +14,10 @@ from gemmasearch.cli.common import (
     cli_errors,
     make_engine,
     out,
+    print_error,
     write_json,
 )
+from gemmasearch.errors import GemmasearchError, NoIndexError
 
 
 def _size(n: int) -> str:
@@ -33,32 +35,44 @@ def status(
     as_json: JsonOption = False,
     failures: Annotated[int, typer.Option("--failures", help="Failed files to list.")] = 20,
 ) -> None:
-    """Show roots, counts, model, dims, size on disk, last update and failed files."""
+    """Show roots, counts, model, dims, size on disk, last update and failed files
+    (exit 2 when there is no index, or it is damaged: then what can still be read)."""
     with cli_errors():
         engine = make_engine(index_dir, model)
         try:
             info = engine.status()
         finally:
             engine.close()
+    error: GemmasearchError | None = info.pop("error", None)
+    if not info["exists"]:
+        error = NoIndexError(f"no index at {info['index']}",
+                             hint="create one with: gemmasearch index PATH")
     if as_json:
+        if error is not None:
+            info["error"] = {"message": error.message, "hint": error.hint}
         write_json(info)
-        return
-    _print(info, failures)
+    else:
+        _print(info, failures)
+    if error is not None:
+        print_error(error)
+        raise typer.Exit(error.exit_code)
 
 
 def _print(info: dict[str, Any], max_failures: int) -> None:
     out.print(f"index:    {info['index']}")
     if not info["exists"]:
-        out.print("          (empty: add files with `gemmasearch index PATH`)")
         return
     for i, root in enumerate(info["roots"]):
         out.print(f"{'roots:' if i == 0 else '':10}{root}")
-    out.print(f"files:    {info['files']}  chunks: {info['chunks']}  failed: {info['failed']}")
+    if info["files"] is not None:  # None: unreadable
+        out.print(f"files:    {info['files']}  chunks: {info['chunks']}  "
+                  f"failed: {info['failed']}")
     model = info.get("model") or {}
     if model:
         quant = f" ({model['quantization']})" if model.get("quantization") else ""
         out.print(f"model:    {model['name']}{quant}  sha256 {model['sha256'][:16]}…")
-    out.print(f"dims:     {info['dims']}")
+    if info.get("dims"):
+        out.print(f"dims:     {info['dims']}")
     out.print(f"size:     {_size(info['bytes_on_disk'])}")
     if info.get("updated_at"):
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["updated_at"])))

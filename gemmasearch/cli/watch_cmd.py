@@ -23,6 +23,7 @@ from gemmasearch.cli.common import (
     out,
     write_json,
 )
+from gemmasearch.errors import EXIT_ERROR
 
 # Embedding runs at this lower CPU priority so the machine stays responsive.
 WATCH_NICE = 10
@@ -142,4 +143,4 @@ def watch(
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             engine.close()
-    raise typer.Exit(1 if view.fatal else 0)
+    raise typer.Exit(EXIT_ERROR if view.fatal else 0)
