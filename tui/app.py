@@ -202,7 +202,11 @@ class GemmasearchApp(App[None]):
 
     def _poll_watch(self) -> None:
         state = self.engine.watch_status()
-        bar = self.main_screen.query_one(StatusBar)
+        # The timer can fire while the app shuts down and its widgets are already gone.
+        bars = self.main_screen.query(StatusBar)
+        if not bars:
+            return
+        bar = bars.first()
         bar.watch_on = bool(state.get("on"))
         bar.watch_queued = int(state.get("queued") or 0)
 
