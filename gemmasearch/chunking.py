@@ -164,6 +164,7 @@ def chunk_document(document: Document, count: TokenCounter, budget: int,
         raise ValueError("chunk budget too small")
     chunks: list[Chunk] = []
     for segment in document.segments:
+        lines = segment.page is None or segment.rows  # else a page, slide, cell... alone
         units: list[_Unit] = []
         for block in _blocks(segment, document.kind):
             units.extend(_fit(block, budget, count))
@@ -172,8 +173,8 @@ def chunk_document(document: Document, count: TokenCounter, budget: int,
                 text = _join(piece)
                 chunks.append(Chunk(
                     seq=len(chunks), text=text, tokens=count(text),
-                    start_line=None if segment.page else piece[0].start,
-                    end_line=None if segment.page else piece[-1].end,
+                    start_line=piece[0].start if lines else None,
+                    end_line=piece[-1].end if lines else None,
                     page=segment.page))
     return chunks
 
