@@ -11,7 +11,7 @@ import numpy as np
 
 from gemmasearch.embedder import Embedder
 from gemmasearch.errors import UsageError
-from gemmasearch.extract import KINDS
+from gemmasearch.extract import KINDS, anchor
 from gemmasearch.fusion import FusionConfig, Legs, fuse, merge_scaled
 from gemmasearch.index import Collection
 from gemmasearch.lexical import ParsedQuery, parse_query
@@ -19,7 +19,11 @@ from gemmasearch.snippets import snippet_for
 
 log = logging.getLogger(__name__)
 
-TYPE_ALIASES = {"md": "markdown", "txt": "text", "doc": "text", "src": "code", "source": "code"}
+TYPE_ALIASES = {
+    "md": "markdown", "txt": "text", "doc": "text", "src": "code", "source": "code",
+    "word": "docx", "powerpoint": "pptx", "excel": "xlsx", "web": "html", "ebook": "epub",
+    "mail": "email", "jupyter": "notebook",
+}
 # Candidates taken from the truncated index before the full-size re-scoring.
 RESCORE_CANDIDATES = 100
 
@@ -52,6 +56,7 @@ class SearchResult:
     chunk_id: int
     text: str = field(repr=False, default="")
     other_chunks: int = 0  # with --per-file: further matching chunks in the same file
+    anchor: str = ""  # "#page=3", "#slide=2", "#msg=14", ":120": where search points
     explain: dict[str, Any] | None = None
 
     def to_json(self, with_text: bool = False) -> dict[str, Any]:
@@ -257,6 +262,7 @@ class Searcher:
                 snippet=snippet, start_line=row["start_line"], end_line=row["end_line"],
                 kind=row["kind"] or "text", title=row["title"] or "", chunk_id=cid,
                 text=row["text"], explain=explain.get(cid) if options.explain else None)
+            result.anchor = anchor(result.kind, result.page, line)
             results.append(result)
             by_path[row["path"]] = result
         return results

@@ -1,5 +1,6 @@
 """Build the command that opens a result: ``$VISUAL``/``$EDITOR`` at a line, or the system
-opener for PDFs. Pure functions, so tests check the command without running anything."""
+opener for PDFs and other documents. Pure functions, so tests check the command without
+running anything."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from gemmasearch.extract import TEXT_KINDS, kind_of
 
 # Editors that take ``+LINE path``.
 PLUS_LINE = frozenset({
@@ -46,7 +49,8 @@ def open_command(path: str | Path, line: int | None = None, *, kind: str | None 
     """The command that shows ``path`` at ``line``."""
     env = os.environ if env is None else env
     path = str(path)
-    if kind == "pdf" or path.lower().endswith(".pdf"):
+    if (kind or kind_of(Path(path)) or "text") not in TEXT_KINDS:
+        # PDFs, Office files, e-books, mail: the desktop's own application opens them.
         return OpenCommand(system_opener(path, platform), terminal=False)
     editor = (env.get("VISUAL") or env.get("EDITOR") or "").strip()
     if not editor:

@@ -62,7 +62,8 @@ def search(
     path: Annotated[list[str] | None, typer.Option(
         "--path", "-p", help="Only files whose path matches this glob (repeatable).")] = None,
     file_type: Annotated[list[str] | None, typer.Option(
-        "--type", "-t", help="Only these kinds (markdown, text, code, pdf) or extensions (py).")]
+        "--type", "-t", help="Only these kinds (markdown, text, code, pdf, docx, pptx, xlsx, "
+        "odt, ods, odp, html, epub, email, notebook, rtf) or extensions (py).")]
     = None,
     since: Annotated[str | None, typer.Option(
         "--since", help="Only files modified since (2024-05-01 or 7d).")] = None,
@@ -134,7 +135,7 @@ def _print_results(results: list[SearchResult], explain: bool) -> None:
         out.print("[dim]no results[/]", markup=True, style=None)
         return
     for r in results:
-        where = f"#page={r.page}" if r.page else (f":{r.line}" if r.line else "")
+        where = r.anchor
         extra = f"  [dim](+{r.other_chunks} more)[/]" if r.other_chunks else ""
         out.print(f"[bold green]{r.score:6.3f}[/]  [bold cyan]{display_path(r.path)}{where}[/]"
                   f"{extra}", markup=True)

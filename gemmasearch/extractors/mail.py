@@ -55,7 +55,7 @@ def _body(message: Message) -> str:
             html.append(_decode_part(part))
     if any(p.strip() for p in plain):
         return "\n\n".join(plain)
-    texts = []
+    texts: list[str] = []
     for markup in html:
         _, blocks = html_blocks(markup)
         texts.extend(text for _, text in blocks)

@@ -59,7 +59,7 @@ def html_blocks(markup: str) -> tuple[str | None, list[Block]]:
     for node in root.css(_DROP):
         node.decompose()
     for node in root.css(_HEADINGS):
-        node.insert_before(f"{_BREAK}{_HEAD}{node.tag[1]}{_END}")
+        node.insert_before(f"{_BREAK}{_HEAD}{(node.tag or 'h1')[1]}{_END}")
         node.insert_after(_BREAK)
     for node in root.css(_BLOCKS):
         node.insert_before(_BREAK)
