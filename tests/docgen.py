@@ -215,3 +215,79 @@ def write(folder: Path, name: str, data: bytes) -> Path:
     path = folder / name
     path.write_bytes(data)
     return path
+
+
+# One file per format for search tests: a distractor section first, then the section a
+# paraphrased query should find. (name, kind, title, anchor, words in it, query, builder)
+def format_corpus() -> list[tuple[str, str, str, str, str, str, bytes]]:
+    return [
+        ("report.docx", "docx", "Annual Report", "#section=2", "Lubricate the chain",
+         "how often should I oil my bike chain",
+         docx_bytes([("Team offsite", "The quarterly team offsite takes place in a hotel "
+                      "near the lake, with workshops on planning."),
+                     ("Bicycle maintenance", "Lubricate the chain every 300 kilometres and "
+                      "check the tyre pressure weekly so the bike rolls smoothly.")],
+                    title="Annual Report", table=[["Part", "Interval"],
+                                                  ["Brake pads", "5000 km"]])),
+        ("talk.pptx", "pptx", "Agenda", "#slide=2", "shield volcanoes",
+         "slow-moving molten rock in Hawaiian eruptions",
+         pptx_bytes([("Agenda", "Welcome and introductions of the new team members"),
+                     ("Volcanoes", "Lava from shield volcanoes in Hawaii flows slowly "
+                      "downhill and cools into black basalt")],
+                    notes={2: "Mention Kilauea and Mauna Loa"})),
+        ("kitchen.xlsx", "xlsx", "kitchen.xlsx", "#sheet=2", "simmer tomatoes",
+         "how long should tomato soup cook",
+         xlsx_bytes({"Inventory": [["Item", "Quantity"], ["Hex bolts", 300],
+                                   ["Wood screws", 1200]],
+                     "Recipes": [["Dish", "Method"], ["Pancakes", "whisk flour, eggs, milk"],
+                                 ["Tomato soup", "simmer tomatoes with garlic and basil for "
+                                  "40 minutes, then blend"]]})),
+        ("notes.odt", "odt", "Field Notes", "#section=2", "rings are made of ice",
+         "what are the rings around Saturn made of",
+         odt_bytes([("Garden", "The roses by the fence need pruning in early spring."),
+                    ("Astronomy", "Saturn's rings are made of ice particles and rock "
+                     "dust orbiting the planet.")], title="Field Notes")),
+        ("trips.ods", "ods", "trips.ods", "#sheet=2", "Night train",
+         "overnight rail journey from Austria to Italy",
+         ods_bytes({"Budget": [["Rent", "950"], ["Groceries", "320"]],
+                    "Trains": [["Route", "Departure"],
+                               ["Night train Vienna to Venice", "21:30 sleeper car"]]})),
+        ("ocean.odp", "odp", "Welcome", "#slide=2", "bleaching",
+         "why reefs lose their colour when the sea warms",
+         odp_bytes([("Welcome", "Housekeeping notes and the schedule for today"),
+                    ("Coral reefs", "Coral bleaching happens when warm ocean water makes "
+                     "corals expel their algae")])),
+        ("hobby.html", "html", "Weekend hobbies", "#section=2", "Cast on sixty stitches",
+         "how many stitches to start a woollen scarf",
+         html_bytes("Weekend hobbies", [("Pricing", "Our membership costs ten euros a "
+                                         "month, payable by card."),
+                                        ("Knitting", "Cast on sixty stitches with wool yarn "
+                                         "to knit a warm winter scarf.")])),
+        ("novel.epub", "epub", "The Lighthouse", "#chapter=2", "polished the brass lens",
+         "the person who cleaned the lamp that warns ships",
+         epub_bytes("The Lighthouse", [("The Harbour", "Fishing boats came in at dawn "
+                                        "with their nets full of herring."),
+                                       ("The Keeper", "Every night the old keeper polished "
+                                        "the brass lens so that ships would avoid the "
+                                        "rocks.")])),
+        ("inbox.mbox", "email", "inbox.mbox", "#msg=2", "disk filled up",
+         "why did the database go down overnight",
+         mbox_bytes([("Lunch order", "Shall we order pizza for the team lunch on Friday?"),
+                     ("Server outage", "The database disk filled up at 3am and the service "
+                      "stopped; we rotated the logs and it is back.")])),
+        ("consulate.eml", "email", "Passport renewal appointment", "#msg=1", "consulate",
+         "when is my appointment to renew travel documents",
+         email_bytes("Passport renewal appointment", "Your appointment at the consulate "
+                     "is on Friday at 10:00. Bring two photos.", charset="iso-8859-1")),
+        ("housing.ipynb", "notebook", "Housing analysis", "#cell=3", "linear regression",
+         "predicting home value from square footage",
+         notebook_bytes([("markdown", "# Housing analysis"),
+                         ("code", "import pandas as pd\ndf = pd.read_csv('data.csv')"),
+                         ("markdown", "We fit a linear regression to predict house prices "
+                          "from the floor area in square metres."),
+                         ("code", "model.fit(df[['area']], df['price'])")])),
+        ("pie.rtf", "rtf", "Apple pie", "#section=1", "cinnamon",
+         "baking temperature for a fruit dessert with cinnamon",
+         rtf_bytes("Apple pie", ["Grandma\\'s apple pie:", "bake at 180 degrees for 45 "
+                                 "minutes with cinnamon and brown sugar."])),
+    ]

@@ -1,0 +1,115 @@
+"""Documents beyond text and PDF: each format's text, structure, title and anchor, through
+the document worker and the indexer (fake embedder)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import docgen  # noqa: E402
+
+from gemmasearch.engine import Engine  # noqa: E402
+from gemmasearch.extract import KINDS, anchor, extract, kind_of  # noqa: E402
+from gemmasearch.search import SearchFilters, SearchOptions  # noqa: E402
+from gemmasearch.tui.editor import open_command  # noqa: E402
+
+pytest.importorskip("docx")
+pytest.importorskip("pptx")
+
+CORPUS = docgen.format_corpus()
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[c[0] for c in CORPUS])
+def test_each_format_extracts_text_title_and_sections(case) -> None:
+    name, kind, title, where, needle, _, data = case
+    assert kind_of(Path(name)) == kind and kind in KINDS
+    document = extract(Path(name), data)  # through the worker process
+    assert document.kind == kind
+    assert document.title == title
+    number = int(where.split("=")[1])
+    hits = [s for s in document.segments if needle in s.text]
+    assert [s.page for s in hits] == [number], [s.text for s in document.segments]
+
+
+def test_noise_is_left_out() -> None:
+    by_name = {c[0]: c for c in CORPUS}
+    html = extract(Path("a.html"), by_name["hobby.html"][6])
+    text = "\n".join(s.text for s in html.segments)
+    for noise in ("tracking", "color", "Home", "Site banner", "cookie"):
+        assert noise not in text
+    notebook = extract(Path("a.ipynb"), by_name["housing.ipynb"][6])
+    assert "OUTPUT NOISE" not in "".join(s.text for s in notebook.segments)
+    docx = extract(Path("a.docx"), by_name["report.docx"][6])
+    assert "Brake pads | 5000 km" in docx.segments[-1].text  # tables as rows
+    pptx = extract(Path("a.pptx"), by_name["talk.pptx"][6])
+    assert "Kilauea" in pptx.segments[1].text  # speaker notes
+    assert pptx.segments[1].text.startswith("# Slide 2: Volcanoes")
+
+
+def test_sheets_keep_row_numbers() -> None:
+    data = docgen.xlsx_bytes({"One": [["a"]], "Two": [["x", 1], [None], ["y", 2.5]]})
+    document = extract(Path("s.xlsx"), data)
+    second = [s for s in document.segments if s.page == 2][0]
+    assert second.rows and second.start_line == 0  # the sheet's name, then row 1
+    assert second.text.split("\n") == ["## Sheet 2: Two", "x | 1", "", "y | 2.5"]
+    ods = extract(Path("s.ods"), docgen.ods_bytes({"S": [["p", "q"], ["r", "s"]]}))
+    assert ods.segments[0].text.split("\n")[1:] == ["p | q", "r | s"]
+
+
+def test_non_utf8_encodings() -> None:
+    page = docgen.html_bytes("Новости", [("Погода", "Завтра будет солнечно и тепло.")],
+                             encoding="windows-1251")
+    document = extract(Path("ru.html"), page)
+    assert document.title == "Новости" and "солнечно" in document.segments[0].text
+    mail = docgen.email_bytes("Réunion", "Le café est prêt à midi.", charset="iso-8859-1")
+    assert "café est prêt" in extract(Path("a.eml"), mail).segments[0].text
+    unknown = mail.replace(b"iso-8859-1", b"x-no-such-charset")
+    assert "caf" in extract(Path("b.eml"), unknown).segments[0].text
+    html_mail = docgen.email_bytes("Menu", "Soupe à l'oignon", html=True, charset="latin-1")
+    assert "Soupe à l'oignon" in extract(Path("c.eml"), html_mail).segments[0].text
+    rtf = (b"{\\rtf1\\ansi\\ansicpg1251 \\'cf\\'f0\\'e8\\'e2\\'e5\\'f2 "
+           b"\\'ec\\'e8\\'f0\\par}")
+    assert extract(Path("r.rtf"), rtf).segments[0].text == "Привет мир"
+    notebook = docgen.notebook_bytes([("markdown", "# Über Größen")])
+    assert extract(Path("n.ipynb"), notebook).title == "Über Größen"
+
+
+def test_anchor_names() -> None:
+    assert anchor("pdf", 3, None) == "#page=3"
+    assert anchor("pptx", 2, None) == "#slide=2"
+    assert anchor("xlsx", 2, 40) == "#sheet=2&row=40"
+    assert anchor("xlsx", 2, None) == "#sheet=2"
+    assert anchor("epub", 4, None) == "#chapter=4"
+    assert anchor("email", 12, None) == "#msg=12"
+    assert anchor("notebook", 5, None) == "#cell=5"
+    assert anchor("docx", 1, None) == "#section=1"
+    assert anchor("code", None, 120) == ":120"
+    assert anchor("text", None, None) == ""
+
+
+def test_indexing_all_formats_records_anchors_and_filters_by_type(tmp_path: Path,
+                                                                 fake_engine: Engine) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, *_, data in CORPUS:
+        (docs / name).write_bytes(data)
+    report = fake_engine.index([docs])
+    assert report.failed == 0 and report.added == len(CORPUS)
+    for name, kind, _, where, needle, _, _ in CORPUS:
+        results = fake_engine.search(needle, SearchOptions(k=5, filters=SearchFilters(types=(kind,))))
+        assert results and all(r.kind == kind for r in results)
+        best = results[0]
+        assert best.path.endswith(name) and best.anchor.startswith(where), (name, best)
+        assert best.to_json()["anchor"] == best.anchor
+    mail = fake_engine.search("disk", SearchOptions(k=5, filters=SearchFilters(types=("mail",))))
+    assert {Path(r.path).name for r in mail} <= {"inbox.mbox", "consulate.eml"}
+
+
+def test_documents_open_in_the_system_viewer() -> None:
+    env = {"EDITOR": "vim"}
+    for name in ("a.docx", "b.epub", "c.mbox", "d.xlsx", "e.html"):
+        assert open_command(name, 3, env=env, platform="linux").argv == ["xdg-open", name]
+    assert open_command("f.py", 3, env=env, platform="linux").argv == ["vim", "+3", "f.py"]
