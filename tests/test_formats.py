@@ -99,7 +99,8 @@ def test_indexing_all_formats_records_anchors_and_filters_by_type(tmp_path: Path
     report = fake_engine.index([docs])
     assert report.failed == 0 and report.added == len(CORPUS)
     for name, kind, _, where, needle, _, _ in CORPUS:
-        results = fake_engine.search(needle, SearchOptions(k=5, filters=SearchFilters(types=(kind,))))
+        only_kind = SearchOptions(k=5, filters=SearchFilters(types=(kind,)))
+        results = fake_engine.search(needle, only_kind)
         assert results and all(r.kind == kind for r in results)
         best = results[0]
         assert best.path.endswith(name) and best.anchor.startswith(where), (name, best)
