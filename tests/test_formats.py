@@ -3,18 +3,21 @@ the document worker and the indexer (fake embedder)."""
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).parent))
 import docgen  # noqa: E402
 
 from gemmasearch.engine import Engine  # noqa: E402
-from gemmasearch.extract import KINDS, anchor, extract, kind_of  # noqa: E402
+from gemmasearch.extract import ANCHOR_NAMES, KINDS, anchor, extract, kind_of  # noqa: E402
 from gemmasearch.search import SearchFilters, SearchOptions  # noqa: E402
 from gemmasearch.tui.editor import open_command  # noqa: E402
+from gemmasearch.tui.widgets.preview import build_preview  # noqa: E402
 
 pytest.importorskip("docx")
 pytest.importorskip("pptx")
@@ -105,6 +108,14 @@ def test_indexing_all_formats_records_anchors_and_filters_by_type(tmp_path: Path
         best = results[0]
         assert best.path.endswith(name) and best.anchor.startswith(where), (name, best)
         assert best.to_json()["anchor"] == best.anchor
+        # The TUI preview shows that section readably, headed by what it is.
+        content = build_preview(fake_engine.open_document(best.path), best, needle)
+        console = Console(width=100, record=True, file=io.StringIO())
+        console.print(content.renderable)
+        shown = console.export_text()
+        label = ANCHOR_NAMES[kind] + " " + where.split("=")[1]
+        assert shown.startswith(label + " of ") and needle in " ".join(shown.split()), shown
+        assert label in content.title
     mail = fake_engine.search("disk", SearchOptions(k=5, filters=SearchFilters(types=("mail",))))
     assert {Path(r.path).name for r in mail} <= {"inbox.mbox", "consulate.eml"}
 
