@@ -6,6 +6,7 @@ import codecs
 import posixpath
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 from gemmasearch.errors import ExtractionError
@@ -17,7 +18,7 @@ MAX_HTML_BYTES = 16 * 1024 * 1024
 MAX_CHAPTERS = 2000
 
 # Never the main text of a page.
-_DROP = ("script, style, noscript, template, svg, math, nav, header, footer, aside, form, "
+_DROP = ("script, style, noscript, template, svg, math, nav, aside, form, "
          "iframe, object, embed, button, select, textarea, dialog, [role=navigation], "
          "[role=banner], [role=contentinfo], [aria-hidden=true], [hidden]")
 _BLOCKS = ("p, li, pre, blockquote, td, th, dt, dd, figcaption, caption, div, section, "
@@ -41,6 +42,15 @@ def decode_html(data: bytes) -> str:
     return decode_text(data)
 
 
+def _inside_article(node: Any) -> bool:
+    parent = node.parent
+    while parent is not None and parent.tag not in ("body", "html"):
+        if parent.tag in ("article", "main"):
+            return True
+        parent = parent.parent
+    return False
+
+
 def html_blocks(markup: str) -> tuple[str | None, list[Block]]:
     """The page title and its main text as headings and paragraphs: scripts, styles,
     navigation, headers, footers and forms dropped; ``<main>`` or a lone ``<article>``
@@ -58,6 +68,9 @@ def html_blocks(markup: str) -> tuple[str | None, list[Block]]:
         return title or None, []
     for node in root.css(_DROP):
         node.decompose()
+    for node in root.css("header, footer"):  # the site's, not an article's own header
+        if not _inside_article(node):
+            node.decompose()
     for node in root.css(_HEADINGS):
         node.insert_before(f"{_BREAK}{_HEAD}{(node.tag or 'h1')[1]}{_END}")
         node.insert_after(_BREAK)
