@@ -4,6 +4,7 @@ the document worker and the indexer (fake embedder)."""
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -125,3 +126,47 @@ def test_documents_open_in_the_system_viewer() -> None:
     for name in ("a.docx", "b.epub", "c.mbox", "d.xlsx", "e.html"):
         assert open_command(name, 3, env=env, platform="linux").argv == ["xdg-open", name]
     assert open_command("f.py", 3, env=env, platform="linux").argv == ["vim", "+3", "f.py"]
+
+
+def test_cli_prints_document_anchors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from gemmasearch.cli.app import app
+    from gemmasearch.config import load_settings
+    from gemmasearch.fake_embedder import FakeEmbedder
+
+    def make_engine(index, model, **settings):
+        values = {k: v for k, v in settings.items() if v is not None}
+        return Engine(load_settings(index_dir=index or tmp_path / "idx", **values),
+                      embedder=FakeEmbedder())
+
+    for module in ("common", "index_cmd", "search_cmd"):
+        monkeypatch.setattr(f"gemmasearch.cli.{module}.make_engine", make_engine)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, *_, data in CORPUS:
+        (docs / name).write_bytes(data)
+    runner = CliRunner()
+    assert runner.invoke(app, ["index", str(docs)]).exit_code == 0
+    out = runner.invoke(app, ["search", "Cast on sixty stitches", "--type", "web"]).stdout
+    assert f"{docs}/hobby.html#section=2" in " ".join(out.split()).replace(" ", ""), out
+    out = runner.invoke(app, ["search", "tomato soup", "--type", "excel", "--json"]).stdout
+    top = json.loads(out)[0]
+    assert (top["anchor"], top["page"], top["line"]) == ("#sheet=2&row=3", 2, 3)
+
+
+def test_documents_chunk_at_their_headings_and_keep_code_cells_whole() -> None:
+    from gemmasearch.chunking import chunk_document
+    from gemmasearch.extract import Document, Segment
+
+    def count(text: str) -> int:
+        return len(text.split())
+
+    body = " ".join(["word"] * 60)
+    chapter = Segment(text=f"# Chapter\n\n{body}\n\n## Part two\n\n{body}", page=3)
+    chunks = chunk_document(Document(Path("b.epub"), "epub", "t", [chapter]), count, 100)
+    assert [c.text.split("\n")[0] for c in chunks] == ["# Chapter", "## Part two"]
+    assert {c.page for c in chunks} == {3} and chunks[0].start_line is None
+    cell = Segment(text="```python\n# load the data\n\nx = 1\n```", page=2)
+    chunks = chunk_document(Document(Path("n.ipynb"), "notebook", "t", [cell]), count, 100)
+    assert len(chunks) == 1 and chunks[0].text == cell.text
