@@ -69,7 +69,12 @@ def test_non_utf8_encodings() -> None:
     document = extract(Path("ru.html"), page)
     assert document.title == "Новости" and "солнечно" in document.segments[0].text
     mail = docgen.email_bytes("Réunion", "Le café est prêt à midi.", charset="iso-8859-1")
-    assert "café est prêt" in extract(Path("a.eml"), mail).segments[0].text
+    document = extract(Path("a.eml"), mail)
+    assert document.title == "Réunion" and "café est prêt" in document.segments[0].text
+    raw = (b"Subject: =?iso-8859-1?q?caf=E9?= \xff\nFrom: =?utf-8?b?w6lsaXNl?= <e@x>\n"
+           b"Content-Type: text/plain; charset=koi8-r\n\n\xf0\xd2\xc9\xd7\xc5\xd4")
+    text = extract(Path("raw.eml"), raw).segments[0].text
+    assert text.startswith("# café") and "From: élise <e@x>" in text and "Привет" in text
     unknown = mail.replace(b"iso-8859-1", b"x-no-such-charset")
     assert "caf" in extract(Path("b.eml"), unknown).segments[0].text
     html_mail = docgen.email_bytes("Menu", "Soupe à l'oignon", html=True, charset="latin-1")

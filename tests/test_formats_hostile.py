@@ -38,6 +38,15 @@ def replace_member(data: bytes, name: str, content: bytes | str) -> bytes:
     return out.getvalue()
 
 
+def corrupt_member(data: bytes, name: str) -> bytes:
+    """A copy with the middle of one member's compressed bytes overwritten; the archive's
+    directory stays intact."""
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo(name)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    middle = start + info.compress_size // 2
+    return data[:middle] + b"\xff" * 64 + data[middle + 64:]
+
+
 def many_members(count: int) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
@@ -66,6 +75,7 @@ def test_hostile_documents_are_recorded_and_skipped(tmp_path: Path) -> None:
         "drm.epub": docgen.epub_bytes("Book", [("One", "secret")], drm=True),
         "truncated.docx": good[: len(good) // 2],
         "truncated.epub": epub[: len(epub) // 3],
+        "corrupt.docx": corrupt_member(good, "word/document.xml"),
         "notxml.pptx": replace_member(docgen.pptx_bytes([("T", "x")]),
                                       "ppt/slides/slide1.xml", "<p:sld><unclosed>"),
         "huge.mbox": b"".join(b"From a@b Mon Mar  2 09:15:00 2026\nSubject: %d\n\nhi\n\n" % i
@@ -90,6 +100,7 @@ def test_hostile_documents_are_recorded_and_skipped(tmp_path: Path) -> None:
     assert got["drm.epub"] == "DRM-protected EPUB"
     assert got["truncated.docx"].startswith("damaged or truncated DOCX")
     assert got["truncated.epub"].startswith("damaged or truncated EPUB")
+    assert got["corrupt.docx"].startswith("damaged or truncated DOCX")
     assert got["notxml.pptx"].startswith("damaged XML in PPTX")
     assert got["huge.mbox"] == "mailbox has over 20,000 messages"
     assert got["huge.html"] == "HTML file over 16 MB"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from typing import Any
 
 from gemmasearch.errors import ExtractionError
@@ -67,8 +68,11 @@ class SafeZip:
         need any, and this covers libraries whose own parser might expand them."""
         for info in infos:
             if info.filename.lower().endswith(XML_SUFFIXES) and info.file_size:
-                with self._open(info.filename) as fh:
-                    prolog = fh.read(XML_PROLOG_BYTES)
+                try:
+                    with self._open(info.filename) as fh:
+                        prolog = fh.read(XML_PROLOG_BYTES)
+                except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+                    raise _damaged(self.what, exc) from exc
                 if _declares_entities(prolog):
                     raise ExtractionError(f"{self.what} declares XML entities ({info.filename})",
                                           hint="entity expansion is refused")
@@ -88,7 +92,8 @@ class SafeZip:
         try:
             with self._open(name) as fh:
                 return bytes(fh.read())
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError) as exc:
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError,
+                zlib.error) as exc:
             raise _damaged(self.what, exc) from exc
 
     def has(self, name: str) -> bool:

@@ -22,12 +22,12 @@ _MBOX_START = re.compile(rb"(?:\A|\n\r?\n)(From [^\n]*\n)")
 
 
 def _header(message: Message, name: str) -> str:
+    """A header with its RFC 2047 words decoded (``=?utf-8?q?Caf=C3=A9?=`` is "Café")."""
     try:
         value = message.get(name)
         return " ".join(str(value).split()) if value is not None else ""
-    except Exception:  # noqa: BLE001 - undecodable headers (bad RFC 2047 words)
-        raw = message.get_all(name, failobj=[])
-        return " ".join(str(raw[0]).split()) if raw else ""
+    except Exception:  # noqa: BLE001 - headers the parser cannot make sense of
+        return ""
 
 
 def _decode_part(part: Message) -> str:
@@ -64,7 +64,7 @@ def _body(message: Message) -> str:
 
 def _message_text(raw: bytes) -> tuple[str, str]:
     """(subject, section text) of one message."""
-    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
     subject = _header(message, "Subject")
     lines = [f"# {subject or '(no subject)'}"]
     for name in ("From", "To", "Date"):
