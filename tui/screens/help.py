@@ -13,7 +13,8 @@ from textual.widgets import Static
 
 FILTER_HELP = """\
 Filters (f or ctrl+f): a path glob like *.md, notes/** or */src/*, and file types:
-markdown, text, code, pdf or extensions like py, rs. Separate several with commas.
+markdown, text, code, pdf, docx, pptx, xlsx, odt, html, epub, email, notebook, rtf
+or extensions like py, rs. Separate several with commas.
 Remap keys in config.toml under [keys], e.g.  open = "enter,o"  (binding id = keys)."""
 
 
