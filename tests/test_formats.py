@@ -175,3 +175,22 @@ def test_documents_chunk_at_their_headings_and_keep_code_cells_whole() -> None:
     cell = Segment(text="```python\n# load the data\n\nx = 1\n```", page=2)
     chunks = chunk_document(Document(Path("n.ipynb"), "notebook", "t", [cell]), count, 100)
     assert len(chunks) == 1 and chunks[0].text == cell.text
+
+
+def test_docx_text_boxes_read_once_and_deletions_skipped() -> None:
+    import zipfile
+
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    mc = 'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"'
+    box = "<w:txbxContent><w:p><w:r><w:t>boxed words</w:t></w:r></w:p></w:txbxContent>"
+    xml = (f'<w:document {w} {mc}><w:body><w:p><w:pPr><w:outlineLvl w:val="0"/></w:pPr>'
+           "<w:r><w:t>Heading by outline level</w:t></w:r></w:p><w:p><w:r><w:t>kept "
+           "</w:t></w:r><w:del><w:r><w:delText>deleted</w:delText></w:r></w:del>"
+           f"<w:r><mc:AlternateContent><mc:Choice>{box}</mc:Choice><mc:Fallback>{box}"
+           "</mc:Fallback></mc:AlternateContent></w:r></w:p></w:body></w:document>")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("word/document.xml", xml)
+    document = extract(Path("t.docx"), out.getvalue())
+    assert document.title == "Heading by outline level"
+    assert document.segments[0].text == "# Heading by outline level\n\nkept boxed words"

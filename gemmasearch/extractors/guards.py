@@ -149,8 +149,7 @@ def capped(text: str, limit: int = MAX_SECTION_CHARS) -> str:
 class TextBudget:
     """Stops a document once MAX_DOCUMENT_CHARS of text were kept."""
 
-    def __init__(self, what: str, limit: int = MAX_DOCUMENT_CHARS) -> None:
-        self.what = what
+    def __init__(self, limit: int = MAX_DOCUMENT_CHARS) -> None:
         self.left = limit
 
     def take(self, text: str) -> str:

@@ -92,7 +92,7 @@ def read_email(path: Path, data: bytes) -> Document:
     raws = split_mbox(data) if is_mbox else [data]
     if not raws:
         raise ExtractionError("mailbox has no messages")
-    budget = TextBudget("e-mail")
+    budget = TextBudget()
     segments = []
     first_subject = ""
     for number, raw in enumerate(raws, start=1):

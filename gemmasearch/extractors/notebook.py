@@ -33,7 +33,7 @@ def read_notebook(path: Path, data: bytes) -> Document:
     if not isinstance(cells, list):
         raise ExtractionError("damaged notebook: no cells")
     language = ((notebook.get("metadata") or {}).get("language_info") or {}).get("name") or ""
-    budget = TextBudget("notebook")
+    budget = TextBudget()
     segments = []
     title = None
     for number, cell in enumerate(cells[:MAX_CELLS], start=1):

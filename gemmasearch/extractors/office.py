@@ -55,14 +55,22 @@ def relationships(package: SafeZip, part: str) -> dict[str, tuple[str, str]]:
 # -- DOCX -----------------------------------------------------------------------------------
 
 def _run_text(paragraph: Any) -> str:
-    parts = []
-    for node in paragraph.iter():
-        if node.tag == f"{W}t" and node.text:
-            parts.append(node.text)
-        elif node.tag == f"{W}tab":
-            parts.append("\t")
-        elif node.tag in (f"{W}br", f"{W}cr"):
-            parts.append("\n")
+    """A paragraph's text. Deleted runs (``w:delText``) are not ``w:t``, and the fallback
+    copy of a text box (``mc:Fallback``) is skipped so its text is not read twice."""
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        for child in node:
+            if child.tag == f"{W}t":
+                parts.append(child.text or "")
+            elif child.tag == f"{W}tab":
+                parts.append("\t")
+            elif child.tag in (f"{W}br", f"{W}cr"):
+                parts.append("\n")
+            elif not child.tag.endswith("}Fallback"):
+                walk(child)
+
+    walk(paragraph)
     return "".join(parts)
 
 
@@ -125,7 +133,7 @@ def read_docx(path: Path, data: bytes) -> Document:
         levels = _style_levels(package)
         root = parse_xml(package.read("word/document.xml"), "DOCX")
         body = root.find(f"{W}body")
-        writer = SectionWriter(TextBudget("DOCX"))
+        writer = SectionWriter(TextBudget())
         if body is not None:
             writer.extend(list(_body_blocks(body, levels)))
         if package.has("word/footnotes.xml"):
@@ -193,7 +201,7 @@ def _shape_texts(tree: Any) -> tuple[str | None, list[str]]:
 
 def read_pptx(path: Path, data: bytes) -> Document:
     package = SafeZip(data, "PPTX")
-    budget = TextBudget("PPTX")
+    budget = TextBudget()
     segments: list[Segment] = []
     first_title = None
     try:

@@ -76,7 +76,7 @@ def _blocks(container: Any) -> Iterator[tuple[int, str]]:
 def read_odt(path: Path, data: bytes) -> Document:
     content, title = _open(data, "ODT")
     body = content.find(f"{OFFICE}body/{OFFICE}text")
-    writer = SectionWriter(TextBudget("ODT"))
+    writer = SectionWriter(TextBudget())
     if body is not None:
         writer.extend(list(_blocks(body)))
     segments = writer.finish()
@@ -108,7 +108,7 @@ def _ods_rows(table: Any) -> Iterable[tuple[int, list[str]]]:
 
 def read_ods(path: Path, data: bytes) -> Document:
     content, title = _open(data, "ODS")
-    budget = TextBudget("ODS")
+    budget = TextBudget()
     segments: list[Segment] = []
     tables = content.findall(f"{OFFICE}body/{OFFICE}spreadsheet/{TABLE}table")
     for number, table in enumerate(tables[:MAX_SHEETS], start=1):
@@ -121,7 +121,7 @@ def read_ods(path: Path, data: bytes) -> Document:
 
 def read_odp(path: Path, data: bytes) -> Document:
     content, title = _open(data, "ODP")
-    budget = TextBudget("ODP")
+    budget = TextBudget()
     segments: list[Segment] = []
     first_title = None
     pages = content.findall(f"{OFFICE}body/{OFFICE}presentation/{DRAW}page")

@@ -28,7 +28,7 @@ def read_rtf(path: Path, data: bytes) -> Document:
             encoding = codecs.lookup(f"cp{int(match.group(1))}").name
     source = data.decode("latin-1")  # RTF is 7-bit; \'xx escapes carry the code page
     text = rtf_to_text(source, encoding=encoding, errors="replace")
-    writer = SectionWriter(TextBudget("RTF"))
+    writer = SectionWriter(TextBudget())
     writer.add(0, text.replace("\r\n", "\n"))
     segments = writer.finish()
     if not segments:

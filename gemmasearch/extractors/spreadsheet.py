@@ -84,7 +84,7 @@ def read_xlsx(path: Path, data: bytes) -> Document:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (KeyError, ValueError, OSError, TypeError) as exc:
         raise ExtractionError(f"damaged XLSX: {type(exc).__name__}: {exc}"[:200]) from exc
-    budget = TextBudget("XLSX")
+    budget = TextBudget()
     segments: list[Segment] = []
     try:
         title = (book.properties.title or "").strip() if book.properties else ""

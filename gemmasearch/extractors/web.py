@@ -93,7 +93,7 @@ def read_html(path: Path, data: bytes) -> Document:
         raise ExtractionError(f"HTML file over {MAX_HTML_BYTES >> 20} MB",
                               hint="too large to be a page worth indexing")
     title, blocks = html_blocks(decode_html(data))
-    writer = SectionWriter(TextBudget("HTML"))
+    writer = SectionWriter(TextBudget())
     writer.extend(blocks)
     segments = writer.finish()
     if not segments:
@@ -175,7 +175,7 @@ def read_epub(path: Path, data: bytes) -> Document:
             if "nav" in (item.get("properties") or "").split():
                 nav_href = href
         labels = _toc_labels(book, opf_path, manifest, nav_href)
-        budget = TextBudget("EPUB")
+        budget = TextBudget()
         segments: list[Segment] = []
         for itemref in list(opf.iter(f"{_OPF}itemref"))[:MAX_CHAPTERS]:
             href, media = manifest.get(itemref.get("idref", ""), ("", ""))
