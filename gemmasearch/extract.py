@@ -58,7 +58,8 @@ def kind_of(path: Path) -> str | None:
     if suffix in CODE_EXTENSIONS:
         return "code"
     if suffix in DOCUMENT_KINDS:
-        return DOCUMENT_KINDS[suffix]
+        # "~$report.docx" is the owner file Office keeps while a document is open.
+        return None if path.name.startswith("~$") else DOCUMENT_KINDS[suffix]
     if not suffix and path.name.lower() in TEXT_NAMES:
         return "text"
     return None

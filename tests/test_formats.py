@@ -38,6 +38,11 @@ def test_each_format_extracts_text_title_and_sections(case) -> None:
     assert [s.page for s in hits] == [number], [s.text for s in document.segments]
 
 
+def test_office_owner_files_are_not_documents() -> None:
+    assert kind_of(Path("~$report.docx")) is None
+    assert kind_of(Path("report.docx")) == "docx"
+
+
 def test_noise_is_left_out() -> None:
     by_name = {c[0]: c for c in CORPUS}
     html = extract(Path("a.html"), by_name["hobby.html"][6])
