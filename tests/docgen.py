@@ -189,8 +189,10 @@ def email_bytes(subject: str, body: str, sender: str = "ana@example.org",
 
 
 def mbox_bytes(messages: list[tuple[str, str]]) -> bytes:
-    return b"".join(b"From ana@example.org Mon Mar  2 09:15:00 2026\n" + email_bytes(s, b)
-                    + b"\n" for s, b in messages)
+    """An mbox as mail programs write it: body lines starting "From " escaped as ">From "."""
+    return b"".join(b"From ana@example.org Mon Mar  2 09:15:00 2026\n"
+                    + email_bytes(s, b).replace(b"\nFrom ", b"\n>From ") + b"\n"
+                    for s, b in messages)
 
 
 def notebook_bytes(cells: list[tuple[str, str]]) -> bytes:

@@ -199,3 +199,14 @@ def test_docx_text_boxes_read_once_and_deletions_skipped() -> None:
     document = extract(Path("t.docx"), out.getvalue())
     assert document.title == "Heading by outline level"
     assert document.segments[0].text == "# Heading by outline level\n\nkept boxed words"
+
+
+def test_a_mailbox_at_the_cap_is_read_in_full() -> None:
+    from gemmasearch.extractors.mail import MAX_MESSAGES
+
+    data = b"".join(b"From a@b Mon Mar  2 09:15:00 2026\nSubject: =?utf-8?q?n=C2=BA_%d?=\n"
+                    b"From: a@b\n\nbody %d\nFrom a line inside a paragraph\n\n" % (i, i)
+                    for i in range(MAX_MESSAGES))
+    document = extract(Path("big.mbox"), data)
+    assert len(document.segments) == MAX_MESSAGES
+    assert document.segments[-1].text.startswith(f"# nº {MAX_MESSAGES - 1}\n")

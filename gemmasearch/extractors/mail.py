@@ -7,6 +7,8 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from email.errors import HeaderParseError
+from email.header import decode_header
 from email.message import Message
 from pathlib import Path
 
@@ -22,12 +24,25 @@ _MBOX_START = re.compile(rb"(?:\A|\n\r?\n)(From [^\n]*\n)")
 
 
 def _header(message: Message, name: str) -> str:
-    """A header with its RFC 2047 words decoded (``=?utf-8?q?Caf=C3=A9?=`` is "Café")."""
-    try:
-        value = message.get(name)
-        return " ".join(str(value).split()) if value is not None else ""
-    except Exception:  # noqa: BLE001 - headers the parser cannot make sense of
+    """A header with its RFC 2047 words decoded (``=?utf-8?q?Caf=C3=A9?=`` is "Café").
+    Decoded here rather than by ``email.policy.default``, which is ten times slower."""
+    raw = message.get(name)
+    if raw is None:
         return ""
+    parts = []
+    try:
+        pieces = decode_header(str(raw))
+    except (HeaderParseError, ValueError):
+        pieces = [(str(raw), None)]
+    for value, charset in pieces:
+        if isinstance(value, str):
+            parts.append(value)
+            continue
+        try:
+            parts.append(value.decode(charset or "ascii"))
+        except (LookupError, UnicodeDecodeError):  # unknown charset or raw 8-bit bytes
+            parts.append(decode_text(value))
+    return " ".join("".join(parts).split())
 
 
 def _decode_part(part: Message) -> str:
@@ -64,7 +79,7 @@ def _body(message: Message) -> str:
 
 def _message_text(raw: bytes) -> tuple[str, str]:
     """(subject, section text) of one message."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
     subject = _header(message, "Subject")
     lines = [f"# {subject or '(no subject)'}"]
     for name in ("From", "To", "Date"):
