@@ -49,6 +49,13 @@ def test_noise_is_left_out() -> None:
     text = "\n".join(s.text for s in html.segments)
     for noise in ("tracking", "color", "Home", "Site banner", "cookie"):
         assert noise not in text
+    from gemmasearch.extractors.web import html_blocks
+
+    page = ("<body><header>Site banner</header><main><article><header><h1>Post</h1></header>"
+            "<p>Body</p><footer>by Ana</footer></article></main><footer>cookies</footer>")
+    assert html_blocks(page)[1] == [(1, "Post"), (0, "Body"), (0, "by Ana")]
+    empty_main = "<main></main><div><h2>Real</h2><p>content</p></div>"
+    assert html_blocks(empty_main)[1] == [(2, "Real"), (0, "content")]
     notebook = extract(Path("a.ipynb"), by_name["housing.ipynb"][6])
     assert "OUTPUT NOISE" not in "".join(s.text for s in notebook.segments)
     docx = extract(Path("a.docx"), by_name["report.docx"][6])

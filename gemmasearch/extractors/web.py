@@ -53,39 +53,43 @@ def _inside_article(node: Any) -> bool:
 
 def html_blocks(markup: str) -> tuple[str | None, list[Block]]:
     """The page title and its main text as headings and paragraphs: scripts, styles,
-    navigation, headers, footers and forms dropped; ``<main>`` or a lone ``<article>``
-    preferred to the whole body."""
+    navigation, the site's header and footer, and forms dropped; ``<main>`` or a lone
+    ``<article>`` preferred to the whole body when it has text."""
     from selectolax.lexbor import LexborHTMLParser
 
     tree = LexborHTMLParser(markup)
     title_node = tree.css_first("title")
     title = " ".join(title_node.text().split()) if title_node is not None else None
-    root = tree.css_first("main")
-    if root is None:
-        articles = tree.css("article")
-        root = articles[0] if len(articles) == 1 else tree.body
-    if root is None:
+    body = tree.body
+    if body is None:
         return title or None, []
-    for node in root.css(_DROP):
+    for node in body.css(_DROP):
         node.decompose()
-    for node in root.css("header, footer"):  # the site's, not an article's own header
+    for node in body.css("header, footer"):  # the site's, not an article's own header
         if not _inside_article(node):
             node.decompose()
-    for node in root.css(_HEADINGS):
+    for node in body.css(_HEADINGS):
         node.insert_before(f"{_BREAK}{_HEAD}{(node.tag or 'h1')[1]}{_END}")
         node.insert_after(_BREAK)
-    for node in root.css(_BLOCKS):
+    for node in body.css(_BLOCKS):
         node.insert_before(_BREAK)
         node.insert_after(_BREAK)
+    articles = body.css("article")
+    main = body.css_first("main") or (articles[0] if len(articles) == 1 else None)
+    blocks = _split_blocks(main.text(deep=True)) if main is not None else []
+    return title or None, blocks or _split_blocks(body.text(deep=True))
+
+
+def _split_blocks(text: str) -> list[Block]:
     blocks: list[Block] = []
-    for piece in root.text(deep=True).split(_BREAK):
+    for piece in text.split(_BREAK):
         level = 0
         if piece.startswith(_HEAD) and _END in piece[:3]:
             level, piece = int(piece[1]), piece[3:]
-        text = " ".join(piece.split())
-        if text:
-            blocks.append((level, text))
-    return title or None, blocks
+        words = " ".join(piece.split())
+        if words:
+            blocks.append((level, words))
+    return blocks
 
 
 def read_html(path: Path, data: bytes) -> Document:
