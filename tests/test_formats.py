@@ -217,3 +217,16 @@ def test_a_mailbox_at_the_cap_is_read_in_full() -> None:
     document = extract(Path("big.mbox"), data)
     assert len(document.segments) == MAX_MESSAGES
     assert document.segments[-1].text.startswith(f"# nº {MAX_MESSAGES - 1}\n")
+
+
+def test_results_list_labels() -> None:
+    from gemmasearch.tui.format import location
+
+    assert location(None, 4, "pdf") == "p.4"
+    assert location(None, 2, "pptx") == "slide 2"
+    assert location(3, 2, "xlsx") == "sheet 2:3"
+    assert location(None, 7, "email") == "msg 7"
+    assert location(None, 5, "notebook") == "cell 5"
+    assert location(None, 3, "epub") == "ch.3"
+    assert location(None, 2, "docx") == "§2"
+    assert location(12, None, "code") == "12"
