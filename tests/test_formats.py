@@ -189,6 +189,18 @@ def test_documents_chunk_at_their_headings_and_keep_code_cells_whole() -> None:
     assert len(chunks) == 1 and chunks[0].text == cell.text
 
 
+def test_docx_comments_are_read() -> None:
+    import docx
+
+    document = docx.Document()
+    paragraph = document.add_paragraph("The travel budget grows next year.")
+    document.add_comment(paragraph.runs, text="Check the hotel costs", author="Ana")
+    out = io.BytesIO()
+    document.save(out)
+    segments = extract(Path("c.docx"), out.getvalue()).segments
+    assert segments[-1].text == "# Comments\n\nAna: Check the hotel costs"
+
+
 def test_docx_text_boxes_read_once_and_deletions_skipped() -> None:
     import zipfile
 

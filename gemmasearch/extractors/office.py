@@ -125,6 +125,28 @@ def _body_blocks(container: Any, levels: dict[str, int]) -> Iterator[tuple[int, 
             yield from _body_blocks(child, levels)
 
 
+def _add_notes(writer: SectionWriter, package: SafeZip) -> None:
+    """Footnotes, then reviewers' comments ("Ana: check this"), as last sections."""
+    if package.has("word/footnotes.xml"):
+        notes = [_run_text(p) for note in parse_xml(
+            package.read("word/footnotes.xml"), "DOCX footnotes").iter(f"{W}footnote")
+            if note.get(f"{W}type") not in ("separator", "continuationSeparator")
+            for p in note.iter(f"{W}p")]
+        if any(n.strip() for n in notes):
+            writer.add(1, "Footnotes")
+            for note in notes:
+                writer.add(0, note)
+    if package.has("word/comments.xml"):
+        comments = parse_xml(package.read("word/comments.xml"), "DOCX comments")
+        texts = [(c.get(f"{W}author") or "comment",
+                  " ".join(_run_text(p) for p in c.iter(f"{W}p")).strip())
+                 for c in comments.iter(f"{W}comment")]
+        if any(text for _, text in texts):
+            writer.add(1, "Comments")
+            for author, text in texts:
+                writer.add(0, f"{author}: {text}" if text else "")
+
+
 def read_docx(path: Path, data: bytes) -> Document:
     package = SafeZip(data, "DOCX")
     try:
@@ -136,15 +158,7 @@ def read_docx(path: Path, data: bytes) -> Document:
         writer = SectionWriter(TextBudget())
         if body is not None:
             writer.extend(list(_body_blocks(body, levels)))
-        if package.has("word/footnotes.xml"):
-            notes = [_run_text(p) for note in parse_xml(
-                package.read("word/footnotes.xml"), "DOCX footnotes").iter(f"{W}footnote")
-                if note.get(f"{W}type") not in ("separator", "continuationSeparator")
-                for p in note.iter(f"{W}p")]
-            if any(n.strip() for n in notes):
-                writer.add(1, "Footnotes")
-                for note in notes:
-                    writer.add(0, note)
+        _add_notes(writer, package)
         title = core_title(package)
     finally:
         package.close()
