@@ -20,6 +20,7 @@ from gemmasearch.extractors import guards, read_document  # noqa: E402
 from gemmasearch.fake_embedder import FakeEmbedder  # noqa: E402
 
 pytest.importorskip("docx")
+pytest.importorskip("pptx")
 
 LAUGHS = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
           + "".join(f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">'

@@ -15,6 +15,8 @@ from tests.docgen import format_corpus
 from tests.test_real_model_search import FILES
 
 pytestmark = pytest.mark.real_model
+pytest.importorskip("docx")  # python-docx and python-pptx write the test files (dev extra)
+pytest.importorskip("pptx")
 
 CORPUS = format_corpus()
 

@@ -2,7 +2,7 @@
 
 Only text matters here, so the parts are read with defusedxml instead of python-docx and
 python-pptx (which need lxml and Pillow): paragraphs, headings (by style or outline level),
-tables as rows, footnotes; slides in presentation order with their titles and notes.
+tables as rows, footnotes and comments; slides in presentation order with titles and notes.
 """
 
 from __future__ import annotations
