@@ -19,6 +19,10 @@ from gemmasearch.extract import Document, Segment
 TokenCounter = Callable[[str], int]
 
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+# Kinds whose text marks headings with "#" and code with fences (the document extractors
+# write them so): a chunk starts at a heading once full enough, and code blocks stay whole.
+MARKDOWN_LIKE = frozenset({"markdown", "docx", "odt", "html", "epub", "notebook", "pptx",
+                           "odp"})
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
 
 
@@ -52,12 +56,13 @@ class _Unit:
 
 def _blocks(segment: Segment, kind: str) -> Iterator[_Unit]:
     """Paragraphs separated by blank lines; fenced code blocks and headings on their own."""
+    markdown = kind in MARKDOWN_LIKE
     current: list[str] = []
     start = segment.start_line
     in_fence = False
     for offset, line in enumerate(segment.text.split("\n")):
         number = segment.start_line + offset
-        if kind == "markdown" and _FENCE.match(line):
+        if markdown and _FENCE.match(line):
             if not in_fence and current:
                 yield _Unit(current, start)
                 current = []
@@ -72,7 +77,7 @@ def _blocks(segment: Segment, kind: str) -> Iterator[_Unit]:
         if in_fence:
             current.append(line)
             continue
-        if kind == "markdown" and _HEADING.match(line):
+        if markdown and _HEADING.match(line):
             if current:
                 yield _Unit(current, start)
             yield _Unit([line], number, heading=True)
@@ -164,16 +169,17 @@ def chunk_document(document: Document, count: TokenCounter, budget: int,
         raise ValueError("chunk budget too small")
     chunks: list[Chunk] = []
     for segment in document.segments:
+        lines = segment.page is None or segment.rows  # else a page, slide, cell... alone
         units: list[_Unit] = []
         for block in _blocks(segment, document.kind):
             units.extend(_fit(block, budget, count))
-        for group in _pack(units, budget, overlap, count, document.kind == "markdown"):
+        for group in _pack(units, budget, overlap, count, document.kind in MARKDOWN_LIKE):
             for piece in _verified(group, budget, count):
                 text = _join(piece)
                 chunks.append(Chunk(
                     seq=len(chunks), text=text, tokens=count(text),
-                    start_line=None if segment.page else piece[0].start,
-                    end_line=None if segment.page else piece[-1].end,
+                    start_line=piece[0].start if lines else None,
+                    end_line=piece[-1].end if lines else None,
                     page=segment.page))
     return chunks
 

@@ -299,7 +299,8 @@ class Engine:
             yield query, results
 
     def open_document(self, path: str | Path) -> Document:
-        """Text of an indexed file for previews: lines, or pages for PDFs."""
+        """Text of an indexed file for previews: lines, or the numbered sections of a
+        document (pages, slides, sheets, chapters, messages, cells)."""
         file_path = Path(path)
         try:
             data = file_path.read_bytes()

@@ -1,22 +1,13 @@
-"""Turn a file into text segments with positions: lines for text, pages for PDFs."""
+"""Turn a file into text segments with positions: lines for text and code; numbered
+sections (pages, slides, chapters, messages, cells) for documents, which the extractors in
+``gemmasearch.extractors`` read in a sandboxed worker process."""
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import logging
-import os
-import pickle
 import re
-import selectors
-import struct
-import subprocess
-import sys
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from gemmasearch.errors import ExtractionError
 
@@ -29,29 +20,32 @@ CODE_EXTENSIONS = frozenset({
     ".kts", ".scala", ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".cs", ".fs", ".rb",
     ".php", ".swift", ".m", ".mm", ".lua", ".pl", ".pm", ".r", ".jl", ".dart", ".ex", ".exs",
     ".erl", ".hs", ".ml", ".mli", ".clj", ".elm", ".zig", ".nim", ".v", ".sh", ".bash",
-    ".zsh", ".fish", ".ps1", ".sql", ".html", ".htm", ".css", ".scss", ".sass", ".less",
+    ".zsh", ".fish", ".ps1", ".sql", ".css", ".scss", ".sass", ".less",
     ".vue", ".svelte", ".json", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf", ".xml",
     ".proto", ".graphql", ".tf", ".nix", ".cmake", ".gradle", ".bat",
 })
-PDF_EXTENSIONS = frozenset({".pdf"})
+# Formats read in the sandboxed document worker (gemmasearch/extractors/), by extension.
+DOCUMENT_KINDS = {
+    ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx", ".odt": "odt",
+    ".ods": "ods", ".odp": "odp", ".html": "html", ".htm": "html", ".xhtml": "html",
+    ".epub": "epub", ".eml": "email", ".mbox": "email", ".ipynb": "notebook", ".rtf": "rtf",
+}
 # Extension-less files worth reading.
 TEXT_NAMES = frozenset({
     "readme", "license", "copying", "changelog", "authors", "contributing", "makefile",
     "dockerfile", "justfile", "rakefile", "gemfile", "procfile", "vagrantfile", "notes", "todo",
 })
 
-KINDS = ("markdown", "text", "code", "pdf")
+TEXT_KINDS = ("markdown", "text", "code")
+KINDS = (*TEXT_KINDS, *dict.fromkeys(DOCUMENT_KINDS.values()))
 
-# Time and size limits for PDFs, which can be hostile.
-PDF_MAX_PAGES = 2000
-PDF_MAX_CHARS_PER_PAGE = 200_000
-# pypdf runs in a separate, reused worker process: a PDF that loops is killed after
-# PDF_TIMEOUT_SECONDS, and one that explodes in memory hits PDF_MEMORY_BYTES of address
-# space there, never in the indexer.
-PDF_TIMEOUT_SECONDS = 60.0
-WORKER_START_SECONDS = 60.0
-READY = b"R"
-PDF_MEMORY_BYTES = 1536 * 1024 * 1024
+# What a segment number means in each kind: search prints ``path#slide=3``. Kinds not
+# listed have lines (``path:12``).
+ANCHOR_NAMES = {
+    "pdf": "page", "pptx": "slide", "odp": "slide", "xlsx": "sheet", "ods": "sheet",
+    "epub": "chapter", "email": "msg", "notebook": "cell", "docx": "section", "odt": "section",
+    "html": "section", "rtf": "section",
+}
 
 
 def kind_of(path: Path) -> str | None:
@@ -63,20 +57,33 @@ def kind_of(path: Path) -> str | None:
         return "text"
     if suffix in CODE_EXTENSIONS:
         return "code"
-    if suffix in PDF_EXTENSIONS:
-        return "pdf"
+    if suffix in DOCUMENT_KINDS:
+        # "~$report.docx" is the owner file Office keeps while a document is open.
+        return None if path.name.startswith("~$") else DOCUMENT_KINDS[suffix]
     if not suffix and path.name.lower() in TEXT_NAMES:
         return "text"
     return None
 
 
+def anchor(kind: str, page: int | None, line: int | None) -> str:
+    """Where in a file a hit is, as search prints it: ``#page=3``, ``#slide=2``,
+    ``#sheet=1&row=40``, ``#msg=12``, ``:120``, or nothing."""
+    if page is not None:
+        where = f"#{ANCHOR_NAMES.get(kind, 'page')}={page}"
+        return f"{where}&row={line}" if line and kind in ("xlsx", "ods") else where
+    return f":{line}" if line else ""
+
+
 @dataclass(frozen=True)
 class Segment:
-    """A run of text: lines ``start_line`` onwards (1-based) or one PDF page."""
+    """A run of text: lines ``start_line`` onwards (1-based), or one numbered section of a
+    document (``page``: a PDF page, slide, chapter, message, cell...). With ``rows`` a
+    section's lines are numbered too (spreadsheet rows)."""
 
     text: str
     start_line: int = 1
     page: int | None = None
+    rows: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,187 +147,16 @@ def read_text_document(path: Path, data: bytes, kind: str) -> Document:
     return Document(path=path, kind=kind, title=title, segments=[Segment(text=text)])
 
 
-def read_pdf_document(path: Path, data: bytes) -> Document:
-    """Extract a PDF in the sandboxed worker process (time and memory limits)."""
-    return _PDF_WORKER.extract(path, data)
-
-
-def read_pdf_in_process(path: Path, data: bytes) -> Document:
-    import io
-
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted:
-            try:
-                if not reader.decrypt(""):
-                    raise ExtractionError("encrypted PDF", hint="needs a password")
-            except (NotImplementedError, PdfReadError) as exc:
-                raise ExtractionError("encrypted PDF", hint=str(exc)) from exc
-        n_pages = len(reader.pages)
-        segments = []
-        for number in range(min(n_pages, PDF_MAX_PAGES)):
-            page_text = reader.pages[number].extract_text() or ""
-            page_text = page_text[:PDF_MAX_CHARS_PER_PAGE].strip()
-            if page_text:
-                segments.append(Segment(text=page_text, page=number + 1))
-        title = None
-        if reader.metadata is not None and reader.metadata.title:
-            title = str(reader.metadata.title).strip() or None
-    except (ExtractionError, MemoryError):
-        raise
-    except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on damaged files
-        raise ExtractionError(f"unreadable PDF: {type(exc).__name__}: {exc}"[:300]) from exc
-    if not segments:
-        raise ExtractionError("PDF has no extractable text", hint="scanned images need OCR")
-    return Document(path=path, kind="pdf", title=title or path.name, segments=segments)
-
-
 def extract(path: Path, data: bytes, kind: str | None = None) -> Document:
-    """Extract a document from bytes already read. Raises ExtractionError."""
+    """Extract a document from bytes already read. Raises ExtractionError.
+
+    Text, Markdown and code are read here; every other format in the document worker
+    process, under its time and memory limits."""
     kind = kind or kind_of(path) or "text"
-    if kind == "pdf":
-        return read_pdf_document(path, data)
-    return read_text_document(path, data, kind)
+    if kind in TEXT_KINDS:
+        return read_text_document(path, data, kind)
+    from gemmasearch.extractors.worker import DOCUMENT_WORKER
+
+    return DOCUMENT_WORKER.extract(path, data, kind)
 
 
-# -- the PDF worker process -------------------------------------------------------------
-# Messages are 8-byte little-endian lengths followed by pickles, over the worker's stdin
-# and stdout. Request: (path, data). Reply: ("ok", Document) or ("error", message, hint).
-
-def _send(fh: Any, obj: object) -> None:
-    blob = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    fh.write(struct.pack("<Q", len(blob)) + blob)
-    fh.flush()
-
-
-def _recv_exact(fh: Any, n: int) -> bytes:
-    parts, left = [], n
-    while left:
-        block = fh.read(left)
-        if not block:
-            raise EOFError
-        parts.append(block)
-        left -= len(block)
-    return b"".join(parts)
-
-
-def pdf_worker_main() -> None:  # pragma: no cover - runs in the worker process
-    import resource
-
-    limit = int(os.environ.get("GEMMASEARCH_PDF_MEMORY_BYTES") or PDF_MEMORY_BYTES)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # stray prints must not corrupt the channel
-    import pypdf  # noqa: F401 - imported before "ready", so start-up is not timed per PDF
-
-    stdout.write(READY)
-    stdout.flush()
-    while True:
-        try:
-            (size,) = struct.unpack("<Q", _recv_exact(stdin, 8))
-            path, data = pickle.loads(_recv_exact(stdin, size))
-        except EOFError:
-            return
-        try:
-            reply: tuple[Any, ...] = ("ok", read_pdf_in_process(Path(path), data))
-        except ExtractionError as exc:
-            reply = ("error", exc.message, exc.hint)
-        except MemoryError:
-            del data
-            _send(stdout, ("error", "PDF needs too much memory to read",
-                           f"over {limit >> 20} MB"))
-            return  # start afresh after running out of memory
-        except RecursionError:
-            reply = ("error", "unreadable PDF: nested too deeply", None)
-        del data
-        _send(stdout, reply)
-
-
-class PdfWorker:
-    """One long-lived worker process, started on first use and restarted after it is
-    killed for taking too long or dies."""
-
-    def __init__(self) -> None:
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()
-        atexit.register(self.close)
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        if self._proc is None or self._proc.poll() is not None:
-            proc = subprocess.Popen(
-                [sys.executable, "-c",
-                 "from gemmasearch.extract import pdf_worker_main; pdf_worker_main()"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                close_fds=True,
-                env={**os.environ, "GEMMASEARCH_PDF_MEMORY_BYTES": str(PDF_MEMORY_BYTES)})
-            self._proc = proc
-            # Wait for the worker to be ready: only reading a PDF counts against its limit.
-            assert proc.stdout is not None
-            with selectors.DefaultSelector() as sel:
-                sel.register(proc.stdout.fileno(), selectors.EVENT_READ)
-                ready = sel.select(WORKER_START_SECONDS) and os.read(
-                    proc.stdout.fileno(), len(READY)) == READY
-            if not ready:
-                self.close()
-                raise ExtractionError("the PDF reader could not start")
-        return self._proc
-
-    def close(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-    def extract(self, path: Path, data: bytes, timeout: float | None = None) -> Document:
-        with self._lock:
-            for attempt in (1, 2):
-                proc = self._start()
-                try:
-                    _send(proc.stdin, (str(path), data))
-                    break
-                except (BrokenPipeError, OSError):
-                    self.close()
-                    if attempt == 2:
-                        raise ExtractionError("the PDF reader could not start") from None
-            reply = self._reply(proc, timeout or PDF_TIMEOUT_SECONDS)
-        if reply[0] == "ok":
-            document: Document = reply[1]
-            return Document(path=path, kind=document.kind, title=document.title,
-                            segments=document.segments)
-        raise ExtractionError(reply[1], hint=reply[2])
-
-    def _reply(self, proc: subprocess.Popen[bytes], timeout: float) -> tuple[Any, ...]:
-        deadline = time.monotonic() + timeout
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
-        buf = bytearray()
-        need = 8
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    self.close()
-                    log.warning("PDF reader killed after %g s", timeout)
-                    return ("error", f"PDF took too long to read (over {timeout:g} s)",
-                            "it may be damaged or hostile")
-                block = os.read(fd, max(need - len(buf), 1 << 16))
-                if not block:
-                    self.close()
-                    return ("error", "PDF crashed the reader", "it may be damaged")
-                buf += block
-                if len(buf) >= 8 and need == 8:
-                    need = 8 + struct.unpack("<Q", bytes(buf[:8]))[0]
-                if len(buf) >= need > 8:
-                    reply = pickle.loads(bytes(buf[8:need]))
-                    if reply[0] == "error" and reply[1].startswith("PDF needs too much"):
-                        self.close()
-                    return tuple(reply)
-
-
-_PDF_WORKER = PdfWorker()

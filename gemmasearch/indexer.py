@@ -25,7 +25,7 @@ import numpy as np
 from gemmasearch.chunking import Chunk, chunk_document
 from gemmasearch.embedder import Embedder, format_document
 from gemmasearch.errors import ExtractionError, IndexError_
-from gemmasearch.extract import extract
+from gemmasearch.extract import TEXT_KINDS, extract
 from gemmasearch.index import ChunkRecord, Collection, FileRecord
 from gemmasearch.lexical import lexical_text
 from gemmasearch.scan import ScannedFile, Scanner, ScanResult, path_key
@@ -258,7 +258,7 @@ class Indexer:
         old = existing.get(key)
         record = FileRecord(path=key, size=item.size, mtime_ns=item.mtime_ns, kind=item.kind)
         try:
-            data, size, mtime_ns, digest = _read(item.path, item.kind != "pdf")
+            data, size, mtime_ns, digest = _read(item.path, item.kind in TEXT_KINDS)
         except FileNotFoundError:  # deleted (or replaced) between scan and read
             return _Prepared(record, [], is_new=old is None, gone=True)
         except OSError as exc:
@@ -283,7 +283,7 @@ class Indexer:
             log.warning("%s: kept the first %d of %d chunks", key, MAX_CHUNKS_PER_FILE,
                         len(chunks))
             chunks = chunks[:MAX_CHUNKS_PER_FILE]
-        elif size > MAX_TEXT_BYTES and item.kind != "pdf":
+        elif size > MAX_TEXT_BYTES and item.kind in TEXT_KINDS:
             log.warning("%s: indexed the first %d MB only", key, MAX_TEXT_BYTES >> 20)
         record = FileRecord(path=key, size=size, mtime_ns=mtime_ns, sha256=digest,
                             kind=document.kind, title=title)

@@ -14,7 +14,7 @@ import numpy as np
 from gemmasearch import extract
 from gemmasearch.embedder import Embedder
 from gemmasearch.errors import UsageError
-from gemmasearch.extract import decode_text
+from gemmasearch.extract import anchor, decode_text
 from gemmasearch.fusion import FusionConfig, Legs, fuse, merge_scaled
 from gemmasearch.index import Collection
 from gemmasearch.lexical import ParsedQuery, parse_query
@@ -22,7 +22,11 @@ from gemmasearch.snippets import file_line_offset, snippet_for
 
 log = logging.getLogger(__name__)
 
-TYPE_ALIASES = {"md": "markdown", "txt": "text", "doc": "text", "src": "code", "source": "code"}
+TYPE_ALIASES = {
+    "md": "markdown", "txt": "text", "doc": "text", "src": "code", "source": "code",
+    "word": "docx", "powerpoint": "pptx", "excel": "xlsx", "web": "html", "ebook": "epub",
+    "mail": "email", "jupyter": "notebook",
+}
 # Candidates taken from the truncated index before the full-size re-scoring.
 RESCORE_CANDIDATES = 100
 TEXT_KINDS = frozenset({"text", "markdown", "code"})  # files whose bytes are their text
@@ -74,6 +78,7 @@ class SearchResult:
     chunk_id: int
     text: str = field(repr=False, default="")
     other_chunks: int = 0  # with --per-file: further matching chunks in the same file
+    anchor: str = ""  # "#page=3", "#slide=2", "#msg=14", ":120": where search points
     explain: dict[str, Any] | None = None
 
     def to_json(self, with_text: bool = False) -> dict[str, Any]:
@@ -291,6 +296,7 @@ class Searcher:
                 snippet=snippet, start_line=row["start_line"], end_line=row["end_line"],
                 kind=row["kind"] or "text", title=row["title"] or "", chunk_id=cid,
                 text=row["text"], explain=explain.get(cid) if options.explain else None)
+            result.anchor = anchor(result.kind, result.page, line)
             results.append(result)
             by_path[row["path"]] = result
         return results

@@ -19,12 +19,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from pdfgen import pdf_bytes as make_pdf  # noqa: E402
 
-from gemmasearch import extract as extract_module  # noqa: E402
 from gemmasearch import indexer as indexer_module  # noqa: E402
 from gemmasearch import scan as scan_module  # noqa: E402
 from gemmasearch.config import load_settings  # noqa: E402
 from gemmasearch.engine import Engine  # noqa: E402
 from gemmasearch.errors import GemmasearchError, IndexError_  # noqa: E402
+from gemmasearch.extractors import worker as worker_module  # noqa: E402
 from gemmasearch.fake_embedder import FakeEmbedder  # noqa: E402
 from gemmasearch.index import Collection  # noqa: E402
 
@@ -96,7 +96,7 @@ def test_hostile_files_are_recorded_with_reasons(tmp_path: Path, caplog) -> None
 
 
 def test_pdf_that_takes_too_long_is_killed(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(extract_module, "PDF_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(worker_module, "TIMEOUT_SECONDS", 0.5)
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "slow.pdf").write_bytes(make_pdf([f"page {i} " * 40 for i in range(3000)]))
@@ -110,8 +110,8 @@ def test_pdf_that_takes_too_long_is_killed(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_pdf_that_explodes_in_memory_is_contained(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(extract_module, "PDF_MEMORY_BYTES", 128 << 20)
-    extract_module._PDF_WORKER.close()  # restart with the lower limit
+    monkeypatch.setattr(worker_module, "MEMORY_BYTES", 128 << 20)
+    worker_module.DOCUMENT_WORKER.close()  # restart with the lower limit
     docs = tmp_path / "docs"
     docs.mkdir()
     ops = b"BT /F1 12 Tf " + b"(ab) Tj 1 0 Td " * 500_000 + b"ET"
@@ -127,7 +127,7 @@ def test_pdf_that_explodes_in_memory_is_contained(tmp_path: Path, monkeypatch) -
         got = failures(engine)
     finally:
         engine.close()
-        extract_module._PDF_WORKER.close()
+        worker_module.DOCUMENT_WORKER.close()
     assert set(got) == {f"{docs}/ops.pdf", f"{docs}/bomb.pdf"}
     assert "memory" in got[f"{docs}/ops.pdf"] or "crashed" in got[f"{docs}/ops.pdf"]
 

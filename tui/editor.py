@@ -1,5 +1,6 @@
 """Build the command that opens a result: ``$VISUAL``/``$EDITOR`` at a line, or the system
-opener for PDFs. Pure functions, so tests check the command without running anything."""
+opener for PDFs and other documents. Pure functions, so tests check the command without
+running anything."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gemmasearch.errors import GemmasearchError
+from gemmasearch.extract import TEXT_KINDS, kind_of
 
 # Editors that take ``+LINE path``.
 PLUS_LINE = frozenset({
@@ -31,7 +33,7 @@ GUI_EDITORS = GOTO_FLAG | frozenset({"subl", "sublime_text", "zed", "mate", "ged
 class OpenCommand:
     argv: list[str]
     terminal: bool  # True: the UI must suspend while it runs (a terminal editor)
-    via: str = "editor"  # "editor" ($VISUAL/$EDITOR), "opener" (PDF) or "fallback" (no editor)
+    via: str = "editor"  # "editor" ($VISUAL/$EDITOR), "opener" (PDFs, Office files, e-books…) or "fallback" (no editor)
 
 
 def launch_error(command: OpenCommand, exc: OSError, path: str) -> GemmasearchError:
@@ -43,7 +45,9 @@ def launch_error(command: OpenCommand, exc: OSError, path: str) -> GemmasearchEr
     opener_hint = ("install xdg-utils (it provides xdg-open)" if program == "xdg-open"
                    else f"check that {program} works")
     if command.via == "opener":
-        what = "no program to open PDFs" if missing else f"cannot run {program}: {reason}"
+        suffix = Path(path).suffix.lower()
+        files = "PDFs" if suffix == ".pdf" else f"{suffix or 'these'} files"
+        what = f"no program to open {files}" if missing else f"cannot run {program}: {reason}"
         detail = f": {program} not found" if missing else ""
         return GemmasearchError(what + detail,
                                 hint=f"{opener_hint}, or open the file yourself: {path}")
@@ -72,7 +76,8 @@ def open_command(path: str | Path, line: int | None = None, *, kind: str | None 
     """The command that shows ``path`` at ``line``."""
     env = os.environ if env is None else env
     path = str(path)
-    if kind == "pdf" or path.lower().endswith(".pdf"):
+    if (kind or kind_of(Path(path)) or "text") not in TEXT_KINDS:
+        # PDFs, Office files, e-books, mail: the desktop's own application opens them.
         return OpenCommand(system_opener(path, platform), terminal=False, via="opener")
     editor = (env.get("VISUAL") or env.get("EDITOR") or "").strip()
     if not editor:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.text import Text
 
+from gemmasearch.extract import ANCHOR_NAMES
 from gemmasearch.lexical import identifier_words, parse_query
 
 BAR_CELLS = "▏▎▍▌▋▊▉█"
@@ -63,9 +64,15 @@ def highlight(text: str | Text, query: str, style: str = "bold reverse") -> Text
     return out
 
 
-def location(line: int | None, page: int | None) -> str:
+# Short names of section numbers in the results list ("p.3", "slide 2", "msg 14").
+_SHORT = {"page": "p.", "slide": "slide ", "sheet": "sheet ", "chapter": "ch.", "msg": "msg ",
+          "cell": "cell ", "section": "§"}
+
+
+def location(line: int | None, page: int | None, kind: str | None = None) -> str:
     if page is not None:
-        return f"p.{page}"
+        where = _SHORT.get(ANCHOR_NAMES.get(kind or "pdf", "page"), "p.") + str(page)
+        return f"{where}:{line}" if line and kind in ("xlsx", "ods") else where
     if line is not None:
         return f"{line}"
     return ""

@@ -139,7 +139,7 @@ def _print_results(results: list[SearchResult], explain: bool) -> None:
         out.print("[dim]no results[/]", markup=True, style=None)
         return
     for r in results:
-        where = f"#page={r.page}" if r.page else (f":{r.line}" if r.line else "")
+        where = r.anchor
         extra = f"  [dim](+{r.other_chunks} more)[/]" if r.other_chunks else ""
         out.print(f"[bold green]{r.score:6.3f}[/]  [bold cyan]{display_path(r.path)}{where}[/]"
                   f"{extra}", markup=True)

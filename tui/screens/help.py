@@ -17,7 +17,8 @@ KEYS_HELP = (  # one paragraph: it wraps to the width of the window
     "the first one goes back); Enter opens the highlighted result from either.")
 FILTER_HELP = """\
 Filters (^f, or f in the results): a path glob like *.md, notes/** or */src/*, and types:
-markdown, text, code, pdf or extensions like py, rs. Separate several with commas.
+markdown, text, code, pdf, docx, pptx, xlsx, odt, html, epub, email, notebook, rtf
+or extensions like py, rs. Separate several with commas.
 Remap keys in config.toml under [keys], e.g.  open = "enter,o"  (binding id = keys)."""
 
 

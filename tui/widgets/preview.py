@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from gemmasearch.extract import Document
+from gemmasearch.extract import ANCHOR_NAMES, TEXT_KINDS, Document
 from gemmasearch.search import SearchResult
 from gemmasearch.tui.format import term_pattern
 
@@ -44,8 +44,8 @@ def _lines_label(result: SearchResult) -> str:
 def build_preview(doc: Document, result: SearchResult, query: str, *, dark: bool = True,
                   name: str = "") -> PreviewContent:
     name = name or doc.path.name
-    if doc.kind == "pdf" or result.page is not None:
-        return _pdf_preview(doc, result, query, name, dark)
+    if doc.kind not in TEXT_KINDS or result.page is not None:
+        return _section_preview(doc, result, query, name, dark)
     text = doc.segments[0].text if doc.segments else ""
     if doc.kind == "markdown":
         return _markdown_preview(text, result, name)
@@ -101,11 +101,17 @@ def _markdown_preview(text: str, result: SearchResult, name: str) -> PreviewCont
     return PreviewContent(Group(*parts), f"{name} · {_lines_label(result)}".rstrip(" ·"), 0)
 
 
-def _pdf_preview(doc: Document, result: SearchResult, query: str, name: str,
-                 dark: bool) -> PreviewContent:
-    pages = {s.page: s.text for s in doc.segments}
+def _section_preview(doc: Document, result: SearchResult, query: str, name: str,
+                     dark: bool) -> PreviewContent:
+    """One numbered section (PDF page, slide, sheet, chapter, message, cell) as plain text
+    with the match shaded."""
+    pages: dict[int | None, str] = {}
+    for s in doc.segments:  # a sheet may come in several runs of rows: the matching one
+        if s.page not in pages or (result.start_line or 0) >= s.start_line:
+            pages[s.page] = s.text
     last_page = max((p for p in pages if p is not None), default=0)
     page = result.page if result.page in pages else next(iter(pages), None)
+    label = ANCHOR_NAMES.get(doc.kind, "page")
     body = Text(pages.get(page, result.text))
     scroll = 0
     needle = " ".join(result.text.split())[:60]
@@ -118,9 +124,9 @@ def _pdf_preview(doc: Document, result: SearchResult, query: str, name: str,
     pattern = term_pattern(query)
     if pattern is not None:
         body.highlight_regex(pattern, "bold reverse")
-    header = Text(f"page {page} of {last_page}", style="bold")
+    header = Text(f"{label} {page} of {last_page}", style="bold")
     return PreviewContent(Group(header, Rule(style="dim"), body),
-                          f"{name} · page {page}/{last_page}", scroll + (2 if scroll else 0))
+                          f"{name} · {label} {page}/{last_page}", scroll + (2 if scroll else 0))
 
 
 class Preview(VerticalScroll, can_focus=True):

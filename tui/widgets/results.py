@@ -20,7 +20,7 @@ def result_prompt(result: SearchResult, query: str, roots: Sequence[str]) -> Gro
     """Two lines, each cut with an ellipsis: the file and where, then the snippet."""
     rel = relative_path(result.path, roots)
     parent = str(PurePath(rel).parent)
-    where = location(result.line, result.page)
+    where = location(result.line, result.page, result.kind)
     head = Text(no_wrap=True, overflow="ellipsis")
     head.append_text(score_bar(result.score))
     head.append(f" {result.score:5.2f} ", "dim")
