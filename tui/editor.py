@@ -33,7 +33,8 @@ GUI_EDITORS = GOTO_FLAG | frozenset({"subl", "sublime_text", "zed", "mate", "ged
 class OpenCommand:
     argv: list[str]
     terminal: bool  # True: the UI must suspend while it runs (a terminal editor)
-    via: str = "editor"  # "editor" ($VISUAL/$EDITOR), "opener" (PDFs, Office files, e-books…) or "fallback" (no editor)
+    # "editor" ($VISUAL/$EDITOR), "opener" (PDFs, Office files, e-books…), "fallback" (no editor)
+    via: str = "editor"
 
 
 def launch_error(command: OpenCommand, exc: OSError, path: str) -> GemmasearchError:
