@@ -29,10 +29,14 @@ from gemmasearch.models import (
 )
 from gemmasearch.scan import Scanner
 from gemmasearch.search import Searcher, SearchOptions, SearchResult
+from gemmasearch.sniff import UNSUPPORTED
 
 log = logging.getLogger(__name__)
 
 PROMPT_FORMAT = f"{QUERY_PROMPT} || {DOCUMENT_PROMPT}"
+# Reasons `status` lists as skipped (by design) rather than failed, with a few paths each.
+SKIP_REASONS = (UNSUPPORTED,)
+STATUS_SKIPPED_PATHS = 20
 
 
 class SharedEmbedder:
@@ -284,17 +288,26 @@ class Engine:
     def status(self) -> dict[str, Any]:
         if not (self.index_dir / "index.sqlite").exists():
             return {"index": str(self.index_dir), "exists": False, "roots": [], "files": 0,
-                    "chunks": 0, "failed": 0, "failures": []}
+                    "chunks": 0, "failed": 0, "failures": [], "skipped": []}
         collection = self.reader()
         collection.refresh()
         stats = collection.stats()
         fp = collection.fingerprint()
+        # Files not indexed by design (no known type, not text) are listed by reason, apart
+        # from the failures.
+        skipped = []
+        for reason in SKIP_REASONS:
+            count, paths = collection.store.files_with_error(reason, limit=STATUS_SKIPPED_PATHS)
+            if count:
+                skipped.append({"reason": reason, "count": count, "paths": paths})
+        stats["failed"] -= sum(item["count"] for item in skipped)
         return {
             "index": str(self.index_dir), "exists": True, **stats,
             "model": None if fp is None else {"name": fp.model_name, "sha256": fp.model_sha256,
                                               "quantization": fp.model_quantization or None},
             "dims": fp.dims if fp else None,
-            "failures": collection.store.failures(),
+            "failures": collection.store.failures(exclude=SKIP_REASONS),
+            "skipped": skipped,
         }
 
     def check(self, repair: bool = False) -> tuple[list[str], list[str]]:

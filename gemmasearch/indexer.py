@@ -29,6 +29,7 @@ from gemmasearch.extract import extract
 from gemmasearch.index import ChunkRecord, Collection, FileRecord
 from gemmasearch.lexical import lexical_text
 from gemmasearch.scan import ScannedFile, Scanner, ScanResult, path_key
+from gemmasearch.sniff import UNSUPPORTED
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class IndexReport:
     seconds: float = 0.0
     stopped: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
+    # Files seen and not indexed by design (not failures), by reason: counted every run.
+    skipped: dict[str, int] = field(default_factory=dict)
     # Indexed folders that no longer exist (an unmounted drive?): their files are kept.
     missing_roots: list[str] = field(default_factory=list)
 
@@ -87,6 +90,8 @@ class IndexReport:
                 f"{self.unchanged} unchanged")
         if self.failed:
             text += f", {self.failed} failed"
+        for reason, count in sorted(self.skipped.items()):
+            text += f", {count} skipped: {reason}"
         return text
 
     def as_dict(self) -> dict[str, object]:
@@ -95,6 +100,7 @@ class IndexReport:
                 "reused": self.reused,
                 "tokens": self.tokens, "seconds": round(self.seconds, 3),
                 "stopped": self.stopped, "missing_roots": self.missing_roots,
+                "skipped": dict(sorted(self.skipped.items())),
                 "failures": [{"path": p, "error": e} for p, e in self.failures]}
 
 
@@ -439,9 +445,15 @@ class Indexer:
             size, mtime = 0, 0
         key = path_key(path)
         old = existing.get(key)
+        counted_only = reason == UNSUPPORTED
+        if counted_only:
+            report.skipped[reason] = report.skipped.get(reason, 0) + 1
         if old and old.size == size and old.mtime_ns == mtime and old.error == reason:
             return  # already recorded
         self.collection.put_file(FileRecord(key, size, mtime, error=reason), [], None)
+        if counted_only:
+            log.debug("skipped %s: %s", key, reason)
+            return
         report.failed += 1
         report.failures.append((key, reason))
         log.warning("skipped %s: %s", key, reason)

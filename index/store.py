@@ -346,7 +346,17 @@ class Store:
             "chunks": one("SELECT count(*) FROM chunks").fetchone()[0],
         }
 
-    def failures(self, limit: int = 1000) -> list[dict[str, Any]]:
+    def failures(self, limit: int = 1000, exclude: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Files recorded with an error, but not those whose error is in ``exclude``."""
+        marks = ",".join("?" * len(exclude))
         return list(self.db.query(
-            "SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path LIMIT ?",
-            [limit]))
+            "SELECT path, error FROM files WHERE error IS NOT NULL "
+            f"AND error NOT IN ({marks}) ORDER BY path LIMIT ?", [*exclude, limit]))
+
+    def files_with_error(self, error: str, limit: int = 1000) -> tuple[int, list[str]]:
+        """(how many files were recorded with exactly this error, the first paths)."""
+        count = self.conn.execute(
+            "SELECT count(*) FROM files WHERE error = ?", (error,)).fetchone()[0]
+        paths = [r[0] for r in self.conn.execute(
+            "SELECT path FROM files WHERE error = ? ORDER BY path LIMIT ?", (error, limit))]
+        return int(count), paths
