@@ -73,6 +73,7 @@ class IndexReport:
     changed: int = 0
     removed: int = 0
     unchanged: int = 0
+    moved: int = 0  # renamed or moved, content unchanged: rows moved, nothing embedded
     failed: int = 0
     chunks: int = 0
     reused: int = 0  # chunks whose text was embedded before: vector taken from the index
@@ -88,6 +89,8 @@ class IndexReport:
     def summary(self) -> str:
         text = (f"+{self.added} new, ~{self.changed} changed, -{self.removed} removed, "
                 f"{self.unchanged} unchanged")
+        if self.moved:
+            text += f", {self.moved} moved"
         if self.failed:
             text += f", {self.failed} failed"
         for reason, count in sorted(self.skipped.items()):
@@ -96,7 +99,8 @@ class IndexReport:
 
     def as_dict(self) -> dict[str, object]:
         return {"added": self.added, "changed": self.changed, "removed": self.removed,
-                "unchanged": self.unchanged, "failed": self.failed, "chunks": self.chunks,
+                "unchanged": self.unchanged, "moved": self.moved, "failed": self.failed,
+                "chunks": self.chunks,
                 "reused": self.reused,
                 "tokens": self.tokens, "seconds": round(self.seconds, 3),
                 "stopped": self.stopped, "missing_roots": self.missing_roots,
@@ -131,6 +135,7 @@ class _Known(NamedTuple):
     mtime_ns: int
     sha256: str | None
     error: str | None
+    kind: str | None
 
 
 @dataclass
@@ -142,6 +147,14 @@ class _Prepared:
     is_new: bool
     unchanged: bool = False  # content hash equal: only size/mtime to record
     gone: bool = False  # vanished between scan and read
+    moved_from: str | None = None  # a vanished file with this content: take over its rows
+
+
+def _vanished_below(path: str, roots: Sequence[str]) -> bool:
+    """True for an indexed path that no longer exists below a root that still does (a
+    file on an unmounted drive is not vanished)."""
+    return not os.path.lexists(path) and any(
+        path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
 def _read(path: Path, bounded: bool) -> tuple[bytes, int, int, str]:
@@ -175,6 +188,12 @@ class Indexer:
         self.chunk_overlap = chunk_overlap
         self.on_progress = on_progress or (lambda _p: None)
         self.should_stop = should_stop or (lambda: False)
+        # Files gone since the last run whose content may reappear under a new path in
+        # this run (a rename or move): sha256 -> their paths. Deleted after the run unless
+        # a new path claims them first.
+        self._vanished: dict[str, list[str]] = {}
+        self._claimed: set[str] = set()
+        self._look_up_moves = False
 
     # -- planning -------------------------------------------------------------------
 
@@ -185,6 +204,7 @@ class Indexer:
         report = IndexReport()
         roots = [r.expanduser().absolute() for r in roots]
         scan = self.scanner.scan(roots)
+        self._look_up_moves = False  # every vanished file under the roots is known here
         existing: dict[str, _Known] = {}
         for root in roots:
             existing.update(self._known(path_key(root)))
@@ -221,13 +241,14 @@ class Indexer:
                 scan.skipped.append((path, decision))
         scan.files = list({path_key(f.path): f for f in scan.files}.values())
         work = self._plan(scan, existing, report)
+        self._look_up_moves = True  # a move's old path may come in another batch
         self._process(work, existing, report)
         report.seconds = time.monotonic() - started
         return report
 
     def _known(self, key: str) -> dict[str, _Known]:
         """What the index knows of ``key`` and of everything below it."""
-        return {path: _Known(row[2], row[3], row[4], row[5])
+        return {path: _Known(row[2], row[3], row[4], row[5], row[6])
                 for path, row in self.collection.store.file_states(key).items()}
 
     def _plan(self, scan: ScanResult, existing: dict[str, _Known], report: IndexReport,
@@ -243,6 +264,9 @@ class Indexer:
                 work.append(item)
         skipped = {path_key(p): reason for p, reason in scan.skipped}
         gone = [p for p in existing if p not in seen and p not in skipped]
+        self._vanished = self._rename_candidates(gone, work, existing)
+        held = {p for paths in self._vanished.values() for p in paths}
+        gone = [p for p in gone if p not in held]
         try:
             with self.collection.batch():
                 for root in register:
@@ -255,6 +279,62 @@ class Indexer:
             raise storage_error(exc) from exc
         report.removed += len(gone)
         return work
+
+    @staticmethod
+    def _rename_candidates(gone: Sequence[str], work: Sequence[ScannedFile],
+                           existing: dict[str, _Known]) -> dict[str, list[str]]:
+        """Vanished files that a file to read could be the same as (same size): kept
+        until the run has hashed the new files. Keyed by sha256 and kind."""
+        sizes = {item.size for item in work}
+        candidates: dict[str, list[str]] = {}
+        for path in gone:
+            known = existing[path]
+            if known.sha256 and known.error is None and known.size in sizes:
+                candidates.setdefault(f"{known.sha256}:{known.kind}", []).append(path)
+        return candidates
+
+    def _find_moves(self, group: list[_Prepared]) -> None:
+        """Before embedding: a file whose content the index holds under a path that no
+        longer exists was renamed or moved, and takes over those rows. Vanished files of
+        this run come first; the watcher, whose batches may hold only the new path of a
+        move, also asks the index."""
+        wanted = [p for p in group if p.chunks and not p.record.error and p.record.sha256]
+        if not wanted:
+            return
+        by_content: dict[str, list[str]] = {}
+        if self._look_up_moves:
+            try:
+                found = self.collection.store.files_by_sha256(
+                    [p.record.sha256 for p in wanted if p.record.sha256])
+            except sqlite3.Error as exc:
+                raise storage_error(exc) from exc
+            roots = [r for r in self.collection.store.roots() if os.path.isdir(r)]
+            for path, sha256, kind, error in found:
+                if error is None and _vanished_below(path, roots):
+                    by_content.setdefault(f"{sha256}:{kind}", []).append(path)
+        for item in wanted:
+            key = f"{item.record.sha256}:{item.record.kind}"
+            for source in (self._vanished.get(key, []), by_content.get(key, [])):
+                while source and item.moved_from is None:
+                    candidate = source.pop(0)
+                    if candidate not in self._claimed and candidate != item.record.path:
+                        self._claimed.add(candidate)
+                        item.moved_from, item.chunks = candidate, []
+
+    def _drop_vanished(self, report: IndexReport) -> None:
+        """Delete the vanished files no new path took over."""
+        left = [p for paths in self._vanished.values() for p in paths
+                if p not in self._claimed]
+        self._vanished, self._claimed = {}, set()
+        if not left:
+            return
+        try:
+            with self.collection.batch():
+                for path in left:
+                    self.collection.delete_file(path)
+        except (sqlite3.Error, OSError) as exc:
+            raise storage_error(exc) from exc
+        report.removed += len(left)
 
     # -- the pipeline ---------------------------------------------------------------
 
@@ -358,6 +438,7 @@ class Indexer:
                             bytes_total=sum(f.size for f in work))
         self.on_progress(progress)
         for group in self._batches(work, existing):
+            self._find_moves(group)
             chunks = [(p.record.title, c.text) for p in group for c in p.chunks]
             vectors = self._embed(chunks, report)
             self._write(group, vectors, report)
@@ -369,6 +450,8 @@ class Indexer:
             if self.should_stop():
                 report.stopped = True
                 break
+        if not report.stopped:  # else the next run finishes the renames it began
+            self._drop_vanished(report)
         progress.phase = "done"
         self.on_progress(progress)
 
@@ -416,6 +499,9 @@ class Indexer:
                                                      item.record.mtime_ns)
                     report.unchanged += 1
                     continue
+                if item.moved_from is not None:
+                    self._move(item, report)
+                    continue
                 n = len(item.chunks)
                 records = [ChunkRecord(seq=c.seq, text=c.text, tokens=c.tokens,
                                        start_line=c.start_line, end_line=c.end_line,
@@ -434,6 +520,19 @@ class Indexer:
                     report.added += 1
                 else:
                     report.changed += 1
+
+    def _move(self, item: _Prepared, report: IndexReport) -> None:
+        """Give a vanished file's rows to the new path that has its content. The vectors
+        stay as embedded (a title that was the old name stays in them); the record takes
+        the new path and title."""
+        assert item.moved_from is not None
+        if not item.is_new:  # the move replaced a file that was indexed
+            self.collection.delete_file(item.record.path)
+        if self.collection.move_file(item.moved_from, item.record):
+            report.moved += 1
+        else:  # cannot happen with one writer; the next run indexes it
+            log.warning("%s: moved from %s, which left the index", item.record.path,
+                        item.moved_from)
 
     def _record_failure(self, path: Path, reason: str, report: IndexReport,
                         existing: dict[str, _Known]) -> None:
