@@ -151,3 +151,35 @@ def test_the_watcher_moves_rows_without_embedding(tmp_path):
         assert set(indexed(session.tmp)) == {str(b)}
     finally:
         session.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_at", ["put:3", "commit:1", "commit:2", "save:1"])
+def test_sigkill_during_a_run_with_renames_then_resume(tmp_path: Path, kill_at: str) -> None:
+    import signal
+
+    from tests.test_crash import assert_consistent, make_corpus, resume, run_driver, snapshot
+
+    root, index_dir = tmp_path / "docs", tmp_path / "idx"
+    make_corpus(root, n=60)
+    resume(root, index_dir)
+    before = snapshot(index_dir)
+    shutil.move(root / "d0", root / "e0")  # a moved folder
+    for path in sorted((root / "d1").rglob("*.txt")):  # renamed files
+        path.rename(path.with_name("renamed-" + path.name))
+    write_files(root, {f"new/n{i}.md": f"# new {i}\n\n" + "fresh words " * 300
+                       for i in range(6)})  # and new files, so the run has several batches
+    proc = run_driver("index", root, index_dir, kill_at)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert_consistent(index_dir)
+    embedded = resume(root, index_dir)
+    after = snapshot(index_dir)
+    # Every moved file kept its chunks; only the new files were embedded.
+    assert embedded <= sum(len(t) for p, t in after.items() if "/new/" in p)
+    moved = {p: t for p, t in before.items() if "/d0/" in p or ("/d1/" in p and
+                                                               p.endswith(".txt"))}
+    assert moved
+    for old_path, texts in moved.items():
+        new_path = old_path.replace("/d0/", "/e0/") if "/d0/" in old_path else str(
+            Path(old_path).with_name("renamed-" + Path(old_path).name))
+        assert after[new_path] == texts and old_path not in after
