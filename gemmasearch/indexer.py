@@ -25,6 +25,7 @@ import numpy as np
 from gemmasearch.chunking import Chunk, chunk_document
 from gemmasearch.embedder import Embedder, format_document
 from gemmasearch.errors import ExtractionError, IndexError_
+from gemmasearch.eta import RateMeter, estimate_tokens
 from gemmasearch.extract import extract
 from gemmasearch.index import ChunkRecord, Collection, FileRecord
 from gemmasearch.lexical import lexical_text
@@ -78,6 +79,7 @@ class IndexReport:
     chunks: int = 0
     reused: int = 0  # chunks whose text was embedded before: vector taken from the index
     tokens: int = 0
+    embedded_tokens: int = 0  # tokens of the chunks embedded (not reused) in this run
     seconds: float = 0.0
     stopped: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
@@ -97,12 +99,19 @@ class IndexReport:
             text += f", {count} skipped: {reason}"
         return text
 
+    @property
+    def tokens_per_second(self) -> float:
+        """Tokens embedded per second of the whole run (scanning and reading included)."""
+        return self.embedded_tokens / self.seconds if self.seconds > 0 else 0.0
+
     def as_dict(self) -> dict[str, object]:
         return {"added": self.added, "changed": self.changed, "removed": self.removed,
                 "unchanged": self.unchanged, "moved": self.moved, "failed": self.failed,
                 "chunks": self.chunks,
                 "reused": self.reused,
-                "tokens": self.tokens, "seconds": round(self.seconds, 3),
+                "tokens": self.tokens, "embedded_tokens": self.embedded_tokens,
+                "seconds": round(self.seconds, 3),
+                "tokens_per_second": round(self.tokens_per_second, 1),
                 "stopped": self.stopped, "missing_roots": self.missing_roots,
                 "skipped": dict(sorted(self.skipped.items())),
                 "failures": [{"path": p, "error": e} for p, e in self.failures]}
@@ -126,6 +135,13 @@ class Progress:
     bytes_total: int = 0
     chunks_done: int = 0
     current: str = ""
+    # Work counted before reading: tokens estimated from file sizes (gemmasearch.eta).
+    tokens_estimate: int = 0
+    estimate_done: int = 0
+    tokens_done: int = 0  # tokens embedded so far
+    tokens_per_second: float | None = None  # after the first batch
+    seconds_left: float | None = None
+    updated_at: float = 0.0  # time.monotonic() of this update
 
 
 class _Known(NamedTuple):
@@ -434,17 +450,30 @@ class Indexer:
 
     def _process(self, work: Sequence[ScannedFile],
                  existing: dict[str, _Known], report: IndexReport) -> None:
+        max_tokens = MAX_CHUNKS_PER_FILE * self.chunk_tokens
+        estimates = {path_key(f.path): estimate_tokens(f.size, f.kind, MAX_TEXT_BYTES, max_tokens)
+                     for f in work}
         progress = Progress("indexing", files_total=len(work),
-                            bytes_total=sum(f.size for f in work))
+                            bytes_total=sum(f.size for f in work),
+                            tokens_estimate=sum(estimates.values()),
+                            updated_at=time.monotonic())
+        meter = RateMeter(progress.tokens_estimate)
         self.on_progress(progress)
         for group in self._batches(work, existing):
             self._find_moves(group)
             chunks = [(p.record.title, c.text) for p in group for c in p.chunks]
-            vectors = self._embed(chunks, report)
+            tokens = [c.tokens for p in group for c in p.chunks]
+            vectors = self._embed(chunks, report, tokens)
             self._write(group, vectors, report)
             progress.files_done += len(group)
             progress.bytes_done += sum(p.record.size for p in group)
             progress.chunks_done += len(chunks)
+            progress.estimate_done += sum(estimates.get(p.record.path, 0) for p in group)
+            progress.tokens_done = report.embedded_tokens
+            meter.update(progress.estimate_done, progress.tokens_done)
+            progress.tokens_per_second = meter.tokens_per_second
+            progress.seconds_left = meter.seconds_left
+            progress.updated_at = time.monotonic()
             progress.current = group[-1].record.path
             self.on_progress(progress)
             if self.should_stop():
@@ -455,7 +484,8 @@ class Indexer:
         progress.phase = "done"
         self.on_progress(progress)
 
-    def _embed(self, chunks: list[tuple[str | None, str]], report: IndexReport) -> np.ndarray:
+    def _embed(self, chunks: list[tuple[str | None, str]], report: IndexReport,
+               tokens: Sequence[int]) -> np.ndarray:
         """Vectors for (title, text) chunks, embedding each distinct text once: a text
         already in the index (an edited file's untouched chunks, a copied file) reuses its
         stored vector, and repeats within the batch are embedded once."""
@@ -469,10 +499,11 @@ class Indexer:
             raise storage_error(exc) from exc
         todo: dict[bytes, int] = {}
         items: list[tuple[str | None, str]] = []
-        for key, item in zip(keys, chunks, strict=True):
+        for i, (key, item) in enumerate(zip(keys, chunks, strict=True)):
             if key not in known and key not in todo:
                 todo[key] = len(items)
                 items.append(item)
+                report.embedded_tokens += tokens[i]
         fresh = self.embedder.embed_documents(items) if items else np.zeros((0, dim), np.float32)
         report.reused += len(keys) - len(items)
         return np.stack([known[k] if k in known else fresh[todo[k]] for k in keys])
