@@ -205,8 +205,8 @@ class Indexer:
         self.on_progress = on_progress or (lambda _p: None)
         self.should_stop = should_stop or (lambda: False)
         # Files gone since the last run whose content may reappear under a new path in
-        # this run (a rename or move): sha256 -> their paths. Deleted after the run unless
-        # a new path claims them first.
+        # this run (a rename or move), by "sha256:kind". Deleted after the run unless a
+        # new path claims them first.
         self._vanished: dict[str, list[str]] = {}
         self._claimed: set[str] = set()
         self._look_up_moves = False

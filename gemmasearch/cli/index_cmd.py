@@ -83,7 +83,8 @@ class _ProgressView:
                 console=err, transient=True)
             self._progress.start()
             self._task = self._progress.add_task(
-                "indexing", total=max(p.tokens_estimate, 1), files="0/0", rate="– tok/s",
+                "indexing", total=max(p.tokens_estimate, 1), files=f"0/{p.files_total}",
+                rate="– tok/s",
                 progress=p)
         if self._progress is not None and p.phase in ("indexing", "done"):
             self._progress.update(
