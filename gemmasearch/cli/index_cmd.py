@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import ProgressColumn
-from rich.text import Text
 
 from gemmasearch.cli.common import (
     IndexOption,
@@ -47,12 +45,18 @@ def eta_text(p: Any, now: float) -> str:
     return f"ETA {_clock(p.seconds_left - (now - p.updated_at))}"
 
 
-class _EtaColumn(ProgressColumn):
-    """Rendered on every refresh, so the ETA counts down between batches."""
+def _eta_column() -> Any:
+    """A rich column rendered on every refresh, so the ETA counts down between batches
+    (rich is imported here: only a terminal run needs it)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
 
-    def render(self, task: Any) -> Text:
-        return Text(eta_text(task.fields["progress"], time.monotonic()),
-                    style="progress.remaining")
+    class EtaColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(eta_text(task.fields["progress"], time.monotonic()),
+                        style="progress.remaining")
+
+    return EtaColumn()
 
 
 class _ProgressView:
@@ -79,13 +83,12 @@ class _ProgressView:
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                 TextColumn("{task.fields[files]} files"),
-                TextColumn("{task.fields[rate]}"), _EtaColumn(),
+                TextColumn("{task.fields[rate]}"), _eta_column(),
                 console=err, transient=True)
             self._progress.start()
             self._task = self._progress.add_task(
                 "indexing", total=max(p.tokens_estimate, 1), files=f"0/{p.files_total}",
-                rate="– tok/s",
-                progress=p)
+                rate="– tok/s", progress=p)
         if self._progress is not None and p.phase in ("indexing", "done"):
             self._progress.update(
                 self._task, completed=p.estimate_done, files=f"{p.files_done}/{p.files_total}",
