@@ -5,6 +5,11 @@ source with its docstring removed (CodeSearchNet style). A held-out check that h
 search does not lose to semantic search when query words and document words differ.
 
     python bench/make_codesearch.py OUT_DIR [--packages json,email,http,...] [--limit 400]
+        [--ids module]
+
+``--ids module`` names each document after its module (``decoder-12``: the file the
+retrieval bench writes is ``decoder-12.py``), to measure a file name that means something
+in the document's title; the default ``code12`` means nothing.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ def main() -> None:
     parser.add_argument("--packages", default="json,email,http,logging,argparse,asyncio,"
                         "pathlib,zipfile,tarfile,csv,sqlite_utils,rich,click,pypdf,textual")
     parser.add_argument("--limit", type=int, default=400)
+    parser.add_argument("--ids", choices=("plain", "module"), default="plain")
     args = parser.parse_args()
     items = [f for p in args.packages.split(",") for f in functions(p)]
     random.Random(0).shuffle(items)
@@ -71,8 +77,9 @@ def main() -> None:
          (args.out / "queries.jsonl").open("w") as queries, \
          (args.out / "qrels.tsv").open("w") as qrels:
         qrels.write("query-id\tcorpus-id\tscore\n")
-        for i, (_ident, query, code) in enumerate(picked):
-            doc_id = f"code{i}"
+        for i, (ident, query, code) in enumerate(picked):
+            module = ident.split(":")[1].rsplit(".", 1)[0]
+            doc_id = f"{module}-{i}" if args.ids == "module" else f"code{i}"
             corpus.write(json.dumps({"_id": doc_id, "title": "", "text": code}) + "\n")
             queries.write(json.dumps({"_id": f"q{i}", "text": query}) + "\n")
             qrels.write(f"q{i}\t{doc_id}\t1\n")

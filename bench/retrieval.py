@@ -85,6 +85,23 @@ def evaluate(engine: Engine, queries: dict[str, str], qrels: dict[str, dict[str,
             "seconds": time.monotonic() - started}
 
 
+def drop_name_titles() -> None:
+    """Index as if a title taken from the file name were no title at all."""
+    import dataclasses
+
+    from gemmasearch import indexer
+
+    extract = indexer.extract
+
+    def extract_without_name_title(path, data, kind=None):  # type: ignore[no-untyped-def]
+        document = extract(path, data, kind)
+        if document.title == path.name:
+            document = dataclasses.replace(document, title="")
+        return document
+
+    indexer.extract = extract_without_name_title
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folder", type=Path)
@@ -96,6 +113,9 @@ def main() -> None:
     parser.add_argument("--limit-docs", type=int, default=None, help="quick runs")
     parser.add_argument("--suffix", default=".md", help="file type to write documents as")
     parser.add_argument("--modes", default="semantic", help="e.g. semantic,lexical,hybrid")
+    parser.add_argument("--name-titles", choices=("keep", "none"), default="keep",
+                        help="none: a document titled by its file name is embedded with "
+                             "title 'none' (the prompt question of issue 13)")
     parser.add_argument("--variants", default="rescore,no-rescore",
                         help="search variants to report for truncated dims")
     args = parser.parse_args()
@@ -103,8 +123,14 @@ def main() -> None:
         sys.exit("error: pass --model PATH or set GEMMASEARCH_TEST_MODEL")
     dims_list = [int(d) for d in args.dims.split(",")]
     work = args.work or Path("/tmp") / f"gemmasearch-bench-{args.folder.resolve().name}"
+    if args.name_titles == "none":
+        drop_name_titles()
     corpus, queries, qrels = load_beir(args.folder)
     n_docs = write_corpus(corpus, work / "docs", args.limit_docs, args.suffix)
+    if args.limit_docs:  # score only queries with a relevant document in the subset
+        kept = {doc["_id"] for doc in corpus[:args.limit_docs]}
+        queries = {q: t for q, t in queries.items()
+                   if any(r > 0 and d in kept for d, r in qrels[q].items())}
     settings = load_settings(env={"GEMMASEARCH_HOME": str(work / "home")},
                              index_dir=work / "index")
     engine = Engine(settings, model=args.model)
@@ -133,6 +159,7 @@ def main() -> None:
                       f"{figures['recall@100']:.4f}  ({figures['seconds']:.0f}s)")
     engine.close()
     print(json.dumps({"bench": "retrieval", "corpus": args.folder.resolve().name,
+                      "suffix": args.suffix, "name_titles": args.name_titles,
                       "model": Path(args.model).name, "docs": n_docs,
                       "queries": len(queries), "results": rows}))
 

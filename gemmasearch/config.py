@@ -41,6 +41,9 @@ DEFAULT_EXCLUDES = (
     "build/", "dist/", "target/", ".next/", ".nuxt/", ".gradle/", ".idea/", ".vscode/",
     "*.egg-info/", ".ipynb_checkpoints/", ".DS_Store", "*.min.js", "*.map", "*.lock",
     "package-lock.json",
+    # Editor backups and temporary files: text, so content sniffing would index them
+    # as duplicates of the real file.
+    "*~", "#*#", ".#*", "*.swp", "*.swo", "*.bak", "*.orig", "*.rej", "*.tmp",
 )
 
 

@@ -29,10 +29,14 @@ from gemmasearch.models import (
 )
 from gemmasearch.scan import Scanner
 from gemmasearch.search import Searcher, SearchOptions, SearchResult
+from gemmasearch.sniff import UNSUPPORTED
 
 log = logging.getLogger(__name__)
 
 PROMPT_FORMAT = f"{QUERY_PROMPT} || {DOCUMENT_PROMPT}"
+# Reasons `status` lists as skipped (by design) rather than failed, with a few paths each.
+SKIP_REASONS = (UNSUPPORTED,)
+STATUS_SKIPPED_PATHS = 20
 
 
 class SharedEmbedder:
@@ -315,7 +319,8 @@ class Engine:
         """What the index holds. Of a damaged one, what can still be read, with ``error``
         set to the IndexDamagedError; of none, ``exists`` false."""
         info: dict[str, Any] = {"index": str(self.index_dir), "exists": False, "roots": [],
-                                "files": 0, "chunks": 0, "failed": 0, "failures": []}
+                                "files": 0, "chunks": 0, "failed": 0, "failures": [],
+                                "skipped": []}
         if not (self.index_dir / "index.sqlite").exists():
             return info
         # None: could not be read (a damaged index).
@@ -335,15 +340,27 @@ class Engine:
                 "name": fp.model_name, "sha256": fp.model_sha256,
                 "quantization": fp.model_quantization or None}}
 
+        def skipped() -> dict[str, Any]:
+            # Files not indexed by design (no known type, not text) are listed by reason,
+            # apart from the failures.
+            items = []
+            for reason in SKIP_REASONS:
+                count, paths = store.files_with_error(reason, limit=STATUS_SKIPPED_PATHS)
+                if count:
+                    items.append({"reason": reason, "count": count, "paths": paths})
+            return {"skipped": items}
+
         parts: list[Callable[[], dict[str, Any]]] = [
-            fingerprint, store.stats, lambda: {"roots": store.roots()},
+            fingerprint, store.stats, skipped, lambda: {"roots": store.roots()},
             lambda: {"updated_at": store.get_meta("updated_at")},
-            lambda: {"failures": store.failures()}]
+            lambda: {"failures": store.failures(exclude=SKIP_REASONS)}]
         for part in parts:  # each on its own: damage in one table hides only that part
             try:
                 info.update(part())
             except IndexDamagedError as exc:
                 info.setdefault("error", exc)
+        if isinstance(info.get("failed"), int):
+            info["failed"] -= sum(item["count"] for item in info["skipped"])
         return info
 
     def check(self, repair: bool = False) -> tuple[list[str], list[str]]:

@@ -25,10 +25,12 @@ import numpy as np
 from gemmasearch.chunking import Chunk, chunk_document
 from gemmasearch.embedder import Embedder, format_document
 from gemmasearch.errors import ExtractionError, IndexError_
+from gemmasearch.eta import RateMeter, estimate_tokens
 from gemmasearch.extract import TEXT_KINDS, extract
 from gemmasearch.index import ChunkRecord, Collection, FileRecord
 from gemmasearch.lexical import lexical_text
 from gemmasearch.scan import ScannedFile, Scanner, ScanResult, path_key
+from gemmasearch.sniff import UNSUPPORTED
 
 log = logging.getLogger(__name__)
 
@@ -72,29 +74,46 @@ class IndexReport:
     changed: int = 0
     removed: int = 0
     unchanged: int = 0
+    moved: int = 0  # renamed or moved, content unchanged: rows moved, nothing embedded
     failed: int = 0
     chunks: int = 0
     reused: int = 0  # chunks whose text was embedded before: vector taken from the index
     tokens: int = 0
+    embedded_tokens: int = 0  # tokens of the chunks embedded (not reused) in this run
     seconds: float = 0.0
     stopped: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
+    # Files seen and not indexed by design (not failures), by reason: counted every run.
+    skipped: dict[str, int] = field(default_factory=dict)
     # Indexed folders that no longer exist (an unmounted drive?): their files are kept.
     missing_roots: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         text = (f"+{self.added} new, ~{self.changed} changed, -{self.removed} removed, "
                 f"{self.unchanged} unchanged")
+        if self.moved:
+            text += f", {self.moved} moved"
         if self.failed:
             text += f", {self.failed} failed"
+        for reason, count in sorted(self.skipped.items()):
+            text += f", {count} skipped: {reason}"
         return text
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Tokens embedded per second of the whole run (scanning and reading included)."""
+        return self.embedded_tokens / self.seconds if self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, object]:
         return {"added": self.added, "changed": self.changed, "removed": self.removed,
-                "unchanged": self.unchanged, "failed": self.failed, "chunks": self.chunks,
+                "unchanged": self.unchanged, "moved": self.moved, "failed": self.failed,
+                "chunks": self.chunks,
                 "reused": self.reused,
-                "tokens": self.tokens, "seconds": round(self.seconds, 3),
+                "tokens": self.tokens, "embedded_tokens": self.embedded_tokens,
+                "seconds": round(self.seconds, 3),
+                "tokens_per_second": round(self.tokens_per_second, 1),
                 "stopped": self.stopped, "missing_roots": self.missing_roots,
+                "skipped": dict(sorted(self.skipped.items())),
                 "failures": [{"path": p, "error": e} for p, e in self.failures]}
 
 
@@ -116,6 +135,13 @@ class Progress:
     bytes_total: int = 0
     chunks_done: int = 0
     current: str = ""
+    # Work counted before reading: tokens estimated from file sizes (gemmasearch.eta).
+    tokens_estimate: int = 0
+    estimate_done: int = 0
+    tokens_done: int = 0  # tokens embedded so far
+    tokens_per_second: float | None = None  # after the first batch
+    seconds_left: float | None = None
+    updated_at: float = 0.0  # time.monotonic() of this update
 
 
 class _Known(NamedTuple):
@@ -125,6 +151,7 @@ class _Known(NamedTuple):
     mtime_ns: int
     sha256: str | None
     error: str | None
+    kind: str | None
 
 
 @dataclass
@@ -136,6 +163,14 @@ class _Prepared:
     is_new: bool
     unchanged: bool = False  # content hash equal: only size/mtime to record
     gone: bool = False  # vanished between scan and read
+    moved_from: str | None = None  # a vanished file with this content: take over its rows
+
+
+def _vanished_below(path: str, roots: Sequence[str]) -> bool:
+    """True for an indexed path that no longer exists below a root that still does (a
+    file on an unmounted drive is not vanished)."""
+    return not os.path.lexists(path) and any(
+        path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
 def _read(path: Path, bounded: bool) -> tuple[bytes, int, int, str]:
@@ -169,6 +204,12 @@ class Indexer:
         self.chunk_overlap = chunk_overlap
         self.on_progress = on_progress or (lambda _p: None)
         self.should_stop = should_stop or (lambda: False)
+        # Files gone since the last run whose content may reappear under a new path in
+        # this run (a rename or move), by "sha256:kind". Deleted after the run unless a
+        # new path claims them first.
+        self._vanished: dict[str, list[str]] = {}
+        self._claimed: set[str] = set()
+        self._look_up_moves = False
 
     # -- planning -------------------------------------------------------------------
 
@@ -179,6 +220,7 @@ class Indexer:
         report = IndexReport()
         roots = [r.expanduser().absolute() for r in roots]
         scan = self.scanner.scan(roots)
+        self._look_up_moves = False  # every vanished file under the roots is known here
         existing: dict[str, _Known] = {}
         for root in roots:
             existing.update(self._known(path_key(root)))
@@ -215,13 +257,14 @@ class Indexer:
                 scan.skipped.append((path, decision))
         scan.files = list({path_key(f.path): f for f in scan.files}.values())
         work = self._plan(scan, existing, report)
+        self._look_up_moves = True  # a move's old path may come in another batch
         self._process(work, existing, report)
         report.seconds = time.monotonic() - started
         return report
 
     def _known(self, key: str) -> dict[str, _Known]:
         """What the index knows of ``key`` and of everything below it."""
-        return {path: _Known(row[2], row[3], row[4], row[5])
+        return {path: _Known(row[2], row[3], row[4], row[5], row[6])
                 for path, row in self.collection.store.file_states(key).items()}
 
     def _plan(self, scan: ScanResult, existing: dict[str, _Known], report: IndexReport,
@@ -237,6 +280,9 @@ class Indexer:
                 work.append(item)
         skipped = {path_key(p): reason for p, reason in scan.skipped}
         gone = [p for p in existing if p not in seen and p not in skipped]
+        self._vanished = self._rename_candidates(gone, work, existing)
+        held = {p for paths in self._vanished.values() for p in paths}
+        gone = [p for p in gone if p not in held]
         try:
             with self.collection.batch():
                 for root in register:
@@ -249,6 +295,62 @@ class Indexer:
             raise storage_error(exc) from exc
         report.removed += len(gone)
         return work
+
+    @staticmethod
+    def _rename_candidates(gone: Sequence[str], work: Sequence[ScannedFile],
+                           existing: dict[str, _Known]) -> dict[str, list[str]]:
+        """Vanished files that a file to read could be the same as (same size): kept
+        until the run has hashed the new files. Keyed by sha256 and kind."""
+        sizes = {item.size for item in work}
+        candidates: dict[str, list[str]] = {}
+        for path in gone:
+            known = existing[path]
+            if known.sha256 and known.error is None and known.size in sizes:
+                candidates.setdefault(f"{known.sha256}:{known.kind}", []).append(path)
+        return candidates
+
+    def _find_moves(self, group: list[_Prepared]) -> None:
+        """Before embedding: a file whose content the index holds under a path that no
+        longer exists was renamed or moved, and takes over those rows. Vanished files of
+        this run come first; the watcher, whose batches may hold only the new path of a
+        move, also asks the index."""
+        wanted = [p for p in group if p.chunks and not p.record.error and p.record.sha256]
+        if not wanted:
+            return
+        by_content: dict[str, list[str]] = {}
+        if self._look_up_moves:
+            try:
+                found = self.collection.store.files_by_sha256(
+                    [p.record.sha256 for p in wanted if p.record.sha256])
+            except sqlite3.Error as exc:
+                raise storage_error(exc) from exc
+            roots = [r for r in self.collection.store.roots() if os.path.isdir(r)]
+            for path, sha256, kind, error in found:
+                if error is None and _vanished_below(path, roots):
+                    by_content.setdefault(f"{sha256}:{kind}", []).append(path)
+        for item in wanted:
+            key = f"{item.record.sha256}:{item.record.kind}"
+            for source in (self._vanished.get(key, []), by_content.get(key, [])):
+                while source and item.moved_from is None:
+                    candidate = source.pop(0)
+                    if candidate not in self._claimed and candidate != item.record.path:
+                        self._claimed.add(candidate)
+                        item.moved_from, item.chunks = candidate, []
+
+    def _drop_vanished(self, report: IndexReport) -> None:
+        """Delete the vanished files no new path took over."""
+        left = [p for paths in self._vanished.values() for p in paths
+                if p not in self._claimed]
+        self._vanished, self._claimed = {}, set()
+        if not left:
+            return
+        try:
+            with self.collection.batch():
+                for path in left:
+                    self.collection.delete_file(path)
+        except (sqlite3.Error, OSError) as exc:
+            raise storage_error(exc) from exc
+        report.removed += len(left)
 
     # -- the pipeline ---------------------------------------------------------------
 
@@ -348,25 +450,42 @@ class Indexer:
 
     def _process(self, work: Sequence[ScannedFile],
                  existing: dict[str, _Known], report: IndexReport) -> None:
+        max_tokens = MAX_CHUNKS_PER_FILE * self.chunk_tokens
+        estimates = {path_key(f.path): estimate_tokens(f.size, f.kind, MAX_TEXT_BYTES, max_tokens)
+                     for f in work}
         progress = Progress("indexing", files_total=len(work),
-                            bytes_total=sum(f.size for f in work))
+                            bytes_total=sum(f.size for f in work),
+                            tokens_estimate=sum(estimates.values()),
+                            updated_at=time.monotonic())
+        meter = RateMeter(progress.tokens_estimate)
         self.on_progress(progress)
         for group in self._batches(work, existing):
+            self._find_moves(group)
             chunks = [(p.record.title, c.text) for p in group for c in p.chunks]
-            vectors = self._embed(chunks, report)
+            tokens = [c.tokens for p in group for c in p.chunks]
+            vectors = self._embed(chunks, report, tokens)
             self._write(group, vectors, report)
             progress.files_done += len(group)
             progress.bytes_done += sum(p.record.size for p in group)
             progress.chunks_done += len(chunks)
+            progress.estimate_done += sum(estimates.get(p.record.path, 0) for p in group)
+            progress.tokens_done = report.embedded_tokens
+            meter.update(progress.estimate_done, progress.tokens_done)
+            progress.tokens_per_second = meter.tokens_per_second
+            progress.seconds_left = meter.seconds_left
+            progress.updated_at = time.monotonic()
             progress.current = group[-1].record.path
             self.on_progress(progress)
             if self.should_stop():
                 report.stopped = True
                 break
+        if not report.stopped:  # else the next run finishes the renames it began
+            self._drop_vanished(report)
         progress.phase = "done"
         self.on_progress(progress)
 
-    def _embed(self, chunks: list[tuple[str | None, str]], report: IndexReport) -> np.ndarray:
+    def _embed(self, chunks: list[tuple[str | None, str]], report: IndexReport,
+               tokens: Sequence[int]) -> np.ndarray:
         """Vectors for (title, text) chunks, embedding each distinct text once: a text
         already in the index (an edited file's untouched chunks, a copied file) reuses its
         stored vector, and repeats within the batch are embedded once."""
@@ -380,10 +499,11 @@ class Indexer:
             raise storage_error(exc) from exc
         todo: dict[bytes, int] = {}
         items: list[tuple[str | None, str]] = []
-        for key, item in zip(keys, chunks, strict=True):
+        for i, (key, item) in enumerate(zip(keys, chunks, strict=True)):
             if key not in known and key not in todo:
                 todo[key] = len(items)
                 items.append(item)
+                report.embedded_tokens += tokens[i]
         fresh = self.embedder.embed_documents(items) if items else np.zeros((0, dim), np.float32)
         report.reused += len(keys) - len(items)
         return np.stack([known[k] if k in known else fresh[todo[k]] for k in keys])
@@ -410,6 +530,9 @@ class Indexer:
                                                      item.record.mtime_ns)
                     report.unchanged += 1
                     continue
+                if item.moved_from is not None:
+                    self._move(item, report)
+                    continue
                 n = len(item.chunks)
                 records = [ChunkRecord(seq=c.seq, text=c.text, tokens=c.tokens,
                                        start_line=c.start_line, end_line=c.end_line,
@@ -429,6 +552,19 @@ class Indexer:
                 else:
                     report.changed += 1
 
+    def _move(self, item: _Prepared, report: IndexReport) -> None:
+        """Give a vanished file's rows to the new path that has its content. The vectors
+        stay as embedded (a title that was the old name stays in them); the record takes
+        the new path and title."""
+        assert item.moved_from is not None
+        if not item.is_new:  # the move replaced a file that was indexed
+            self.collection.delete_file(item.record.path)
+        if self.collection.move_file(item.moved_from, item.record):
+            report.moved += 1
+        else:  # cannot happen with one writer; the next run indexes it
+            log.warning("%s: moved from %s, which left the index", item.record.path,
+                        item.moved_from)
+
     def _record_failure(self, path: Path, reason: str, report: IndexReport,
                         existing: dict[str, _Known]) -> None:
         """Remember a file that cannot be indexed, so `status` can say why."""
@@ -439,9 +575,15 @@ class Indexer:
             size, mtime = 0, 0
         key = path_key(path)
         old = existing.get(key)
+        counted_only = reason == UNSUPPORTED
+        if counted_only:
+            report.skipped[reason] = report.skipped.get(reason, 0) + 1
         if old and old.size == size and old.mtime_ns == mtime and old.error == reason:
             return  # already recorded
         self.collection.put_file(FileRecord(key, size, mtime, error=reason), [], None)
+        if counted_only:
+            log.debug("skipped %s: %s", key, reason)
+            return
         report.failed += 1
         report.failures.append((key, reason))
         log.warning("skipped %s: %s", key, reason)

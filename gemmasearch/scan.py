@@ -13,6 +13,7 @@ import pathspec
 
 from gemmasearch.config import DEFAULT_EXCLUDES
 from gemmasearch.extract import kind_of
+from gemmasearch.sniff import UNSUPPORTED, read_head, sniff_text_kind, surely_binary
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,8 @@ class Scanner:
 
     def check(self, path: Path, top: Path) -> ScannedFile | str | None:
         """Decide about one file below the indexed root ``top`` (the watcher's question):
-        a ScannedFile to index, a reason it cannot be, or None (not ours: ignored, not a
-        regular file, unknown kind, or gone)."""
+        a ScannedFile to index, a reason it cannot be (UNSUPPORTED among them), or None
+        (not ours: ignored, not a regular file, or gone)."""
         path = path.absolute()
         if self.is_ignored(path, top):
             return None
@@ -226,8 +227,17 @@ class Scanner:
         return target == real_root or real_root in target.parents
 
     def _file(self, path: Path, st: os.stat_result, result: ScanResult) -> ScannedFile | None:
-        kind = kind_of(path)
+        if path.name.startswith(".") and kind_of(path) is None:
+            return None  # .bash_history, .gitkeep...: state, not documents; not counted
+        try:
+            kind = kind_by_name_or_content(path)
+        except FileNotFoundError:  # gone since it was listed
+            return None
+        except OSError as exc:
+            result.skipped.append((path, f"cannot read: {exc.strerror or exc}"))
+            return None
         if kind is None:
+            result.skipped.append((path, UNSUPPORTED))
             return None
         if has_bad_name(path):
             result.skipped.append((Path(path_key(path)), BAD_NAME))
@@ -238,6 +248,16 @@ class Scanner:
                        f"{self.max_file_bytes / 1e6:.0f} MB; see max_file_mb)"))
             return None
         return ScannedFile(path=path, size=st.st_size, mtime_ns=st.st_mtime_ns, kind=kind)
+
+
+def kind_by_name_or_content(path: Path) -> str | None:
+    """The kind to index a file as: by its name, else (unless the name says binary) by
+    sniffing its first bytes; None when it is not indexable. Raises OSError when the file
+    must be read and cannot be."""
+    kind = kind_of(path)
+    if kind is not None or surely_binary(path):
+        return kind
+    return sniff_text_kind(read_head(path))
 
 
 def _exists(path: Path) -> bool:

@@ -399,7 +399,8 @@ class Watcher:
                 self._stop.wait(RETRY_SECONDS)
                 continue
             self.total_done += len(batch)
-            if report.added or report.changed or report.removed or report.failed:
+            if (report.added or report.changed or report.removed or report.moved
+                    or report.failed):
                 dirty_since = time.monotonic()
             self._post(BatchIndexed(report, batch, self.queued, self.total_done))
 

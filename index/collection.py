@@ -267,6 +267,10 @@ class Collection:
     def delete_file(self, path: str) -> None:
         self._pending_remove.extend(self.store.delete_file(path))
 
+    def move_file(self, old_path: str, record: FileRecord) -> bool:
+        """A renamed file keeps its chunks and vectors (FAISS ids do not change)."""
+        return self.store.move_file(old_path, record)
+
     def _apply_pending(self) -> None:
         if self._vectors is None:  # not loaded yet: it will sync from SQLite when it is
             return

@@ -128,8 +128,9 @@ class Store:
     # -- files ----------------------------------------------------------------------
 
     def file_states(self, prefix: str | None = None) -> dict[str, sqlite3.Row]:
-        """path -> (id, size, mtime_ns, sha256, error) for every file, or those under prefix."""
-        sql = "SELECT path, id, size, mtime_ns, sha256, error FROM files"
+        """path -> (path, id, size, mtime_ns, sha256, error, kind) for every file, or those
+        under prefix."""
+        sql = "SELECT path, id, size, mtime_ns, sha256, error, kind FROM files"
         args: tuple[Any, ...] = ()
         if prefix is not None:
             sql += " WHERE path = ? OR substr(path, 1, ?) = ?"
@@ -146,6 +147,27 @@ class Store:
         self.conn.execute(
             "UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path)
         )
+
+    def files_by_sha256(self, digests: Sequence[str]) -> list[tuple[str, str, str | None,
+                                                                    str | None]]:
+        """(path, sha256, kind, error) of the files with these content hashes."""
+        found: list[tuple[str, str, str | None, str | None]] = []
+        wanted = list(dict.fromkeys(digests))
+        for start in range(0, len(wanted), 900):
+            part = wanted[start:start + 900]
+            marks = ",".join("?" * len(part))
+            found.extend(self.conn.execute(
+                f"SELECT path, sha256, kind, error FROM files WHERE sha256 IN ({marks})", part))
+        return found
+
+    def move_file(self, old_path: str, record: FileRecord) -> bool:
+        """Give a file's row (its chunks, vectors and full-text rows follow by id) a new
+        path, size, mtime and title. False when ``old_path`` is not in the index."""
+        cur = self.conn.execute(
+            "UPDATE files SET path = ?, size = ?, mtime_ns = ?, title = ?, indexed_at = ? "
+            "WHERE path = ?",
+            (record.path, record.size, record.mtime_ns, record.title, time.time(), old_path))
+        return cur.rowcount > 0
 
     def _chunk_ids_of(self, file_id: int) -> list[int]:
         return [r[0] for r in self.conn.execute(
@@ -344,7 +366,17 @@ class Store:
             "chunks": one("SELECT count(*) FROM chunks").fetchone()[0],
         }
 
-    def failures(self, limit: int = 1000) -> list[dict[str, Any]]:
+    def failures(self, limit: int = 1000, exclude: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Files recorded with an error, but not those whose error is in ``exclude``."""
+        marks = ",".join("?" * len(exclude))
         return list(self.db.query(
-            "SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path LIMIT ?",
-            [limit]))
+            "SELECT path, error FROM files WHERE error IS NOT NULL "
+            f"AND error NOT IN ({marks}) ORDER BY path LIMIT ?", [*exclude, limit]))
+
+    def files_with_error(self, error: str, limit: int = 1000) -> tuple[int, list[str]]:
+        """(how many files were recorded with exactly this error, the first paths)."""
+        count = self.conn.execute(
+            "SELECT count(*) FROM files WHERE error = ?", (error,)).fetchone()[0]
+        paths = [r[0] for r in self.conn.execute(
+            "SELECT path FROM files WHERE error = ? ORDER BY path LIMIT ?", (error, limit))]
+        return int(count), paths

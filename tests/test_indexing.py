@@ -21,7 +21,8 @@ DOCS = {
 
 
 def indexed_paths(engine: Engine) -> set[str]:
-    return set(engine.reader().store.file_states())
+    """Files indexed (those recorded with an error, e.g. skipped, are left out)."""
+    return {p for p, row in engine.reader().store.file_states().items() if row[5] is None}
 
 
 def test_first_run_then_nothing_to_do(fake_engine, tmp_path):

@@ -21,8 +21,47 @@ from gemmasearch.cli.common import (
 )
 
 
+def _count(n: float) -> str:
+    """1234 -> 1.2k, 2_500_000 -> 2.5M."""
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= limit:
+            return f"{n / limit:.1f}{suffix}"
+    return f"{n:.0f}"
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def rate_text(p: Any) -> str:
+    return "– tok/s" if p.tokens_per_second is None else f"{_count(p.tokens_per_second)} tok/s"
+
+
+def eta_text(p: Any, now: float) -> str:
+    """Time left, counting down between updates (a batch can take many seconds)."""
+    if p.seconds_left is None:
+        return "ETA –"
+    return f"ETA {_clock(p.seconds_left - (now - p.updated_at))}"
+
+
+def _eta_column() -> Any:
+    """A rich column rendered on every refresh, so the ETA counts down between batches
+    (rich is imported here: only a terminal run needs it)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class EtaColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(eta_text(task.fields["progress"], time.monotonic()),
+                        style="progress.remaining")
+
+    return EtaColumn()
+
+
 class _ProgressView:
-    """A rich progress bar on a terminal (files, chunks, chunks/s, ETA); silent when piped."""
+    """A rich progress bar on a terminal (files, tokens/s, ETA from the counted work);
+    silent when piped."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -32,33 +71,28 @@ class _ProgressView:
     def __call__(self, p: Any) -> None:
         if not self.enabled:
             return
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TaskProgressColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
         if p.phase == "scanning" and self._progress is None:
             err.print("[dim]scanning…[/]")
             return
         if p.phase == "indexing" and self._progress is None:
+            if p.files_total:
+                err.print(f"[dim]{p.files_total} files to read, ~{_count(p.tokens_estimate)} "
+                          "tokens (estimated from their sizes)[/]")
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                 TextColumn("{task.fields[files]} files"),
-                TextColumn("{task.fields[chunks]} chunks"),
-                TextColumn("{task.fields[rate]} chunks/s"), TimeRemainingColumn(),
+                TextColumn("{task.fields[rate]}"), _eta_column(),
                 console=err, transient=True)
             self._progress.start()
-            self._task = self._progress.add_task("indexing", total=max(p.bytes_total, 1),
-                                                 files="0/0", chunks=0, rate="–")
-            self._t0 = time.monotonic()
+            self._task = self._progress.add_task(
+                "indexing", total=max(p.tokens_estimate, 1), files=f"0/{p.files_total}",
+                rate="– tok/s", progress=p)
         if self._progress is not None and p.phase in ("indexing", "done"):
-            elapsed = max(time.monotonic() - self._t0, 1e-6)
             self._progress.update(
-                self._task, completed=p.bytes_done, files=f"{p.files_done}/{p.files_total}",
-                chunks=p.chunks_done, rate=f"{p.chunks_done / elapsed:.1f}")
+                self._task, completed=p.estimate_done, files=f"{p.files_done}/{p.files_total}",
+                rate=rate_text(p), progress=p)
         if p.phase in ("done", "saving"):
             self.close()
 
@@ -101,8 +135,10 @@ def index(
         write_json(report.as_dict())
         return
     reused = f", {report.reused} reused" if report.reused else ""
+    rate = (f", {_count(report.tokens_per_second)} tokens/s" if report.embedded_tokens
+            else "")
     out.print(f"{report.summary()} ({report.chunks - report.reused} chunks embedded{reused} "
-              f"in {report.seconds:.1f}s)")
+              f"in {report.seconds:.1f}s{rate})")
     for root in report.missing_roots:
         err.print(f"[yellow]missing[/] {root}: not found (unmounted?); its files stay in "
                   "the index", markup=True)

@@ -77,6 +77,13 @@ def _print(info: dict[str, Any], max_failures: int) -> None:
     if info.get("updated_at"):
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["updated_at"])))
         out.print(f"updated:  {stamp}")
+    for group in info.get("skipped", []):
+        out.print(f"skipped:  {group['count']} file(s): {group['reason']}", markup=False)
+        listed = group["paths"][:max_failures]
+        for path in listed:
+            out.print(f"  {path}", markup=False)
+        if group["count"] > len(listed):
+            out.print(f"  … and {group['count'] - len(listed)} more")
     shown = info["failures"][:max_failures]
     if shown:
         out.print("failed:")

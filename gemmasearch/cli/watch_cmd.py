@@ -62,7 +62,8 @@ class _View:
             self._failures(event.report)
         elif isinstance(event, w.BatchIndexed):
             report = event.report
-            changed = report.added + report.changed + report.removed + report.failed
+            changed = (report.added + report.changed + report.removed + report.moved
+                       + report.failed)
             if changed and not self.quiet:
                 what = (display_path(event.paths[0]) if len(event.paths) == 1
                         else f"{len(event.paths)} paths")
