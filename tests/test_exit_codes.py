@@ -169,9 +169,10 @@ def test_unknown_type_lists_the_kinds_from_extract(fake_cli: Path,  # noqa: F811
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from gemmasearch import extract
 
-    monkeypatch.setattr(extract, "KINDS", (*extract.KINDS, "notebook"))
+    monkeypatch.setattr(extract, "KINDS", (*extract.KINDS, "hologram"))
     result = run("search", "x", "--type", "markdwn")  # refused before any index is read
     assert result.exit_code == EXIT_ERROR
-    assert "markdown, text, code, pdf, notebook" in result.stderr
+    assert "markdown, text, code, pdf, " in result.stderr
+    assert ", hologram)" in result.stderr
     _index(fake_cli)
-    assert run("search", "x", "--type", "notebook").exit_code == EXIT_NOTHING_FOUND
+    assert run("search", "x", "--type", "hologram").exit_code == EXIT_NOTHING_FOUND
