@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -11,17 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_crash import make_corpus  # noqa: E402
+from test_crash_repair import _sql  # noqa: E402
 
 from tests.test_cli import fake_cli, run  # noqa: E402,F401 - the fixture is used by name
-
-
-def _sql(index_dir: Path, *statements: str) -> None:
-    conn = sqlite3.connect(index_dir / "index.sqlite")
-    with conn:
-        for statement in statements:
-            conn.execute(statement)
-    conn.close()
-
 
 # (what `check` reports, how to cause it)
 BIGGEST_FILE = "(SELECT id FROM files ORDER BY n_chunks DESC LIMIT 1)"
