@@ -12,6 +12,7 @@ from gemmasearch.cli import (
     index_cmd,
     model_cmd,
     search_cmd,
+    serve_cmd,
     status_cmd,
     tui_cmd,
     watch_cmd,
@@ -45,6 +46,7 @@ app.command("search")(search_cmd.search)
 app.command("status")(status_cmd.status)
 app.command("check")(check_cmd.check)
 app.command("watch")(watch_cmd.watch)
+app.command("serve")(serve_cmd.serve)
 app.command("tui")(tui_cmd.tui)
 app.add_typer(model_cmd.app, name="model")
 

@@ -1,0 +1,225 @@
+"""``gemmasearch serve``: the Engine behind a small JSON HTTP API on a Unix socket.
+
+Starlette routes, uvicorn serving a socket we bind ourselves (so it is 0600 from the
+start: uvicorn's own ``uds=`` would make it 0666). The watcher keeps the index live and
+holds the writer lock for the service's whole life, which is what makes a second
+``serve`` on the same index refuse. Searches share the watcher's embedder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gemmasearch.errors import GemmasearchError, IndexLockedError, UsageError
+from gemmasearch.service import api
+from gemmasearch.service.runtime import ServiceAddress, ServiceError
+
+log = logging.getLogger(__name__)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > api.MAX_BODY_BYTES:
+        raise _BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > api.MAX_BODY_BYTES:
+            raise _BodyTooLarge
+    return bytes(body)
+
+
+def _error(status: int, message: str, hint: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "hint": hint}, status_code=status)
+
+
+def _status_for(error: GemmasearchError) -> int:
+    if isinstance(error, UsageError):
+        return 400
+    if isinstance(error, IndexLockedError):
+        return 409
+    from gemmasearch.errors import IndexError_
+
+    return 422 if isinstance(error, IndexError_) else 500
+
+
+Handler = Callable[[Request], Awaitable[JSONResponse]]
+
+
+class Service:
+    """One index's engine, its watcher and the API; ``run()`` blocks until stopped."""
+
+    def __init__(self, engine: Any, *, idle_seconds: float = 0.0, watch: bool = True,
+                 polling: bool = False) -> None:
+        self.engine = engine
+        self.address = ServiceAddress.for_index(engine.index_dir)
+        self.idle_seconds = idle_seconds
+        self.watch = watch
+        self.polling = polling
+        self.started = time.time()
+        self.last_request = time.monotonic()
+        self.busy = 0
+        self._server: Any = None
+        self._stopping = threading.Event()
+        self.app = Starlette(routes=[
+            Route("/health", self._guard(self._health), methods=["GET"]),
+            Route("/status", self._guard(self._status), methods=["GET"]),
+            Route("/search", self._guard(self._search), methods=["POST"]),
+            Route("/similar", self._guard(self._similar), methods=["POST"]),
+            Route("/shutdown", self._guard(self._shutdown), methods=["POST"]),
+        ])
+
+    # -- requests -----------------------------------------------------------------------
+
+    def _guard(self, handler: Handler) -> Handler:
+        """Every failure becomes a JSON error with a message; nothing escapes as a 500
+        traceback, and the service keeps running."""
+
+        async def guarded(request: Request) -> JSONResponse:
+            self.last_request = time.monotonic()
+            self.busy += 1
+            try:
+                return await handler(request)
+            except _BodyTooLarge:
+                return _error(413, f"the request body is over {api.MAX_BODY_BYTES} bytes")
+            except GemmasearchError as exc:
+                return _error(_status_for(exc), exc.message, exc.hint)
+            except Exception as exc:  # a bug: report it, keep serving
+                log.exception("request failed")
+                return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+            finally:
+                self.busy -= 1
+                self.last_request = time.monotonic()
+
+        return guarded
+
+    async def _health(self, _request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True, "pid": os.getpid()})
+
+    def service_info(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "socket": str(self.address.socket),
+                "index": str(self.address.index_dir), "started": self.started,
+                "uptime": round(time.time() - self.started, 1),
+                "idle_timeout": self.idle_seconds or None,
+                "watching": self.engine.watch_status()}
+
+    async def _status(self, _request: Request) -> JSONResponse:
+        info = await run_in_threadpool(self.engine.status)
+        return JSONResponse({**info, "service": self.service_info()})
+
+    async def _search(self, request: Request) -> JSONResponse:
+        query, options = api.search_request(api.parse_body(await _read_body(request)))
+        results = await run_in_threadpool(self.engine.search, query, options)
+        return JSONResponse({"results": [r.to_json() for r in results]})
+
+    async def _similar(self, request: Request) -> JSONResponse:
+        path, line, options = api.similar_request(api.parse_body(await _read_body(request)))
+        results = await run_in_threadpool(self.engine.similar, path, line, options)
+        return JSONResponse({"results": [r.to_json() for r in results]})
+
+    async def _shutdown(self, _request: Request) -> JSONResponse:
+        self.stop()
+        return JSONResponse({"ok": True, "pid": os.getpid()})
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def _refuse_if_running(self) -> None:
+        from gemmasearch.service.client import ServiceClient
+
+        info = ServiceClient(self.address).health()
+        if info is not None:
+            raise ServiceError(f"a service already runs for this index (pid {info.get('pid')})",
+                               hint="stop it with: gemmasearch serve --stop")
+
+    def _bind(self) -> socket.socket:
+        """Bind the socket 0600; a stale one (its service was killed) is replaced."""
+        path = self.address.socket
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # the writer lock is ours: nobody else can be serving this index
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)
+        try:
+            sock.bind(str(path))
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+        sock.listen(128)
+        return sock
+
+    def prepare(self) -> socket.socket:
+        """Take the writer lock, load the model, bind the socket (not yet serving)."""
+        self._refuse_if_running()
+        if self.watch:
+            try:
+                self.engine.watch(polling=self.polling, nice=10,
+                                  description="gemmasearch serve")
+            except IndexLockedError as exc:
+                raise ServiceError(f"cannot serve: {exc.message}",
+                                   hint="stop the other writer (gemmasearch serve --stop, "
+                                        "or the running watch/index) and try again") from None
+        else:
+            self.engine.load_model()
+        sock = self._bind()
+        self.address.write_info({"pid": os.getpid(), "socket": str(self.address.socket),
+                                 "index": str(self.address.index_dir),
+                                 "started": self.started,
+                                 "idle_timeout": self.idle_seconds or None})
+        return sock
+
+    def run(self, sock: socket.socket) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off",
+                                access_log=False, timeout_graceful_shutdown=5)
+        self._server = uvicorn.Server(config)
+        if self.idle_seconds:
+            threading.Thread(target=self._idle_watch, name="gemmasearch-idle",
+                             daemon=True).start()
+        try:
+            self._server.run(sockets=[sock])
+        finally:
+            sock.close()
+            self.address.remove(pid=os.getpid())
+            self.engine.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.should_exit = True
+
+    def _idle_watch(self) -> None:
+        while not self._stopping.wait(min(5.0, self.idle_seconds / 4)):
+            if self.busy == 0 and time.monotonic() - self.last_request > self.idle_seconds:
+                log.info("idle for %.0f s: exiting", self.idle_seconds)
+                self.stop()
+
+
+def serve(engine: Any, *, idle_seconds: float = 0.0, watch: bool = True,
+          polling: bool = False, on_ready: Callable[[Path], None] | None = None) -> None:
+    service = Service(engine, idle_seconds=idle_seconds, watch=watch, polling=polling)
+    try:
+        sock = service.prepare()
+    except BaseException:
+        engine.close()
+        raise
+    if on_ready:
+        on_ready(service.address.socket)
+    service.run(sock)
