@@ -77,6 +77,17 @@ class SharedEmbedder:
             self.inner.close()
 
 
+class _LazyEmbedder:
+    """The engine's embedder, loaded only if something is embedded."""
+
+    def __init__(self, engine: Engine, collection: Collection) -> None:
+        self._engine, self._collection = engine, collection
+
+    def embed_documents(self, items: Sequence[tuple[str | None, str]]) -> np.ndarray:
+        self._engine._check_query_model(self._collection)
+        return self._engine.embedder.embed_documents(items)
+
+
 class Engine:
     """Owns the settings, the (lazily loaded) embedder and the index collection."""
 
@@ -268,6 +279,19 @@ class Engine:
             with self._lock:
                 results = searcher.search(query, options)
             yield query, results
+
+    def similar(self, path: str | Path, line: int | None = None,
+                options: SearchOptions | None = None) -> list[SearchResult]:
+        """Chunks most like a file (or its chunk at ``line``), from the stored vectors."""
+        from gemmasearch.similar import similar
+
+        collection = self.reader()
+        if collection.fingerprint() is None:
+            raise IndexError_("the index is empty", hint="add files with: gemmasearch index PATH")
+        with self._lock:
+            # The model loads only for a file outside the index.
+            return similar(collection, _LazyEmbedder(self, collection), path, line,
+                           options or SearchOptions())
 
     def open_document(self, path: str | Path) -> Document:
         """Text of an indexed file for previews: lines, or pages for PDFs."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,10 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("GEMMASEARCH_HOME", str(home))
     monkeypatch.delenv("GEMMASEARCH_INDEX", raising=False)
+    # No test starts a background search service unless it asks for one (test_service*).
+    monkeypatch.setenv("GEMMASEARCH_NO_SERVICE", "1")
+    runtime = tempfile.mkdtemp(prefix="gs-run-")  # short: socket paths have a length limit
+    monkeypatch.setenv("GEMMASEARCH_RUNTIME_DIR", runtime)
     if "GEMMASEARCH_MODEL" in os.environ:
         monkeypatch.delenv("GEMMASEARCH_MODEL")
     return home

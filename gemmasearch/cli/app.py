@@ -13,6 +13,7 @@ from gemmasearch.cli import (
     model_cmd,
     search_cmd,
     serve_cmd,
+    similar_cmd,
     status_cmd,
     tui_cmd,
     watch_cmd,
@@ -47,6 +48,7 @@ app.command("status")(status_cmd.status)
 app.command("check")(check_cmd.check)
 app.command("watch")(watch_cmd.watch)
 app.command("serve")(serve_cmd.serve)
+app.command("similar")(similar_cmd.similar)
 app.command("tui")(tui_cmd.tui)
 app.add_typer(model_cmd.app, name="model")
 
