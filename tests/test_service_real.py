@@ -33,7 +33,8 @@ class Cli:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
 
-    def __call__(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+    def __call__(self, *args: str, check: bool = True,
+                 **env: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([sys.executable, "-m", "gemmasearch", *args],
                                 capture_output=True, text=True, env={**self.env, **env},
                                 timeout=600)
