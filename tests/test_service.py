@@ -271,3 +271,19 @@ def test_config_key_switches_the_service_off(served: Running, isolated_home: Pat
     isolated_home.mkdir(parents=True, exist_ok=True)
     (isolated_home / "config.toml").write_text("service = false\n")
     assert served_results(index, None, {"query": "flour"}) is None
+
+
+def test_core_and_index_import_no_web_framework_and_watcher_not_the_engine() -> None:
+    import ast
+
+    repo = Path(__file__).resolve().parent.parent
+    web = {"starlette", "uvicorn", "mcp", "httpx", "fastapi"}
+    core = [p for p in (repo / "gemmasearch").glob("*.py")] + list((repo / "index").glob("*.py"))
+    for source in core:
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert name.split(".")[0] not in web, f"{source.name} imports {name}"
+                if source.name == "watcher.py":
+                    assert name != "gemmasearch.engine", "watcher imports the engine"
