@@ -129,3 +129,15 @@ def similar_request(data: dict[str, Any]) -> tuple[str, int | None, Any]:
     options = SearchOptions(k=_k(data), filters=_filters(data),
                             files_only=bool(_typed(data, "files_only", bool, False)))
     return path, line, options
+
+
+GET_FIELDS = {"path", "start_line", "end_line"}
+
+
+def get_request(data: dict[str, Any]) -> tuple[str, int | None, int | None]:
+    """(path, start_line, end_line) from a /get body."""
+    _check_fields(data, GET_FIELDS)
+    path = data.get("path")
+    if not isinstance(path, str) or not path.strip():
+        raise UsageError("path must be a non-empty string")
+    return path, _typed(data, "start_line", int, None), _typed(data, "end_line", int, None)

@@ -84,6 +84,7 @@ class Service:
             Route("/status", self._guard(self._status), methods=["GET"]),
             Route("/search", self._guard(self._search), methods=["POST"]),
             Route("/similar", self._guard(self._similar), methods=["POST"]),
+            Route("/get", self._guard(self._get), methods=["POST"]),
             Route("/shutdown", self._guard(self._shutdown), methods=["POST"]),
         ])
 
@@ -134,6 +135,15 @@ class Service:
         path, line, options = api.similar_request(api.parse_body(await _read_body(request)))
         results = await run_in_threadpool(self.engine.similar, path, line, options)
         return JSONResponse({"results": [r.to_json() for r in results]})
+
+    async def _get(self, request: Request) -> JSONResponse:
+        from gemmasearch.service.files import get_text
+
+        path, start, end = api.get_request(api.parse_body(await _read_body(request)))
+        roots = self.engine.reader().store.roots()
+        answer = await run_in_threadpool(get_text, self.engine.open_document, roots, path,
+                                         start, end)
+        return JSONResponse(answer)
 
     async def _shutdown(self, _request: Request) -> JSONResponse:
         self.stop()
