@@ -95,6 +95,11 @@ def test_second_serve_refuses_while_one_runs(cli: Cli) -> None:
     second = cli("serve", check=False)
     assert second.returncode != 0
     assert "already runs for this index" in second.stderr
+    # `index` does not fail on the service's writer lock: it stops the service first.
+    pid = cli.service_pid()
+    indexed = cli("index")
+    assert f"stopped the search service (pid {pid})" in indexed.stderr
+    assert cli.service_pid() is None
 
 
 def test_similar_needs_no_model_for_an_indexed_file(cli: Cli, tmp_path: Path) -> None:

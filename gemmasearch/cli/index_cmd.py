@@ -88,6 +88,12 @@ def index(
         engine = make_engine(index_dir, model, dims=dims)
         resolved = [p.expanduser().absolute() for p in paths] if paths else None
         view = _ProgressView(enabled=not quiet and not as_json and sys.stderr.isatty())
+        from gemmasearch.service.cli import stop_service_for_writing
+
+        stopped = stop_service_for_writing(engine.index_dir)  # it holds the writer lock
+        if stopped and not quiet:
+            err.print(f"stopped the search service (pid {stopped}) to write the index; "
+                      "the next search starts it again")
         try:
             report = engine.index(resolved, rebuild=rebuild, dims=dims, on_progress=view,
                                   description="gemmasearch index")

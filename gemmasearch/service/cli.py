@@ -56,3 +56,14 @@ def service_status(index_dir: Path) -> dict[str, Any] | None:
     except (ServiceUnavailable, ServiceError):
         return None
     return data.get("service") if isinstance(data, dict) else None
+
+
+def stop_service_for_writing(index_dir: Path) -> int | None:
+    """Stop the index's service (it holds the writer lock) so a writing command can run;
+    its PID, or None when none ran."""
+    from gemmasearch.service.client import ServiceClient
+
+    client = ServiceClient.for_index(index_dir, timeout=30)
+    if not client.address.socket.exists():
+        return None
+    return client.stop()
