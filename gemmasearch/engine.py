@@ -101,6 +101,7 @@ class Engine:
         self._model_sha256 = model_sha256 or (embedder.name if embedder else None)
         self._reader: Collection | None = None
         self._watcher: Any = None
+        self._fingerprints: dict[int, IndexFingerprint] = {}
         self._lock = threading.RLock()
 
     # -- model ----------------------------------------------------------------------
@@ -164,6 +165,14 @@ class Engine:
                 "size_bytes": spec.path.stat().st_size, "sha256": self.model_sha256()}
 
     def fingerprint_for(self, dims: int) -> IndexFingerprint:
+        # Reading the GGUF header takes 0.5 s: once per process, not once per query of a
+        # long-lived service.
+        known = self._fingerprints.get(dims)
+        if known is None:
+            known = self._fingerprints[dims] = self._fingerprint_for(dims)
+        return known
+
+    def _fingerprint_for(self, dims: int) -> IndexFingerprint:
         if self._injected and self._embedder:
             name, quantization = self._embedder.name, ""
         else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Annotated
 
@@ -40,9 +39,8 @@ def serve(
             return
         from gemmasearch.service.server import serve as run_service
 
+        # Queries run at normal priority; the watcher lowers its own thread's.
         engine = make_engine(index_dir, model)
-        with contextlib.suppress(OSError):
-            os.nice(5)  # queries stay responsive; the watcher's thread goes lower still
 
         def ready(socket_path: object) -> None:
             if not quiet:
