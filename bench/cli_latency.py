@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -37,12 +38,18 @@ def write_doc(path: Path, title: str, text: str) -> None:
     path.write_text(f"# {title or 'untitled'}\n\n{text[:CHUNK_CHARS]}\n", encoding="utf-8")
 
 
+CPU_SECONDS: list[float] = []  # user+sys of each sequential call (load-independent)
+
+
 def gemmasearch(env: dict[str, str], *args: str, check: bool = True
                 ) -> tuple[float, subprocess.CompletedProcess[str]]:
     exe = str(Path(sys.executable).with_name("gemmasearch"))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run([exe, *args], capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_SECONDS.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     if check and result.returncode not in (0, 1):
         raise SystemExit(f"gemmasearch {' '.join(args)} failed: {result.stderr}")
     return elapsed, result
@@ -94,16 +101,25 @@ def main() -> None:
               f"{time.perf_counter() - start:.0f} s", flush=True)
 
         queries = nfcorpus_queries(max(args.calls, args.cold))
+        CPU_SECONDS.clear()
         cold = [gemmasearch(env, "search", q, "--json", "--no-service")[0]
                 for q in queries[:args.cold]]
+        cold_cpu = list(CPU_SECONDS)
         first, _ = gemmasearch(env, "search", queries[0], "--json")  # starts the service
+        CPU_SECONDS.clear()
         warm = [gemmasearch(env, "search", q, "--json")[0] for q in queries[:args.calls]]
+        warm_cpu = list(CPU_SECONDS)
         _, status = gemmasearch(env, "status", "--json")
         service = json.loads(status.stdout)["service"]
         assert service, "no service ran"
         print(f"service pid {service['pid']}; first call (starts it): {first * 1000:.0f} ms")
         figures = {"cold": summary("cold (--no-service)", cold),
                    "service": summary("with the service", warm)}
+        figures["cold"]["client_cpu_p50_ms"] = round(percentile(cold_cpu, 50) * 1000, 1)
+        figures["service"]["client_cpu_p50_ms"] = round(percentile(warm_cpu, 50) * 1000, 1)
+        print(f"{'CPU time of the command (p50)':>34}: cold "
+              f"{figures['cold']['client_cpu_p50_ms']} ms, with the service "
+              f"{figures['service']['client_cpu_p50_ms']} ms", flush=True)
 
         # The burst: distinct files the service's watcher must embed while clients query.
         for i, (title, text) in enumerate(fresh):
