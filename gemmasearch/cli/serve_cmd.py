@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,6 +22,12 @@ def serve(
     poll: Annotated[bool, typer.Option(
         "--poll", help="Poll instead of file-system notifications (network drives).")]
     = False,
+    http: Annotated[str | None, typer.Option(
+        "--http", help="Also listen on TCP HOST:PORT (loopback), bearer token required.")]
+    = None,
+    allow_remote: Annotated[bool, typer.Option(
+        "--allow-remote", help="Allow a non-loopback --http address (token still required).")]
+    = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing when ready.")]
     = False,
 ) -> None:
@@ -39,13 +45,23 @@ def serve(
             return
         from gemmasearch.service.server import serve as run_service
 
+        listen = None
+        if http:
+            from gemmasearch.service.http import parse_listen
+
+            listen = parse_listen(http, allow_remote)  # before the model loads
+
         # Queries run at normal priority; the watcher lowers its own thread's.
         engine = make_engine(index_dir, model)
 
-        def ready(socket_path: object) -> None:
-            if not quiet:
-                err.print(f"serving {engine.index_dir} on {socket_path} (pid {os.getpid()}); "
-                          "Ctrl-C to stop")
+        def ready(service: Any) -> None:
+            if quiet:
+                return
+            err.print(f"serving {engine.index_dir} on {service.address.socket} "
+                      f"(pid {os.getpid()}); Ctrl-C to stop")
+            if service.http:
+                host, port = service.http
+                err.print(f"also on http://{host}:{port} (token in {service.token_file})")
 
         run_service(engine, idle_seconds=idle_timeout, watch=not no_watch, polling=poll,
-                    on_ready=ready)
+                    http=listen, on_ready=ready)

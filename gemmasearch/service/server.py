@@ -68,7 +68,7 @@ class Service:
     """One index's engine, its watcher and the API; ``run()`` blocks until stopped."""
 
     def __init__(self, engine: Any, *, idle_seconds: float = 0.0, watch: bool = True,
-                 polling: bool = False) -> None:
+                 polling: bool = False, http: tuple[str, int] | None = None) -> None:
         self.engine = engine
         self.address = ServiceAddress.for_index(engine.index_dir)
         self.idle_seconds = idle_seconds
@@ -77,6 +77,9 @@ class Service:
         self.started = time.time()
         self.last_request = time.monotonic()
         self.busy = 0
+        self.http = http
+        self.token_file: Path | None = None
+        self._tcp: socket.socket | None = None
         self._server: Any = None
         self._stopping = threading.Event()
         self.app = Starlette(routes=[
@@ -115,8 +118,12 @@ class Service:
     async def _health(self, _request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "pid": os.getpid()})
 
+    def _http_text(self) -> str | None:
+        return f"{self.http[0]}:{self.http[1]}" if self.http else None
+
     def service_info(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "socket": str(self.address.socket),
+                "http": self._http_text(),
                 "index": str(self.address.index_dir), "started": self.started,
                 "uptime": round(time.time() - self.started, 1),
                 "idle_timeout": self.idle_seconds or None,
@@ -188,10 +195,19 @@ class Service:
         else:
             self.engine.load_model()
         sock = self._bind()
+        if self.http:
+            from gemmasearch.service.http import BearerOnTcp, bind_tcp, write_token
+
+            self._tcp = bind_tcp(*self.http)
+            self.token_file = self.address.socket.with_suffix(".token")
+            self.app = BearerOnTcp(self.app, write_token(self.token_file))  # type: ignore
         self.address.write_info({"pid": os.getpid(), "socket": str(self.address.socket),
                                  "index": str(self.address.index_dir),
                                  "started": self.started,
-                                 "idle_timeout": self.idle_seconds or None})
+                                 "idle_timeout": self.idle_seconds or None,
+                                 "http": self._http_text(),
+                                 "token_file": str(self.token_file) if self.token_file
+                                 else None})
         return sock
 
     def run(self, sock: socket.socket) -> None:
@@ -204,9 +220,11 @@ class Service:
             threading.Thread(target=self._idle_watch, name="gemmasearch-idle",
                              daemon=True).start()
         try:
-            self._server.run(sockets=[sock])
+            self._server.run(sockets=[sock, *([self._tcp] if self._tcp else [])])
         finally:
             sock.close()
+            if self._tcp is not None:
+                self._tcp.close()
             self.address.remove(pid=os.getpid())
             self.engine.close()
 
@@ -223,13 +241,15 @@ class Service:
 
 
 def serve(engine: Any, *, idle_seconds: float = 0.0, watch: bool = True,
-          polling: bool = False, on_ready: Callable[[Path], None] | None = None) -> None:
-    service = Service(engine, idle_seconds=idle_seconds, watch=watch, polling=polling)
+          polling: bool = False, http: tuple[str, int] | None = None,
+          on_ready: Callable[[Service], None] | None = None) -> None:
+    service = Service(engine, idle_seconds=idle_seconds, watch=watch, polling=polling,
+                      http=http)
     try:
         sock = service.prepare()
     except BaseException:
         engine.close()
         raise
     if on_ready:
-        on_ready(service.address.socket)
+        on_ready(service)
     service.run(sock)
