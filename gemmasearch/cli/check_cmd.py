@@ -17,6 +17,10 @@ def check(
     """Check the index for consistency (exit 1 if problems remain)."""
     with cli_errors():
         engine = make_engine(index_dir, None)
+        if repair:
+            from gemmasearch.service.cli import stop_service_for_writing
+
+            stop_service_for_writing(engine.index_dir)  # it holds the writer lock
         try:
             problems, fixed = engine.check(repair=repair)
         finally:
