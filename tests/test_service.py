@@ -287,3 +287,18 @@ def test_core_and_index_import_no_web_framework_and_watcher_not_the_engine() -> 
                 assert name.split(".")[0] not in web, f"{source.name} imports {name}"
                 if source.name == "watcher.py":
                     assert name != "gemmasearch.engine", "watcher imports the engine"
+
+
+def test_no_autostart_while_another_writer_holds_the_index(fake_engine: Engine, docs: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    from gemmasearch.service import client
+
+    def must_not_start(*_args: Any, **_kw: Any) -> Any:
+        raise AssertionError("tried to start a service")
+
+    monkeypatch.setattr(client, "start", must_not_start)
+    assert not client.writer_busy(fake_engine.index_dir)
+    with fake_engine.open_writer("gemmasearch watch"):
+        assert client.writer_busy(fake_engine.index_dir)
+        assert client.search(fake_engine.index_dir, {"query": "flour"}) is None

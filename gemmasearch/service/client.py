@@ -138,6 +138,24 @@ def start(index_dir: Path, model: str | None = None,
     raise ServiceError("the search service did not answer in time", hint=f"see {log_path}")
 
 
+def writer_busy(index_dir: Path) -> bool:
+    """Whether another process holds the index's writer lock (a service would refuse)."""
+    import fcntl
+
+    # The name of gemmasearch.index.collection.LOCK_NAME, not imported: that loads numpy.
+    try:
+        fd = os.open(index_dir / "writer.lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # drops the lock if we took it
+    return False
+
+
 def disabled(settings_service: bool = True) -> bool:
     """True when the user switched the service off (flag handled by the caller)."""
     value = os.environ.get("GEMMASEARCH_NO_SERVICE", "").strip().lower()
@@ -156,6 +174,8 @@ def search(index_dir: Path, body: dict[str, Any], *, model: str | None = None,
         pass
     if not autostart or not (Path(index_dir) / "index.sqlite").exists():
         return None
+    if writer_busy(Path(index_dir)):
+        return None  # a `watch` or `index` writes it: a service could not start now
     try:
         client = start(index_dir, model, idle_seconds)
         return list(client.request("POST", "/search", body)["results"])
