@@ -302,3 +302,25 @@ def test_no_autostart_while_another_writer_holds_the_index(fake_engine: Engine, 
     with fake_engine.open_writer("gemmasearch watch"):
         assert client.writer_busy(fake_engine.index_dir)
         assert client.search(fake_engine.index_dir, {"query": "flour"}) is None
+
+
+def test_index_is_handed_to_the_running_service(served: Running, docs: Path) -> None:
+    from gemmasearch.indexer import Progress
+    from gemmasearch.service.cli import hand_off_index, report_from
+
+    extra = write_files(docs.parent / "more", {"tea.md": "# Tea\nSteep green tea briefly.\n"})
+    seen: list[Progress] = []
+    report = hand_off_index(served.service.engine.index_dir, [extra], seen.append)
+    assert report is not None and report_from(report).added == 1
+    assert all(isinstance(p, Progress) for p in seen)
+    status = served.client.request("GET", "/status")
+    assert status["files"] == 4 and status["service"]["watching"]["on"] is True
+    assert str(extra) in status["roots"]
+    code, answer = raw(served.service.address, "POST", "/index", b'{"paths": ["rel/path"]}')
+    assert code == 400 and "absolute" in answer["error"]
+
+
+def test_no_hand_off_without_a_service(fake_engine: Engine, docs: Path) -> None:
+    from gemmasearch.service.cli import hand_off_index
+
+    assert hand_off_index(fake_engine.index_dir, None) is None

@@ -95,11 +95,14 @@ def test_second_serve_refuses_while_one_runs(cli: Cli) -> None:
     second = cli("serve", check=False)
     assert second.returncode != 0
     assert "already runs for this index" in second.stderr
-    # `index` does not fail on the service's writer lock: it stops the service first.
+    # `index` does not fail on the service's writer lock: the service does the work.
     pid = cli.service_pid()
-    indexed = cli("index")
-    assert f"stopped the search service (pid {pid})" in indexed.stderr
-    assert cli.service_pid() is None
+    indexed = cli("index", "--json")
+    assert json.loads(indexed.stdout)["unchanged"] == 3
+    assert cli.service_pid() == pid
+    # A rebuild cannot be handed off: it stops the service first.
+    rebuilt = cli("index", "--rebuild")
+    assert f"stopped the search service (pid {pid})" in rebuilt.stderr
 
 
 def test_similar_needs_no_model_for_an_indexed_file(cli: Cli, tmp_path: Path) -> None:

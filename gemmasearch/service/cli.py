@@ -67,3 +67,47 @@ def stop_service_for_writing(index_dir: Path) -> int | None:
     if not client.address.socket.exists():
         return None
     return client.stop()
+
+
+def hand_off_index(index_dir: Path, paths: list[Path] | None,
+                   on_progress: Any = None) -> dict[str, Any] | None:
+    """Have the running service index ``paths`` (it holds the writer lock and the model):
+    the report as a dict once done, or None when no service runs. Progress is passed to
+    ``on_progress`` as the indexer's own Progress objects."""
+    import time
+
+    from gemmasearch.service.client import ServiceClient, ServiceError, ServiceUnavailable
+
+    client = ServiceClient.for_index(index_dir, timeout=30)
+    body = {"paths": [str(p) for p in paths]} if paths else {}
+    try:
+        client.request("POST", "/index", body)
+    except ServiceUnavailable:
+        return None
+    last = None
+    while True:
+        try:
+            state = client.request("GET", "/index")
+        except ServiceUnavailable:
+            raise ServiceError(
+                "the search service stopped while indexing",
+                hint="run the index again: it continues where it stopped") from None
+        if on_progress is not None and state["progress"] and state["progress"] != last:
+            from gemmasearch.indexer import Progress
+
+            last = state["progress"]
+            on_progress(Progress(**last))
+        if state["state"] == "done":
+            return dict(state["report"])
+        if state["state"] == "failed":
+            raise ServiceError(state["error"]["error"], hint=state["error"].get("hint"))
+        time.sleep(0.2)
+
+
+def report_from(data: dict[str, Any]) -> Any:
+    """The IndexReport a handed-off index run returned as JSON."""
+    from gemmasearch.indexer import IndexReport
+
+    fields = {k: v for k, v in data.items() if k not in ("failures",)}
+    return IndexReport(**fields, failures=[(f["path"], f["error"])
+                                           for f in data.get("failures", [])])

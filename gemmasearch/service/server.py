@@ -81,6 +81,8 @@ class Service:
         self.token_file: Path | None = None
         self._tcp: socket.socket | None = None
         self._server: Any = None
+        self._watcher: Any = None
+        self._job: Any = None
         self._stopping = threading.Event()
         self.app = Starlette(routes=[
             Route("/health", self._guard(self._health), methods=["GET"]),
@@ -88,6 +90,8 @@ class Service:
             Route("/search", self._guard(self._search), methods=["POST"]),
             Route("/similar", self._guard(self._similar), methods=["POST"]),
             Route("/get", self._guard(self._get), methods=["POST"]),
+            Route("/index", self._guard(self._index), methods=["POST"]),
+            Route("/index", self._guard(self._index_state), methods=["GET"]),
             Route("/shutdown", self._guard(self._shutdown), methods=["POST"]),
         ])
 
@@ -152,6 +156,35 @@ class Service:
                                          start, end)
         return JSONResponse(answer)
 
+    async def _index(self, request: Request) -> JSONResponse:
+        """Start indexing ``paths`` (default: every root) here; GET /index follows it."""
+        from gemmasearch.service.jobs import IndexJob, paths_from
+
+        raw = await _read_body(request)
+        paths = paths_from(api.parse_body(raw) if raw.strip() else {})
+        if self._job is not None and self._job.state == "running":
+            return _error(409, "the service is already indexing",
+                          hint="follow it with GET /index")
+        self._job = IndexJob(self.engine, paths, self._pause_watch, self._start_watch)
+        self._job.thread.start()
+        return JSONResponse(self._job.as_dict(), status_code=202)
+
+    async def _index_state(self, _request: Request) -> JSONResponse:
+        if self._job is None:
+            return _error(404, "no index run was handed to this service")
+        return JSONResponse(self._job.as_dict())
+
+    def _start_watch(self) -> None:
+        if self.watch and not self._stopping.is_set():
+            self._watcher = self.engine.watch(polling=self.polling, nice=10,
+                                              description="gemmasearch serve")
+
+    def _pause_watch(self) -> None:
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            self.engine.stop_watch()
+            watcher.wait(120)  # it finishes its batch and releases the writer lock
+
     async def _shutdown(self, _request: Request) -> JSONResponse:
         self.stop()
         return JSONResponse({"ok": True, "pid": os.getpid()})
@@ -186,8 +219,7 @@ class Service:
         self._refuse_if_running()
         if self.watch:
             try:
-                self.engine.watch(polling=self.polling, nice=10,
-                                  description="gemmasearch serve")
+                self._start_watch()
             except IndexLockedError as exc:
                 raise ServiceError(f"cannot serve: {exc.message}",
                                    hint="stop the other writer (gemmasearch serve --stop, "
@@ -235,7 +267,9 @@ class Service:
 
     def _idle_watch(self) -> None:
         while not self._stopping.wait(min(5.0, self.idle_seconds / 4)):
-            if self.busy == 0 and time.monotonic() - self.last_request > self.idle_seconds:
+            indexing = self._job is not None and self._job.state == "running"
+            if self.busy == 0 and not indexing and \
+                    time.monotonic() - self.last_request > self.idle_seconds:
                 log.info("idle for %.0f s: exiting", self.idle_seconds)
                 self.stop()
 
