@@ -118,14 +118,19 @@ def start(index_dir: Path, model: str | None = None,
     ServiceError when it exits first (say, another writer holds the index)."""
     address = ServiceAddress.for_index(index_dir)
     log_path = runtime_dir() / f"{address.socket.stem}.log"
-    command = [sys.executable, "-m", "gemmasearch", "serve", "--index", str(index_dir),
-               "--idle-timeout", str(idle_seconds), "--quiet"]
+    # Absolute paths: the service runs from / so that it keeps no folder busy.
+    command = [sys.executable, "-m", "gemmasearch", "serve", "--index",
+               str(address.index_dir), "--idle-timeout", str(idle_seconds), "--quiet"]
     if model:
-        command += ["--model", model]
+        command += ["--model", str(Path(model).expanduser().absolute())
+                    if Path(model).expanduser().exists() else model]
     env = {**os.environ, "GEMMASEARCH_NO_SERVICE": "1"}
+    for key in ("GEMMASEARCH_HOME", "GEMMASEARCH_MODEL", "GEMMASEARCH_RUNTIME_DIR"):
+        if env.get(key) and Path(env[key]).expanduser().exists():
+            env[key] = str(Path(env[key]).expanduser().absolute())
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                   start_new_session=True, env=env, close_fds=True)
+                                   start_new_session=True, env=env, close_fds=True, cwd="/")
     client = ServiceClient(address)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:

@@ -224,6 +224,9 @@ class Service:
                 raise ServiceError(f"cannot serve: {exc.message}",
                                    hint="stop the other writer (gemmasearch serve --stop, "
                                         "or the running watch/index) and try again") from None
+            except UsageError as exc:  # no folders yet, or none of them exists
+                raise ServiceError(f"cannot serve: {exc.message}",
+                                   hint="index a folder first: gemmasearch index PATH") from None
         else:
             self.engine.load_model()
         sock = self._bind()
