@@ -15,8 +15,13 @@ from gemmasearch.errors import UsageError
 MAX_BODY_BYTES = 64 * 1024
 
 SEARCH_FIELDS = {"query", "k", "files_only", "paths", "types", "since", "before", "mode",
-                 "rescore", "explain"}
+                 "rescore", "explain", "with_text"}
 SIMILAR_FIELDS = (SEARCH_FIELDS - {"query", "mode", "rescore", "explain"}) | {"path", "line"}
+
+
+def with_text(data: dict[str, Any]) -> bool:
+    """Whether results carry the chunk's whole text (the terminal UI's preview)."""
+    return bool(_typed(data, "with_text", bool, False))
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:

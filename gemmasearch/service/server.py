@@ -120,7 +120,8 @@ class Service:
         return guarded
 
     async def _health(self, _request: Request) -> JSONResponse:
-        return JSONResponse({"ok": True, "pid": os.getpid()})
+        return JSONResponse({"ok": True, "pid": os.getpid(),
+                             "watching": self.engine.watch_status()})
 
     def _http_text(self) -> str | None:
         return f"{self.http[0]}:{self.http[1]}" if self.http else None
@@ -138,14 +139,18 @@ class Service:
         return JSONResponse({**info, "service": self.service_info()})
 
     async def _search(self, request: Request) -> JSONResponse:
-        query, options = api.search_request(api.parse_body(await _read_body(request)))
+        data = api.parse_body(await _read_body(request))
+        query, options = api.search_request(data)
         results = await run_in_threadpool(self.engine.search, query, options)
-        return JSONResponse({"results": [r.to_json() for r in results]})
+        text = api.with_text(data)
+        return JSONResponse({"results": [r.to_json(with_text=text) for r in results]})
 
     async def _similar(self, request: Request) -> JSONResponse:
-        path, line, options = api.similar_request(api.parse_body(await _read_body(request)))
+        data = api.parse_body(await _read_body(request))
+        path, line, options = api.similar_request(data)
         results = await run_in_threadpool(self.engine.similar, path, line, options)
-        return JSONResponse({"results": [r.to_json() for r in results]})
+        text = api.with_text(data)
+        return JSONResponse({"results": [r.to_json(with_text=text) for r in results]})
 
     async def _get(self, request: Request) -> JSONResponse:
         from gemmasearch.service.files import get_text
@@ -187,7 +192,8 @@ class Service:
 
     async def _shutdown(self, _request: Request) -> JSONResponse:
         self.stop()
-        return JSONResponse({"ok": True, "pid": os.getpid()})
+        return JSONResponse({"ok": True, "pid": os.getpid(),
+                             "watching": self.engine.watch_status()})
 
     # -- life cycle ---------------------------------------------------------------------
 
