@@ -324,3 +324,19 @@ def test_no_hand_off_without_a_service(fake_engine: Engine, docs: Path) -> None:
     from gemmasearch.service.cli import hand_off_index
 
     assert hand_off_index(fake_engine.index_dir, None) is None
+
+
+def test_runtime_folder_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gemmasearch.service.runtime import runtime_dir
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)  # anyone may write here, and it is not sticky
+    monkeypatch.setenv("GEMMASEARCH_RUNTIME_DIR", str(shared / "gemmasearch"))
+    with pytest.raises(ServiceError, match="not safe"):
+        runtime_dir()
+    os.chmod(shared, 0o1777)  # like /tmp: sticky
+    mine = shared / "gemmasearch"
+    os.chmod(mine, 0o755)
+    assert runtime_dir() == mine
+    assert stat.S_IMODE(mine.stat().st_mode) == 0o700  # tightened

@@ -40,6 +40,15 @@ def runtime_dir() -> Path:
             warnings.simplefilter("ignore")
             folder = Path(platformdirs.user_runtime_dir("gemmasearch"))
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Without XDG_RUNTIME_DIR the folder is under /tmp: a parent someone else controls
+    # could swap our folder for theirs.
+    parent = folder.parent.stat()
+    if parent.st_uid not in (os.getuid(), 0) or (
+            stat.S_IMODE(parent.st_mode) & 0o022 and not parent.st_mode & stat.S_ISVTX):
+        raise ServiceError(f"the runtime folder {folder.parent} is not safe (another user "
+                           "can change it)",
+                           hint="set XDG_RUNTIME_DIR or GEMMASEARCH_RUNTIME_DIR to a private "
+                                "folder")
     info = folder.stat()
     if info.st_uid != os.getuid():
         raise ServiceError(f"the runtime folder {folder} belongs to another user",
