@@ -15,13 +15,23 @@ from gemmasearch.errors import UsageError
 MAX_BODY_BYTES = 64 * 1024
 
 SEARCH_FIELDS = {"query", "k", "files_only", "paths", "types", "since", "before", "mode",
-                 "rescore", "explain", "with_text"}
+                 "rescore", "explain", "with_text", "full_scores"}
 SIMILAR_FIELDS = (SEARCH_FIELDS - {"query", "mode", "rescore", "explain"}) | {"path", "line"}
 
 
-def with_text(data: dict[str, Any]) -> bool:
-    """Whether results carry the chunk's whole text (the terminal UI's preview)."""
-    return bool(_typed(data, "with_text", bool, False))
+def results_json(results: list[Any], data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Results as ``search --json`` writes them; ``with_text`` adds each chunk's text (the
+    terminal UI's preview), ``full_scores`` unrounded scores (for text output that rounds
+    them itself)."""
+    text = bool(_typed(data, "with_text", bool, False))
+    full = bool(_typed(data, "full_scores", bool, False))
+    out = []
+    for r in results:
+        item = r.to_json(with_text=text)
+        if full:
+            item["score"] = r.score
+        out.append(item)
+    return out
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:

@@ -47,7 +47,8 @@ class AttachedEngine:
         from gemmasearch.search import SearchOptions, SearchResult
         from gemmasearch.service.cli import search_body
 
-        body = {**search_body(query, options or SearchOptions()), "with_text": True}
+        body = {**search_body(query, options or SearchOptions()), "with_text": True,
+                "full_scores": True}
         served = self._served("POST", "/search", body)
         if served is None:
             return list(self.local.search(query, options))
@@ -62,7 +63,7 @@ class AttachedEngine:
         body = {"path": str(path), "line": line, "k": options.k,
                 "files_only": options.files_only, "paths": list(f.paths),
                 "types": list(f.types), "since": f.since, "before": f.before,
-                "with_text": True}
+                "with_text": True, "full_scores": True}
         served = self._served("POST", "/similar", {k: v for k, v in body.items()
                                                    if v is not None})
         if served is None:

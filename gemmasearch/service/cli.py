@@ -39,7 +39,8 @@ def served_results(index_dir: Path | None, model: str | None,
 def search_with_service(index_dir: Path | None, model: str | None, query: str,
                         options: Any) -> list[Any] | None:
     """SearchResults from the service (same as a local search), or None."""
-    results = served_results(index_dir, model, search_body(query, options))
+    body = {**search_body(query, options), "full_scores": True}  # printed as the local ones
+    results = served_results(index_dir, model, body)
     if results is None:
         return None
     from gemmasearch.search import SearchResult

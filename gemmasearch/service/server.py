@@ -142,15 +142,13 @@ class Service:
         data = api.parse_body(await _read_body(request))
         query, options = api.search_request(data)
         results = await run_in_threadpool(self.engine.search, query, options)
-        text = api.with_text(data)
-        return JSONResponse({"results": [r.to_json(with_text=text) for r in results]})
+        return JSONResponse({"results": api.results_json(results, data)})
 
     async def _similar(self, request: Request) -> JSONResponse:
         data = api.parse_body(await _read_body(request))
         path, line, options = api.similar_request(data)
         results = await run_in_threadpool(self.engine.similar, path, line, options)
-        text = api.with_text(data)
-        return JSONResponse({"results": [r.to_json(with_text=text) for r in results]})
+        return JSONResponse({"results": api.results_json(results, data)})
 
     async def _get(self, request: Request) -> JSONResponse:
         from gemmasearch.service.files import get_text
