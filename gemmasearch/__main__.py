@@ -1,3 +1,3 @@
-from gemmasearch.cli.app import main
+from gemmasearch.cli.fast import main
 
 main()

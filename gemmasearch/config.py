@@ -10,6 +10,8 @@ default. The config file lives at ``<config dir>/config.toml``::
     max_file_mb = 20
     exclude = ["*.log", "archive/"]
     follow_symlinks = false
+    service = true              # false: every search loads the model itself
+    service_idle_minutes = 10   # an auto-started service exits when idle this long
 
     [keys]            # TUI key remapping: binding id = "key[,key]"
     open = "enter,o"
@@ -103,6 +105,8 @@ class Settings:
     compute: str = "auto"  # one of COMPUTE_CHOICES
     keys: dict[str, str] = field(default_factory=dict)
     theme: str | None = None
+    service: bool = True  # searches use (and auto-start) a background service
+    service_idle_minutes: float = 10.0  # an auto-started service exits after this
 
     @property
     def max_file_bytes(self) -> int:

@@ -81,6 +81,17 @@ class SharedEmbedder:
             self.inner.close()
 
 
+class _LazyEmbedder:
+    """The engine's embedder, loaded only if something is embedded."""
+
+    def __init__(self, engine: Engine, collection: Collection) -> None:
+        self._engine, self._collection = engine, collection
+
+    def embed_documents(self, items: Sequence[tuple[str | None, str]]) -> np.ndarray:
+        self._engine._check_query_model(self._collection)
+        return self._engine.embedder.embed_documents(items)
+
+
 class Engine:
     """Owns the settings, the (lazily loaded) embedder and the index collection."""
 
@@ -94,6 +105,7 @@ class Engine:
         self._model_sha256 = model_sha256 or (embedder.name if embedder else None)
         self._reader: Collection | None = None
         self._watcher: Any = None
+        self._fingerprints: dict[int, IndexFingerprint] = {}
         self._lock = threading.RLock()
 
     # -- model ----------------------------------------------------------------------
@@ -158,6 +170,14 @@ class Engine:
                 "size_bytes": spec.path.stat().st_size, "sha256": self.model_sha256()}
 
     def fingerprint_for(self, dims: int) -> IndexFingerprint:
+        # Reading the GGUF header takes 0.5 s: once per process, not once per query of a
+        # long-lived service.
+        known = self._fingerprints.get(dims)
+        if known is None:
+            known = self._fingerprints[dims] = self._fingerprint_for(dims)
+        return known
+
+    def _fingerprint_for(self, dims: int) -> IndexFingerprint:
         if self._injected and self._embedder:
             name, quantization = self._embedder.name, ""
         else:
@@ -301,6 +321,19 @@ class Engine:
             with self._lock:
                 results = searcher.search(query, options)
             yield query, results
+
+    def similar(self, path: str | Path, line: int | None = None,
+                options: SearchOptions | None = None) -> list[SearchResult]:
+        """Chunks most like a file (or its chunk at ``line``), from the stored vectors."""
+        from gemmasearch.similar import similar
+
+        collection = self.reader()
+        if collection.fingerprint() is None:
+            raise IndexError_("the index is empty", hint="add files with: gemmasearch index PATH")
+        with self._lock:
+            # The model loads only for a file outside the index.
+            return similar(collection, _LazyEmbedder(self, collection), path, line,
+                           options or SearchOptions())
 
     def open_document(self, path: str | Path) -> Document:
         """Text of an indexed file for previews: lines, or the numbered sections of a

@@ -22,15 +22,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gemmasearch.errors import GemmasearchError, UsageError
 from gemmasearch.indexer import Indexer, IndexReport, Progress, storage_error
 from gemmasearch.scan import IGNORE_FILES
 
 if TYPE_CHECKING:
-    from gemmasearch.engine import Engine
-    from gemmasearch.index import Collection
+    from gemmasearch.config import Settings
+    from gemmasearch.index import Collection, IndexFingerprint
+    from gemmasearch.scan import Scanner
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,27 @@ SAVE_AFTER_IDLE_SECONDS = 10.0
 # Back off this long after a failed write (disk full, read-only) before retrying.
 RETRY_SECONDS = 5.0
 _RELEVANT = frozenset({"created", "modified", "deleted", "moved", "closed"})
+
+
+class WatchHost(Protocol):
+    """What the watcher needs from its owner (the Engine provides it). The watcher knows
+    this shape only, so it never imports the engine: a long-lived service holds both."""
+
+    settings: Settings
+
+    @property
+    def index_dir(self) -> Path: ...
+
+    @property
+    def embedder(self) -> Any: ...
+
+    def open_writer(self, description: str) -> Collection: ...
+
+    def ensure_model(self) -> None: ...
+
+    def fingerprint_for(self, dims: int) -> IndexFingerprint: ...
+
+    def scanner(self) -> Scanner: ...
 
 
 # -- events posted to on_event ------------------------------------------------------------
@@ -160,7 +182,7 @@ class Watcher:
     to finish the current batch and release everything; ``wait()`` blocks until then.
     """
 
-    def __init__(self, engine: Engine, paths: Sequence[Path] | None = None,
+    def __init__(self, engine: WatchHost, paths: Sequence[Path] | None = None,
                  on_event: Callable[[WatchEvent], None] | None = None, *,
                  settle: float = 0.25, batch_paths: int = 256, nice: int = 10,
                  polling: bool = False, catch_up: bool = True,

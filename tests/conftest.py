@@ -17,11 +17,16 @@ SHARED = Path(os.environ.get("GEMMASEARCH_SHARED", REPO.parent / "shared"))
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> Path:
     """Never touch the developer's real index, config or model cache."""
     home = tmp_path / "home"
     monkeypatch.setenv("GEMMASEARCH_HOME", str(home))
     monkeypatch.delenv("GEMMASEARCH_INDEX", raising=False)
+    # No test starts a background search service unless it asks for one (test_service*).
+    monkeypatch.setenv("GEMMASEARCH_NO_SERVICE", "1")
+    # Short (a socket path has a length limit) and one per test.
+    monkeypatch.setenv("GEMMASEARCH_RUNTIME_DIR", str(tmp_path_factory.mktemp("run")))
     if "GEMMASEARCH_MODEL" in os.environ:
         monkeypatch.delenv("GEMMASEARCH_MODEL")
     return home

@@ -10,8 +10,11 @@ import typer
 from gemmasearch.cli import (
     check_cmd,
     index_cmd,
+    mcp_cmd,
     model_cmd,
     search_cmd,
+    serve_cmd,
+    similar_cmd,
     status_cmd,
     tui_cmd,
     watch_cmd,
@@ -45,6 +48,9 @@ app.command("search")(search_cmd.search)
 app.command("status")(status_cmd.status)
 app.command("check")(check_cmd.check)
 app.command("watch")(watch_cmd.watch)
+app.command("serve")(serve_cmd.serve)
+app.command("mcp")(mcp_cmd.mcp)
+app.command("similar")(similar_cmd.similar)
 app.command("tui")(tui_cmd.tui)
 app.add_typer(model_cmd.app, name="model")
 

@@ -27,6 +27,10 @@ def check(
     damage: IndexDamagedError | None = None
     with cli_errors():
         engine = make_engine(index_dir, None)
+        if repair:
+            from gemmasearch.service.cli import stop_service_for_writing
+
+            stop_service_for_writing(engine.index_dir)  # it holds the writer lock
         try:
             problems, fixed = engine.check(repair=repair)
             # Trust nothing: what a repair left is what a fresh check finds.

@@ -125,9 +125,20 @@ def index(
         engine = make_engine(index_dir, model, dims=dims)
         resolved = [p.expanduser().absolute() for p in paths] if paths else None
         view = _ProgressView(enabled=not quiet and not as_json and sys.stderr.isatty())
+        from gemmasearch.service.cli import hand_off_index, report_from, stop_service_for_writing
+
         try:
-            report = engine.index(resolved, rebuild=rebuild, dims=dims, on_progress=view,
-                                  description="gemmasearch index")
+            # A running service holds the writer lock: it indexes (model already loaded).
+            handed = (hand_off_index(engine.index_dir, resolved, view)
+                      if not rebuild and dims is None else None)
+            if handed is not None:
+                report = report_from(handed)
+            else:
+                if stopped := stop_service_for_writing(engine.index_dir):
+                    err.print(f"stopped the search service (pid {stopped}) to rebuild the "
+                              "index; the next search starts it again")
+                report = engine.index(resolved, rebuild=rebuild, dims=dims, on_progress=view,
+                                      description="gemmasearch index")
         finally:
             view.close()
             engine.close()

@@ -82,6 +82,9 @@ def search(
     = None,
     index_dir: IndexOption = None,
     model: ModelOption = None,
+    no_service: Annotated[bool, typer.Option(
+        "--no-service", help="Load the model here instead of asking (or starting) the "
+                             "background service ($GEMMASEARCH_NO_SERVICE=1).")] = False,
 ) -> None:
     """Search the index by meaning."""
     from gemmasearch.search import MODES, SearchFilters, SearchOptions
@@ -101,6 +104,16 @@ def search(
                                 before=parse_when(before, "--before"))
         options = SearchOptions(k=k, filters=filters, files_only=files_only,
                                 rescore=not no_rescore, explain=explain, mode=mode.lower())
+        if batch is None and not no_service:
+            from gemmasearch.service.cli import search_with_service
+
+            served = search_with_service(index_dir, model, query or "", options)
+            if served is not None:
+                if as_json:
+                    write_json([r.to_json() for r in served])
+                else:
+                    _print_results(served, explain)
+                raise typer.Exit(0 if served else 1)
         engine = make_engine(index_dir, model)
         try:
             if batch is not None:

@@ -29,6 +29,12 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
+def _uptime(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
 def status(
     index_dir: IndexOption = None,
     model: ModelOption = None,
@@ -41,6 +47,9 @@ def status(
         engine = make_engine(index_dir, model)
         try:
             info = engine.status()
+            from gemmasearch.service.cli import service_status
+
+            info["service"] = service_status(engine.index_dir)
         finally:
             engine.close()
     error: GemmasearchError | None = info.pop("error", None)
@@ -60,6 +69,12 @@ def status(
 
 def _print(info: dict[str, Any], max_failures: int) -> None:
     out.print(f"index:    {info['index']}")
+    service = info.get("service")
+    if service:
+        out.print(f"service:  pid {service['pid']}, up {_uptime(service['uptime'])}, "
+                  f"socket {service['socket']}", markup=False)
+    else:
+        out.print("service:  not running")
     if not info["exists"]:
         return
     for i, root in enumerate(info["roots"]):

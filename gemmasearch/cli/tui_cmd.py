@@ -8,7 +8,9 @@ from gemmasearch.cli.common import IndexOption, ModelOption, cli_errors, make_en
 def tui(index: IndexOption = None, model: ModelOption = None) -> None:
     """Open the interactive terminal UI."""
     with cli_errors():
-        engine = make_engine(index, model)
+        from gemmasearch.service.attached import attach
+
+        engine = attach(make_engine(index, model))  # a running service answers for it
         from gemmasearch.tui.app import run
 
         run(engine)

@@ -119,6 +119,11 @@ def watch(
     with cli_errors():
         engine = make_engine(index_dir, model)
         resolved = [p.expanduser().absolute() for p in paths] if paths else None
+        from gemmasearch.service.cli import stop_service_for_writing
+
+        stopped = stop_service_for_writing(engine.index_dir)  # it holds the writer lock
+        if stopped and not quiet and not as_json:
+            err.print(f"stopped the search service (pid {stopped}); this watch replaces it")
         with contextlib.suppress(OSError):
             os.nice(WATCH_NICE)
         watcher = Watcher(engine, resolved, on_event=view, polling=poll, nice=0,

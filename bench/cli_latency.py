@@ -1,0 +1,166 @@
+"""Latency of `gemmasearch search --json` as a shell command: cold (the model loaded per
+call, `--no-service`) against calls answered by the background service, and 8 concurrent
+clients while the service indexes a burst of new files. Last line of output is JSON.
+
+    python bench/cli_latency.py [--chunks 10000] [--calls 100] [--cold 5] [--clients 8]
+                                [--seconds 60] [--burst 2000] [--model PATH]
+
+The index holds ``--chunks`` one-chunk markdown files made of NFCorpus documents; only
+``--distinct`` of them are embedded, the rest are copies whose vectors the indexer reuses
+(same title and text), so building 10k chunks takes minutes on a small machine. Query
+latency does not depend on which vectors are stored: FAISS, the BM25 leg and re-scoring
+all see 10k chunks. The burst files are all distinct, so the service really embeds them
+while the clients query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEV_MODELS, nfcorpus_docs, nfcorpus_queries, percentile  # noqa: E402
+
+CHUNK_CHARS = 1200  # well under one 512-token chunk
+
+
+def write_doc(path: Path, title: str, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# {title or 'untitled'}\n\n{text[:CHUNK_CHARS]}\n", encoding="utf-8")
+
+
+CPU_SECONDS: list[float] = []  # user+sys of each sequential call (load-independent)
+
+
+def gemmasearch(env: dict[str, str], *args: str, check: bool = True
+                ) -> tuple[float, subprocess.CompletedProcess[str]]:
+    exe = str(Path(sys.executable).with_name("gemmasearch"))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run([exe, *args], capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_SECONDS.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    if check and result.returncode not in (0, 1):
+        raise SystemExit(f"gemmasearch {' '.join(args)} failed: {result.stderr}")
+    return elapsed, result
+
+
+def summary(name: str, seconds: list[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in seconds]
+    figures = {"n": len(ms), "p50_ms": round(percentile(ms, 50), 1),
+               "p95_ms": round(percentile(ms, 95), 1), "max_ms": round(max(ms), 1)}
+    print(f"{name:>34}: n={figures['n']:4d}  p50 {figures['p50_ms']:8.1f} ms  "
+          f"p95 {figures['p95_ms']:8.1f} ms  max {figures['max_ms']:8.1f} ms", flush=True)
+    return figures
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--chunks", type=int, default=10_000)
+    ap.add_argument("--distinct", type=int, default=200)
+    ap.add_argument("--calls", type=int, default=100)
+    ap.add_argument("--cold", type=int, default=5)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--burst", type=int, default=2000)
+    ap.add_argument("--model", default=os.environ.get("GEMMASEARCH_TEST_MODEL") or str(
+        DEV_MODELS / "embeddinggemma-300m-q8_0.gguf"))
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="gs-lat-"))
+    env = {**os.environ, "GEMMASEARCH_HOME": str(tmp / "home"),
+           "GEMMASEARCH_RUNTIME_DIR": str(tmp / "run"), "GEMMASEARCH_MODEL": args.model,
+           "GEMMASEARCH_NO_SERVICE": ""}
+    env.pop("GEMMASEARCH_INDEX", None)
+    corpus = tmp / "corpus"
+    docs = nfcorpus_docs(args.distinct + args.burst)
+    seed, fresh = docs[:args.distinct], docs[args.distinct:]
+    try:
+        start = time.perf_counter()
+        for i, (title, text) in enumerate(seed):
+            write_doc(corpus / "seed" / f"d{i}.md", title, text)
+        gemmasearch(env, "index", str(corpus / "seed"), "--quiet")
+        for i in range(args.chunks - args.distinct):
+            title, text = seed[i % len(seed)]
+            write_doc(corpus / f"copies{i // 1000}" / f"c{i}.md", title, text)
+        _, built = gemmasearch(env, "index", str(corpus), "--json")
+        report = json.loads(built.stdout)
+        _, status = gemmasearch(env, "status", "--json")
+        chunks = json.loads(status.stdout)["chunks"]
+        print(f"index: {chunks} chunks ({report.get('reused')} reused) built in "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
+
+        queries = nfcorpus_queries(max(args.calls, args.cold))
+        CPU_SECONDS.clear()
+        cold = [gemmasearch(env, "search", q, "--json", "--no-service")[0]
+                for q in queries[:args.cold]]
+        cold_cpu = list(CPU_SECONDS)
+        first, _ = gemmasearch(env, "search", queries[0], "--json")  # starts the service
+        CPU_SECONDS.clear()
+        warm = [gemmasearch(env, "search", q, "--json")[0] for q in queries[:args.calls]]
+        warm_cpu = list(CPU_SECONDS)
+        _, status = gemmasearch(env, "status", "--json")
+        service = json.loads(status.stdout)["service"]
+        assert service, "no service ran"
+        print(f"service pid {service['pid']}; first call (starts it): {first * 1000:.0f} ms")
+        figures = {"cold": summary("cold (--no-service)", cold),
+                   "service": summary("with the service", warm)}
+        figures["cold"]["client_cpu_p50_ms"] = round(percentile(cold_cpu, 50) * 1000, 1)
+        figures["service"]["client_cpu_p50_ms"] = round(percentile(warm_cpu, 50) * 1000, 1)
+        print(f"{'CPU time of the command (p50)':>34}: cold "
+              f"{figures['cold']['client_cpu_p50_ms']} ms, with the service "
+              f"{figures['service']['client_cpu_p50_ms']} ms", flush=True)
+
+        # The burst: distinct files the service's watcher must embed while clients query.
+        for i, (title, text) in enumerate(fresh):
+            write_doc(corpus / "burst" / f"b{i}.md", title, text)
+        latencies: list[float] = []
+        errors: list[str] = []
+        stop_at = time.monotonic() + args.seconds
+
+        def client(offset: int) -> None:
+            n = offset
+            while time.monotonic() < stop_at:
+                q = queries[n % len(queries)]
+                n += args.clients
+                elapsed, result = gemmasearch(env, "search", q, "--json", check=False)
+                if result.returncode not in (0, 1) or not result.stdout.startswith("["):
+                    errors.append(result.stderr.strip()[:200] or f"rc {result.returncode}")
+                else:
+                    latencies.append(elapsed)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        _, status = gemmasearch(env, "status", "--json")
+        after = json.loads(status.stdout)
+        figures["concurrent"] = summary(f"{args.clients} clients during the burst", latencies)
+        figures["concurrent"]["errors"] = len(errors)
+        burst_done = after["chunks"] - chunks
+        print(f"errors: {len(errors)}; the service indexed {burst_done} of {args.burst} "
+              f"burst files in {args.seconds:.0f} s; same pid: "
+              f"{after['service']['pid'] == service['pid']}")
+        for e in errors[:5]:
+            print("  error:", e)
+        print(json.dumps({"bench": "cli_latency", "chunks": chunks, "cpu": os.cpu_count(),
+                          "first_call_ms": round(first * 1000), **figures,
+                          "burst_indexed": burst_done}))
+    finally:
+        gemmasearch(env, "serve", "--stop", check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Request bodies of the JSON API: strict parsing into the Engine's own option types.
+
+Everything a client sends is checked here, so a bad request is a 400 with a message and
+never reaches the engine: unknown fields, wrong types, out-of-range values."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from gemmasearch.errors import UsageError
+
+# Larger bodies are refused before they are read in full (a query is a few hundred bytes).
+MAX_BODY_BYTES = 64 * 1024
+
+SEARCH_FIELDS = {"query", "k", "files_only", "paths", "types", "since", "before", "mode",
+                 "rescore", "explain", "with_text", "full_scores"}
+SIMILAR_FIELDS = (SEARCH_FIELDS - {"query", "mode", "rescore", "explain"}) | {"path", "line"}
+
+
+def results_json(results: list[Any], data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Results as ``search --json`` writes them; ``with_text`` adds each chunk's text (the
+    terminal UI's preview), ``full_scores`` unrounded scores (for text output that rounds
+    them itself)."""
+    text = bool(_typed(data, "with_text", bool, False))
+    full = bool(_typed(data, "full_scores", bool, False))
+    out = []
+    for r in results:
+        item = r.to_json(with_text=text)
+        if full:
+            item["score"] = r.score
+        out.append(item)
+    return out
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        raise UsageError("the request has no JSON body", hint='send {"query": "..."}')
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError("the JSON body must be an object")
+    return data
+
+
+def _check_fields(data: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise UsageError(f"unknown field(s): {', '.join(unknown)}",
+                         hint=f"known fields: {', '.join(sorted(allowed))}")
+
+
+def _typed(data: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    value = data.get(name, default)
+    if value is default:
+        return value
+    if isinstance(value, bool) and kind is not bool:  # bool is an int in Python
+        raise UsageError(f"{name} must be {getattr(kind, '__name__', 'a number')}")
+    if not isinstance(value, kind):
+        raise UsageError(f"{name} has the wrong type: {type(value).__name__}")
+    return value
+
+
+def _strings(data: dict[str, Any], name: str) -> tuple[str, ...]:
+    value = data.get(name, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{name} must be a list of strings")
+    return tuple(value)
+
+
+def _when(data: dict[str, Any], name: str) -> float | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        return parse_when(value, name)
+    raise UsageError(f"{name} must be epoch seconds or a date like 2024-05-01 or 7d")
+
+
+def parse_when(value: str, flag: str) -> float:
+    """``2024-05-01``, ``2024-05-01T12:00`` or an age like ``7d``, ``3h``, ``2w``."""
+    import re
+    from datetime import datetime
+
+    match = re.match(r"^(\d+)\s*([mhdwy])$", value.strip().lower())
+    if match:
+        seconds = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+        return time.time() - int(match.group(1)) * seconds[match.group(2)]
+    try:
+        return datetime.fromisoformat(value.strip()).timestamp()
+    except ValueError:
+        raise UsageError(f"{flag}: cannot read {value!r} as a date",
+                         hint="use 2024-05-01, 2024-05-01T12:00, or an age like 7d") from None
+
+
+def _filters(data: dict[str, Any]) -> Any:
+    from gemmasearch.search import SearchFilters
+
+    return SearchFilters(paths=_strings(data, "paths"), types=_strings(data, "types"),
+                         since=_when(data, "since"), before=_when(data, "before"))
+
+
+def _k(data: dict[str, Any]) -> int:
+    k = _typed(data, "k", int, 10)
+    if not 1 <= k <= 1000:
+        raise UsageError("k must be between 1 and 1000")
+    return int(k)
+
+
+def search_request(data: dict[str, Any]) -> tuple[str, Any]:
+    """(query, SearchOptions) from a /search body."""
+    from gemmasearch.search import MODES, SearchOptions
+
+    _check_fields(data, SEARCH_FIELDS)
+    query = data.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise UsageError("query must be a non-empty string")
+    mode = _typed(data, "mode", str, "hybrid").lower()
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}", hint=f"one of {', '.join(MODES)}")
+    options = SearchOptions(k=_k(data), filters=_filters(data),
+                            files_only=bool(_typed(data, "files_only", bool, False)),
+                            rescore=bool(_typed(data, "rescore", bool, True)),
+                            explain=bool(_typed(data, "explain", bool, False)), mode=mode)
+    return query, options
+
+
+def similar_request(data: dict[str, Any]) -> tuple[str, int | None, Any]:
+    """(path, line, SearchOptions) from a /similar body."""
+    from gemmasearch.search import SearchOptions
+
+    _check_fields(data, SIMILAR_FIELDS)
+    path = data.get("path")
+    if not isinstance(path, str) or not path.strip():
+        raise UsageError("path must be a non-empty string")
+    line = _typed(data, "line", int, None)
+    options = SearchOptions(k=_k(data), filters=_filters(data),
+                            files_only=bool(_typed(data, "files_only", bool, False)))
+    return path, line, options
+
+
+GET_FIELDS = {"path", "start_line", "end_line"}
+
+
+def get_request(data: dict[str, Any]) -> tuple[str, int | None, int | None]:
+    """(path, start_line, end_line) from a /get body."""
+    _check_fields(data, GET_FIELDS)
+    path = data.get("path")
+    if not isinstance(path, str) or not path.strip():
+        raise UsageError("path must be a non-empty string")
+    return path, _typed(data, "start_line", int, None), _typed(data, "end_line", int, None)

@@ -1,0 +1,114 @@
+"""The CLI's side of the service: search through it when one runs (or can be started).
+
+Imports nothing heavy at module level: the fast path of ``gemmasearch search --json``
+(gemmasearch.cli.fast) goes through here without typer, rich or numpy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _settings(index_dir: Path | None) -> Any:
+    from gemmasearch.config import load_settings
+
+    return load_settings(index_dir=index_dir)
+
+
+def search_body(query: str, options: Any) -> dict[str, Any]:
+    """The /search request for a query and a SearchOptions."""
+    f = options.filters
+    return {"query": query, "k": options.k, "files_only": options.files_only,
+            "paths": list(f.paths), "types": list(f.types), "since": f.since,
+            "before": f.before, "mode": options.mode, "rescore": options.rescore,
+            "explain": options.explain}
+
+
+def served_results(index_dir: Path | None, model: str | None,
+                   body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """JSON results from the service, or None: switched off, or none could be had."""
+    from gemmasearch.service import client
+
+    settings = _settings(index_dir)
+    if client.disabled(settings.service):
+        return None
+    return client.search(settings.index_dir, body, model=model, autostart=True,
+                         idle_seconds=settings.service_idle_minutes * 60)
+
+
+def search_with_service(index_dir: Path | None, model: str | None, query: str,
+                        options: Any) -> list[Any] | None:
+    """SearchResults from the service (same as a local search), or None."""
+    body = {**search_body(query, options), "full_scores": True}  # printed as the local ones
+    results = served_results(index_dir, model, body)
+    if results is None:
+        return None
+    from gemmasearch.search import SearchResult
+
+    return [SearchResult(**r) for r in results]
+
+
+def service_status(index_dir: Path) -> dict[str, Any] | None:
+    """The running service's own figures (PID, socket, uptime), or None."""
+    from gemmasearch.service.client import ServiceClient, ServiceError, ServiceUnavailable
+
+    try:
+        data = ServiceClient.for_index(index_dir, timeout=10).request("GET", "/status")
+    except (ServiceUnavailable, ServiceError):
+        return None
+    return data.get("service") if isinstance(data, dict) else None
+
+
+def stop_service_for_writing(index_dir: Path) -> int | None:
+    """Stop the index's service (it holds the writer lock) so a writing command can run;
+    its PID, or None when none ran."""
+    from gemmasearch.service.client import ServiceClient
+
+    client = ServiceClient.for_index(index_dir, timeout=30)
+    if not client.address.socket.exists():
+        return None
+    return client.stop()
+
+
+def hand_off_index(index_dir: Path, paths: list[Path] | None,
+                   on_progress: Any = None) -> dict[str, Any] | None:
+    """Have the running service index ``paths`` (it holds the writer lock and the model):
+    the report as a dict once done, or None when no service runs. Progress is passed to
+    ``on_progress`` as the indexer's own Progress objects."""
+    import time
+
+    from gemmasearch.service.client import ServiceClient, ServiceError, ServiceUnavailable
+
+    client = ServiceClient.for_index(index_dir, timeout=30)
+    body = {"paths": [str(p) for p in paths]} if paths else {}
+    try:
+        client.request("POST", "/index", body)
+    except ServiceUnavailable:
+        return None
+    last = None
+    while True:
+        try:
+            state = client.request("GET", "/index")
+        except ServiceUnavailable:
+            raise ServiceError(
+                "the search service stopped while indexing",
+                hint="run the index again: it continues where it stopped") from None
+        if on_progress is not None and state["progress"] and state["progress"] != last:
+            from gemmasearch.indexer import Progress
+
+            last = state["progress"]
+            on_progress(Progress(**last))
+        if state["state"] == "done":
+            return dict(state["report"])
+        if state["state"] == "failed":
+            raise ServiceError(state["error"]["error"], hint=state["error"].get("hint"))
+        time.sleep(0.2)
+
+
+def report_from(data: dict[str, Any]) -> Any:
+    """The IndexReport a handed-off index run returned as JSON."""
+    from gemmasearch.indexer import IndexReport
+
+    fields = {k: v for k, v in data.items() if k not in ("failures",)}
+    return IndexReport(**fields, failures=[(f["path"], f["error"])
+                                           for f in data.get("failures", [])])

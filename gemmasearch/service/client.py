@@ -1,0 +1,188 @@
+"""Talk to a running service over its Unix socket, and start one when asked.
+
+Deliberately light: the standard library's ``http.client`` only, so that a
+``gemmasearch search --json`` that finds a service costs an interpreter start and
+little else (no numpy, no model, no web framework)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from gemmasearch.service.runtime import (
+    DEFAULT_IDLE_SECONDS,
+    ServiceAddress,
+    ServiceError,
+    pid_alive,
+    runtime_dir,
+)
+
+# How long a first search waits for the service it started (model load + index open).
+START_TIMEOUT_SECONDS = 60.0
+
+
+class ServiceUnavailable(Exception):
+    """No service answers on the socket (none runs, or a stale socket)."""
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = str(path)
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class ServiceClient:
+    def __init__(self, address: ServiceAddress, timeout: float = 300.0) -> None:
+        self.address = address
+        self.timeout = timeout
+
+    @classmethod
+    def for_index(cls, index_dir: Path, timeout: float = 300.0) -> ServiceClient:
+        return cls(ServiceAddress.for_index(index_dir), timeout)
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None,
+                timeout: float | None = None) -> Any:
+        """The decoded JSON answer; ServiceError for a 4xx/5xx with its message,
+        ServiceUnavailable when nothing answers."""
+        if not self.address.socket.exists():
+            raise ServiceUnavailable
+        conn = _UnixConnection(self.address.socket, timeout or self.timeout)
+        try:
+            payload = None if body is None else json.dumps(body).encode()
+            headers = {"Content-Type": "application/json"} if payload is not None else {}
+            try:
+                conn.request(method, path, body=payload, headers=headers)
+                response = conn.getresponse()
+                raw = response.read()
+            except (ConnectionRefusedError, FileNotFoundError) as exc:
+                raise ServiceUnavailable from exc
+            except (OSError, http.client.HTTPException) as exc:
+                raise ServiceUnavailable(str(exc)) from exc
+        finally:
+            conn.close()
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ServiceError(f"the service answered {response.status} without JSON") from None
+        if response.status >= 400:
+            message = data.get("error") if isinstance(data, dict) else None
+            raise ServiceError(message or f"the service answered {response.status}",
+                               hint=data.get("hint") if isinstance(data, dict) else None)
+        return data
+
+    def health(self, timeout: float = 2.0) -> dict[str, Any] | None:
+        try:
+            data = self.request("GET", "/health", timeout=timeout)
+        except (ServiceUnavailable, ServiceError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def stop(self, wait: float = 30.0) -> int | None:
+        """Ask the service to exit; its PID once it is gone, None if none ran."""
+        try:
+            pid = int(self.request("POST", "/shutdown", {}, timeout=10)["pid"])
+        except ServiceUnavailable:
+            return None
+        deadline = time.monotonic() + wait
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return pid
+
+
+def running(index_dir: Path) -> ServiceClient | None:
+    client = ServiceClient.for_index(index_dir)
+    return client if client.health() is not None else None
+
+
+def start(index_dir: Path, model: str | None = None,
+          idle_seconds: float = DEFAULT_IDLE_SECONDS) -> ServiceClient:
+    """Start a service for ``index_dir`` in the background and wait until it answers.
+
+    ServiceError when it exits first (say, another writer holds the index)."""
+    address = ServiceAddress.for_index(index_dir)
+    log_path = runtime_dir() / f"{address.socket.stem}.log"
+    # Absolute paths: the service runs from / so that it keeps no folder busy.
+    command = [sys.executable, "-m", "gemmasearch", "serve", "--index",
+               str(address.index_dir), "--idle-timeout", str(idle_seconds), "--quiet"]
+    if model:
+        command += ["--model", str(Path(model).expanduser().absolute())
+                    if Path(model).expanduser().exists() else model]
+    env = {**os.environ, "GEMMASEARCH_NO_SERVICE": "1"}
+    for key in ("GEMMASEARCH_HOME", "GEMMASEARCH_MODEL", "GEMMASEARCH_RUNTIME_DIR"):
+        if env.get(key) and Path(env[key]).expanduser().exists():
+            env[key] = str(Path(env[key]).expanduser().absolute())
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                   start_new_session=True, env=env, close_fds=True, cwd="/")
+    client = ServiceClient(address)
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceError("the search service did not start",
+                               hint=f"see {log_path}")
+        if client.health(timeout=1.0) is not None:
+            return client
+        time.sleep(0.05)
+    raise ServiceError("the search service did not answer in time", hint=f"see {log_path}")
+
+
+def writer_busy(index_dir: Path) -> bool:
+    """Whether another process holds the index's writer lock (a service would refuse)."""
+    import fcntl
+
+    # The name of gemmasearch.index.collection.LOCK_NAME, not imported: that loads numpy.
+    try:
+        fd = os.open(index_dir / "writer.lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # drops the lock if we took it
+    return False
+
+
+def disabled(settings_service: bool = True) -> bool:
+    """True when the user switched the service off (flag handled by the caller)."""
+    value = os.environ.get("GEMMASEARCH_NO_SERVICE", "").strip().lower()
+    return value not in ("", "0", "false", "no") or not settings_service
+
+
+def search(index_dir: Path, body: dict[str, Any], *, model: str | None = None,
+           autostart: bool = True, idle_seconds: float = DEFAULT_IDLE_SECONDS
+           ) -> list[dict[str, Any]] | None:
+    """Results from the service for ``index_dir``; None when there is none to ask (the
+    caller then searches itself). Starts one first when ``autostart``."""
+    client = ServiceClient.for_index(index_dir)
+    try:
+        return list(client.request("POST", "/search", body)["results"])
+    except ServiceUnavailable:
+        pass
+    if not autostart or not (Path(index_dir) / "index.sqlite").exists():
+        return None
+    if writer_busy(Path(index_dir)):
+        return None  # a `watch` or `index` writes it: a service could not start now
+    try:
+        client = start(index_dir, model, idle_seconds)
+        return list(client.request("POST", "/search", body)["results"])
+    except (ServiceError, ServiceUnavailable):
+        return None  # another writer holds the index, or the start failed: search locally

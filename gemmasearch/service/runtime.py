@@ -1,0 +1,107 @@
+"""Where a service for an index lives: its socket and its info file in a private folder.
+
+One service per index: the socket is named after a hash of the index folder, so every
+command that would open that index finds the same service. The folder is the user's
+runtime folder (platformdirs, ``$GEMMASEARCH_RUNTIME_DIR`` to override), kept at 0700;
+the socket itself is 0600, so no other user can connect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gemmasearch.errors import GemmasearchError
+
+# Idle minutes before an auto-started service exits.
+DEFAULT_IDLE_SECONDS = 600.0
+
+
+class ServiceError(GemmasearchError):
+    """The service cannot start, or answered with an error."""
+
+
+def runtime_dir() -> Path:
+    """The private folder for sockets, created 0700; refuses one others can enter."""
+    override = os.environ.get("GEMMASEARCH_RUNTIME_DIR")
+    if override:
+        folder = Path(override).expanduser()
+    else:
+        import platformdirs
+
+        with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: it falls back to /tmp
+            warnings.simplefilter("ignore")
+            folder = Path(platformdirs.user_runtime_dir("gemmasearch"))
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Without XDG_RUNTIME_DIR the folder is under /tmp: a parent someone else controls
+    # could swap our folder for theirs.
+    parent = folder.parent.stat()
+    if parent.st_uid not in (os.getuid(), 0) or (
+            stat.S_IMODE(parent.st_mode) & 0o022 and not parent.st_mode & stat.S_ISVTX):
+        raise ServiceError(f"the runtime folder {folder.parent} is not safe (another user "
+                           "can change it)",
+                           hint="set XDG_RUNTIME_DIR or GEMMASEARCH_RUNTIME_DIR to a private "
+                                "folder")
+    info = folder.stat()
+    if info.st_uid != os.getuid():
+        raise ServiceError(f"the runtime folder {folder} belongs to another user",
+                           hint="set GEMMASEARCH_RUNTIME_DIR to a folder of your own")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(folder, 0o700)
+    return folder
+
+
+@dataclass(frozen=True)
+class ServiceAddress:
+    index_dir: Path
+    socket: Path
+    info_file: Path
+
+    @classmethod
+    def for_index(cls, index_dir: Path) -> ServiceAddress:
+        index_dir = Path(index_dir).expanduser().absolute()
+        key = hashlib.sha256(str(index_dir).encode()).hexdigest()[:16]
+        folder = runtime_dir()
+        return cls(index_dir, folder / f"{key}.sock", folder / f"{key}.json")
+
+    def read_info(self) -> dict[str, Any] | None:
+        """What the running service wrote about itself (PID, start time), if anything."""
+        try:
+            data = json.loads(self.info_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_info(self, data: dict[str, Any]) -> None:
+        tmp = self.info_file.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, self.info_file)
+
+    def remove(self, pid: int | None = None) -> None:
+        """Remove the socket and info file (only ours when ``pid`` is given)."""
+        if pid is not None:
+            info = self.read_info()
+            if info and info.get("pid") != pid:
+                return
+        for path in (self.socket, self.info_file):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

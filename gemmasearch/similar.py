@@ -1,0 +1,97 @@
+"""``similar``: the chunks (or files) most like a given file or one of its lines.
+
+For an indexed file the query is built from the vectors already stored (no model): the
+chunk holding the line, or the normalized mean of the file's chunks. A file outside the
+index is embedded on the fly from its first chunk's worth of text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gemmasearch.errors import UsageError
+from gemmasearch.index import Collection
+from gemmasearch.search import SearchOptions, SearchResult, allowed_chunk_ids
+
+# Characters of an unindexed file that are embedded as its query (about one chunk).
+ON_THE_FLY_CHARS = 2000
+
+
+def stored_query(collection: Collection, path: str, line: int | None
+                 ) -> tuple[np.ndarray, list[int]] | None:
+    """(query vector, the file's own chunk ids) from stored vectors; None if not indexed."""
+    rows = collection.store.conn.execute(
+        "SELECT c.id, c.start_line, c.end_line FROM chunks c JOIN files f ON f.id = c.file_id "
+        "WHERE f.path = ? ORDER BY c.seq", (path,)).fetchall()
+    if not rows:
+        return None
+    own = [int(r[0]) for r in rows]
+    chosen = own
+    if line is not None:
+        holding = [r[0] for r in rows if r[1] is not None and r[1] <= line <= (r[2] or r[1])]
+        if not holding:
+            raise UsageError(f"{path} has no indexed text at line {line}")
+        chosen = holding[:1]
+    found, vectors = collection.store.full_vectors(chosen, collection.full_dims)
+    if not len(found):
+        return None
+    query = vectors.mean(axis=0)
+    return query / max(float(np.linalg.norm(query)), 1e-12), own
+
+
+def similar(collection: Collection, embedder: Any, path: str | Path, line: int | None,
+            options: SearchOptions) -> list[SearchResult]:
+    from gemmasearch.extract import extract
+    from gemmasearch.snippets import snippet_for
+
+    file_path = Path(path).expanduser().absolute()
+    collection.refresh()
+    stored = stored_query(collection, str(file_path), line)
+    if stored is not None:
+        query, own = stored
+    else:
+        try:
+            document = extract(file_path, file_path.read_bytes())
+        except OSError as exc:
+            raise UsageError(f"cannot read {file_path}: {exc.strerror or exc}") from None
+        text = "\n".join(segment.text for segment in document.segments)
+        if line is not None:
+            text = "\n".join(text.splitlines()[max(0, line - 1):])
+        if not text.strip():
+            raise UsageError(f"{file_path} has no text to compare")
+        query = embedder.embed_documents([(file_path.name, text[:ON_THE_FLY_CHARS])])[0]
+        own = []
+    allowed = allowed_chunk_ids(collection, options.filters) if options.filters.active() else None
+    wanted = options.k * (8 if options.files_only else 1) + len(own)
+    _scores, ids = collection.search_vectors(query, max(wanted, 100), allowed)
+    ids = np.array([i for i in ids.tolist() if i not in set(own)], dtype=np.int64)
+    if not len(ids):
+        return []
+    found, scores = collection.rescore(query, ids)
+    order = np.argsort(-scores)
+    rows = collection.store.chunk_rows(found[order].tolist())
+    results: list[SearchResult] = []
+    by_path: dict[str, SearchResult] = {}
+    for cid, score in zip(found[order].tolist(), scores[order].tolist(), strict=True):
+        row = rows.get(cid)
+        if row is None:
+            continue
+        if options.files_only and row["path"] in by_path:
+            by_path[row["path"]].other_chunks += 1
+            continue
+        if len(results) >= options.k:
+            if options.files_only:
+                continue
+            break
+        offset, snippet = snippet_for(row["text"], "")
+        start = row["start_line"]
+        result = SearchResult(
+            path=row["path"], score=float(score), line=start + offset if start else None,
+            page=row["page"], snippet=snippet, start_line=start, end_line=row["end_line"],
+            kind=row["kind"] or "text", title=row["title"] or "", chunk_id=cid,
+            text=row["text"])
+        results.append(result)
+        by_path[row["path"]] = result
+    return results
