@@ -8,6 +8,7 @@ batch being embedded, and a re-run skips everything already committed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -115,6 +116,14 @@ class IndexReport:
                 "stopped": self.stopped, "missing_roots": self.missing_roots,
                 "skipped": dict(sorted(self.skipped.items())),
                 "failures": [{"path": p, "error": e} for p, e in self.failures]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexReport:
+        """The inverse of ``as_dict`` (a report that crossed the service's API); derived
+        and unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"failures"}
+        return cls(**{k: v for k, v in data.items() if k in names},
+                   failures=[(f["path"], f["error"]) for f in data.get("failures", [])])
 
 
 def input_key(title: str | None, text: str) -> bytes:

@@ -114,3 +114,12 @@ def test_final_summary_and_json_carry_the_rate(monkeypatch, tmp_path):
     # Nothing to embed: no rate to speak of.
     result = runner.invoke(app, ["index", str(root)])
     assert "tokens/s" not in result.stdout
+
+
+def test_report_survives_the_service_api_round_trip() -> None:
+    from gemmasearch.indexer import IndexReport
+
+    report = IndexReport(added=2, moved=1, embedded_tokens=300, seconds=1.5,
+                         skipped={"unsupported type": 3}, failures=[("/a", "bad")])
+    back = IndexReport.from_dict(report.as_dict())
+    assert back.as_dict() == report.as_dict()

@@ -176,3 +176,9 @@ def test_unknown_type_lists_the_kinds_from_extract(fake_cli: Path,  # noqa: F811
     assert ", hologram)" in result.stderr
     _index(fake_cli)
     assert run("search", "x", "--type", "hologram").exit_code == EXIT_NOTHING_FOUND
+
+
+def test_similar_refuses_an_unknown_type(fake_cli: Path) -> None:  # noqa: F811
+    result = run("similar", str(fake_cli / "bread.md"), "--type", "markdwn")
+    assert result.exit_code == EXIT_ERROR
+    assert "unknown file type 'markdwn'" in result.stderr

@@ -52,8 +52,8 @@ def fast_search(argv: list[str]) -> int | None:
     if not args.query.strip() or not 1 <= args.limit <= 1000 or args.query.startswith("-"):
         return None  # the full CLI words these errors
     from gemmasearch.errors import GemmasearchError
-    from gemmasearch.service.api import parse_when
     from gemmasearch.service.cli import served_results
+    from gemmasearch.when import parse_when
 
     try:
         body = {"query": args.query, "k": args.limit, "files_only": args.files_only,

@@ -6,11 +6,8 @@ the rule of every command, see gemmasearch.errors).
 
 from __future__ import annotations
 
-import re
 import sys
-import time
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,28 +25,10 @@ from gemmasearch.cli.common import (
 )
 from gemmasearch.errors import EXIT_NOTHING_FOUND, EXIT_OK, UsageError
 from gemmasearch.extract import KINDS  # stdlib only: cheap
+from gemmasearch.when import parse_when
 
 if TYPE_CHECKING:
     from gemmasearch.search import SearchResult
-
-_RELATIVE = re.compile(r"^(\d+)\s*([mhdwy])$")
-_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
-
-
-def parse_when(value: str | None, flag: str) -> float | None:
-    """``2024-05-01``, ``2024-05-01T12:00`` or a relative age like ``7d``, ``3h``, ``2w``."""
-    if value is None:
-        return None
-    match = _RELATIVE.match(value.strip().lower())
-    if match:
-        return time.time() - int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    try:
-        return datetime.fromisoformat(value.strip()).timestamp()
-    except ValueError:
-        raise UsageError(
-            f"{flag}: cannot read {value!r} as a date",
-            hint="use 2024-05-01, 2024-05-01T12:00, or an age like 7d, 12h, 2w") from None
-
 
 def search(
     query: Annotated[str | None, typer.Argument(help="What to look for, in your own words.",
@@ -113,7 +92,7 @@ def search(
                     write_json([r.to_json() for r in served])
                 else:
                     _print_results(served, explain)
-                raise typer.Exit(0 if served else 1)
+                raise typer.Exit(EXIT_OK if served else EXIT_NOTHING_FOUND)
         engine = make_engine(index_dir, model)
         try:
             if batch is not None:

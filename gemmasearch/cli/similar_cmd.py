@@ -16,6 +16,7 @@ from gemmasearch.cli.common import (
     make_engine,
     write_json,
 )
+from gemmasearch.errors import EXIT_NOTHING_FOUND, EXIT_OK
 
 _WITH_LINE = re.compile(r"^(.*):(\d+)$")
 
@@ -39,19 +40,23 @@ def similar(
     path: Annotated[list[str] | None, typer.Option(
         "--path", "-p", help="Only files whose path matches this glob (repeatable).")] = None,
     file_type: Annotated[list[str] | None, typer.Option(
-        "--type", "-t", help="Only these kinds or extensions.")] = None,
+        "--type", "-t", help="Only these kinds or extensions (as in search).")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Modified since.")] = None,
     before: Annotated[str | None, typer.Option("--before", help="Modified before.")] = None,
     index_dir: IndexOption = None,
     model: ModelOption = None,
 ) -> None:
     """Find what is most like a file (from its stored vectors; no model for indexed files)."""
-    from gemmasearch.cli.search_cmd import _print_results, parse_when
+    from gemmasearch.cli.search_cmd import _print_results
     from gemmasearch.search import SearchFilters, SearchOptions
+    from gemmasearch.search import file_type as check_file_type
+    from gemmasearch.when import parse_when
 
     found_any = False
     with cli_errors():
         file_path, line = split_target(target)
+        for value in file_type or ():  # refused before anything loads, as in search
+            check_file_type(value)
         filters = SearchFilters(paths=tuple(path or ()), types=tuple(file_type or ()),
                                 since=parse_when(since, "--since"),
                                 before=parse_when(before, "--before"))
@@ -66,4 +71,4 @@ def similar(
             write_json([r.to_json() for r in results])
         else:
             _print_results(results, explain=False)
-    raise typer.Exit(0 if found_any else 1)
+    raise typer.Exit(EXIT_OK if found_any else EXIT_NOTHING_FOUND)

@@ -6,10 +6,10 @@ never reaches the engine: unknown fields, wrong types, out-of-range values."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from gemmasearch.errors import UsageError
+from gemmasearch.when import parse_when
 
 # Larger bodies are refused before they are read in full (a query is a few hundred bytes).
 MAX_BODY_BYTES = 64 * 1024
@@ -84,26 +84,13 @@ def _when(data: dict[str, Any], name: str) -> float | None:
     raise UsageError(f"{name} must be epoch seconds or a date like 2024-05-01 or 7d")
 
 
-def parse_when(value: str, flag: str) -> float:
-    """``2024-05-01``, ``2024-05-01T12:00`` or an age like ``7d``, ``3h``, ``2w``."""
-    import re
-    from datetime import datetime
-
-    match = re.match(r"^(\d+)\s*([mhdwy])$", value.strip().lower())
-    if match:
-        seconds = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
-        return time.time() - int(match.group(1)) * seconds[match.group(2)]
-    try:
-        return datetime.fromisoformat(value.strip()).timestamp()
-    except ValueError:
-        raise UsageError(f"{flag}: cannot read {value!r} as a date",
-                         hint="use 2024-05-01, 2024-05-01T12:00, or an age like 7d") from None
-
-
 def _filters(data: dict[str, Any]) -> Any:
-    from gemmasearch.search import SearchFilters
+    from gemmasearch.search import SearchFilters, file_type
 
-    return SearchFilters(paths=_strings(data, "paths"), types=_strings(data, "types"),
+    types = _strings(data, "types")
+    for value in types:  # an unknown kind is refused, as on the command line
+        file_type(value)
+    return SearchFilters(paths=_strings(data, "paths"), types=types,
                          since=_when(data, "since"), before=_when(data, "before"))
 
 

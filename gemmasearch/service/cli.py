@@ -109,6 +109,4 @@ def report_from(data: dict[str, Any]) -> Any:
     """The IndexReport a handed-off index run returned as JSON."""
     from gemmasearch.indexer import IndexReport
 
-    fields = {k: v for k, v in data.items() if k not in ("failures",)}
-    return IndexReport(**fields, failures=[(f["path"], f["error"])
-                                           for f in data.get("failures", [])])
+    return IndexReport.from_dict(data)
