@@ -445,10 +445,11 @@ KEY_EFFECTS = {  # key -> what it does outside the query box
     "slash": "query", "ctrl+l": "query", "escape": "query",
     "j": "down", "down": "down", "k": "up", "up": "up",
     "enter": "open", "ctrl+o": "watch", "ctrl+t": "theme",
+    "s": "similar", "ctrl+s": "similar",
 }
 # In the query box letters are text; the other keys act (↓ and Enter reach the results).
 FROM_QUERY = {**KEY_EFFECTS, "q": "typed", "question_mark": "typed", "f": "typed",
-              "r": "typed", "slash": "typed", "j": "typed", "k": "typed",
+              "r": "typed", "slash": "typed", "j": "typed", "k": "typed", "s": "typed",
               "ctrl+l": "nothing", "escape": "clear", "up": "nothing"}
 CHARACTERS = {"question_mark": "?", "slash": "/"}
 
@@ -477,10 +478,12 @@ async def _effect_of(engine: Engine, key: str, place: str) -> str:
             screen.query_one(Preview).focus()
         await pilot.pause()
         before = lst.highlighted or 0
+        shown = [r.chunk_id for r in lst.results]
         await pilot.press(key)
         await pilot.pause(0.05)
         await app.workers.wait_for_complete()
         await pilot.pause()
+        same = [r.chunk_id for r in lst.results] == shown
         effects = {
             "quit": bool(exited),
             "help": isinstance(app.screen, HelpScreen),
@@ -491,9 +494,11 @@ async def _effect_of(engine: Engine, key: str, place: str) -> str:
             "open": bool(recorder.commands),
             "typed": query.value == "water" + CHARACTERS.get(key, key),
             "clear": query.value == "",
-            "down": lst.has_focus and lst.highlighted == before + 1,
-            "up": lst.highlighted == before - 1,
+            # moves within the same results (a new list starts at its top)
+            "down": lst.has_focus and lst.highlighted == before + 1 and same,
+            "up": lst.highlighted == before - 1 and same,
             "query": place != "query" and isinstance(app.focused, QueryInput),
+            "similar": " like " in screen.query_one(StatusBar).results,
         }
     return ",".join(sorted(name for name, yes in effects.items() if yes)) or "nothing"
 
@@ -598,3 +603,22 @@ def test_highlight_lights_identifiers_whole() -> None:
     assert pattern is not None
     line = "def from_envvar(): return from_prefixed_env(index_of)"
     assert [m.group(0) for m in pattern.finditer(line)] == ["from_prefixed_env", "index_of"]
+
+
+async def test_similar_key_lists_what_is_like_the_highlighted_result(engine: Engine) -> None:
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_query(pilot, "water")
+        lst = app.main_screen.query_one(ResultsList)
+        await pilot.press("down")
+        chosen = lst.highlighted_result
+        assert chosen is not None
+        await pilot.press("s")
+        await app.workers.wait_for_complete()
+        await settle(pilot)
+        expected = engine.similar(chosen.path, chosen.line)
+        assert [r.chunk_id for r in lst.results] == [r.chunk_id for r in expected]
+        assert chosen.path not in {r.path for r in lst.results}  # its own chunks left out
+        status = app.main_screen.query_one(StatusBar).results
+        assert f"{len(expected)} results like " in status and Path(chosen.path).name in status
+        assert app.main_screen.query_one(QueryInput).value == "water"  # the query stays

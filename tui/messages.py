@@ -14,9 +14,10 @@ from gemmasearch.tui.widgets.preview import PreviewContent
 
 class SearchDone(Message):
     def __init__(self, seq: int, query: str, results: list[SearchResult],
-                 seconds: float) -> None:
+                 seconds: float, like: str | None = None) -> None:
         super().__init__()
         self.seq, self.query, self.results, self.seconds = seq, query, results, seconds
+        self.like = like  # "similar" results: the file (and line) they are like
 
 
 class SearchFailed(Message):

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS_HELP = (  # one paragraph: it wraps to the width of the window
-    "Letters (q ? f r j k /) act in the results and the preview; in the query box they "
+    "Letters (q ? f r s j k /) act in the results and the preview; in the query box they "
     "are typed, and the ^ and f1 keys act. ↓ moves from the query into the results (↑ on "
     "the first one goes back); Enter opens the highlighted result from either.")
 FILTER_HELP = """\

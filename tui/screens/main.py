@@ -43,6 +43,7 @@ class MainScreen(Screen[None]):
         Binding("ctrl+l,slash", "focus_query", "Query", id="focus_query"),
         Binding("ctrl+f,f", "filters", "Filter", id="filter"),
         Binding("ctrl+r,r", "reindex", "Re-index", id="reindex"),
+        Binding("ctrl+s,s", "similar", "Similar", id="similar"),
         Binding("escape", "escape", "Clear query", show=False, id="escape"),
     ]
 
@@ -92,7 +93,7 @@ class MainScreen(Screen[None]):
             self.schedule_search()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "open":
+        if action in ("open", "similar"):
             # Without a result to open, Enter goes to the focused widget (e.g. the filters).
             return self.query_one(ResultsList).highlighted_result is not None
         if action == "focus_query":  # not offered in the footer while typing there
@@ -156,6 +157,40 @@ class MainScreen(Screen[None]):
             return
         self.post_message(SearchDone(seq, query, results, time.perf_counter() - started))
 
+    def action_similar(self) -> None:
+        """Replace the results with the files most like the highlighted one (from its
+        stored vectors: no query to embed)."""
+        result = self.query_one(ResultsList).highlighted_result
+        if result is None:
+            return
+        if self._debounce is not None:
+            self._debounce.stop()
+            self._debounce = None
+        self.seq += 1
+        like = relative_path(result.path, self.gs_app.roots)
+        if result.line is not None:
+            like += f":{result.line}"
+        options = SearchOptions(k=RESULTS_K, filters=self.query_one(FilterBar).filters())
+        self.last_search = (f"similar {result.path}:{result.line}", options.filters)
+        self.query_one(StatusBar).results = f"finding what is like {like}…"
+        self.run_similar(self.seq, result, options, like)
+
+    @work(thread=True, exclusive=True, group="search")
+    def run_similar(self, seq: int, result: SearchResult, options: SearchOptions,
+                    like: str) -> None:
+        started = time.perf_counter()
+        try:
+            results = self.gs_app.engine.similar(result.path, result.line, options)
+        except GemmasearchError as exc:
+            self.post_message(SearchFailed(seq, "", exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - never a traceback in the UI
+            self.post_message(SearchFailed(seq, "", GemmasearchError(
+                f"similar failed: {type(exc).__name__}: {exc}")))
+            return
+        self.post_message(SearchDone(seq, "", results, time.perf_counter() - started,
+                                     like=like))
+
     def on_search_done(self, message: SearchDone) -> None:
         if message.seq != self.seq:
             return
@@ -163,6 +198,8 @@ class MainScreen(Screen[None]):
         bar = self.query_one(StatusBar)
         n = len(message.results)
         bar.results = f"{n} result{'s' if n != 1 else ''}"
+        if message.like:
+            bar.results += f" like {message.like}"
         panel = self.query_one(ResultsPanel)
         if not message.results:
             filters = self.query_one(FilterBar).describe()
