@@ -365,6 +365,8 @@ class Engine:
             collection.refresh()
         except IndexDamagedError as exc:
             return {**info, "error": exc}
+        except NoIndexError:  # a file whose first writer stopped before the schema
+            return {**info, "exists": False}
         store = collection.store
 
         def fingerprint() -> dict[str, Any]:

@@ -133,7 +133,7 @@ class Collection:
             if start_over:
                 self._set_aside()
             self.store = Store(folder / DB_NAME, readonly=not self.writable)
-        except IndexDamagedError:
+        except (IndexDamagedError, NoIndexError):
             self._release()
             raise
         except Exception as exc:

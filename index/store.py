@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
+from gemmasearch.errors import NoIndexError
 from gemmasearch.index.connection import connect, damaged
 from gemmasearch.index.schema import migrate
 
@@ -59,6 +60,10 @@ class Store:
                 # can drop the last ones, and the FAISS side is reconciled from here anyway.
                 self.conn.execute("PRAGMA synchronous = NORMAL")
                 migrate(self.conn)
+            elif self.conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                # The first writer was stopped before it laid out the schema: nothing yet.
+                raise NoIndexError(f"no index at {path.parent} yet (its creation did not finish)",
+                                   hint="create one with: gemmasearch index PATH")
             self.conn.execute("PRAGMA mmap_size = 268435456")
         except BaseException:
             self.conn.close()

@@ -278,3 +278,21 @@ def test_dims_only_rebuild_of_a_damaged_file_rebuilds_all_of_it(indexed) -> None
     assert CountingFake.embedded == 0 and report["reused"] == report["chunks"] == chunks
     _healthy(index_dir, chunks)
     assert json.loads(run("status", "--json").stdout)["dims"] == 128
+
+
+def test_a_database_whose_first_writer_died_before_the_schema_is_no_index(
+        cli: dict[str, str], tmp_path: Path) -> None:
+    """Killed between creating index.sqlite and laying out its tables: readers see no index
+    (exit 2 with the usual hint, no 'no such table'), and the next index run creates it."""
+    index_dir = tmp_path / "idx"
+    index_dir.mkdir()
+    sqlite3.connect(index_dir / "index.sqlite").close()  # an empty database, version 0
+    for args in (("search", "bread"), ("status",)):
+        result = run(*args)
+        assert result.exit_code == ERROR, (args, result.output)
+        assert "no such table" not in result.output
+        assert "gemmasearch index PATH" in result.output
+    root = tmp_path / "corpus"
+    make_corpus(root, n=5, seed=1)
+    assert run("index", str(root)).exit_code == 0
+    assert run("status").exit_code == 0
