@@ -74,15 +74,16 @@ def recall_at(ranked: list[str], rels: dict[str, int], k: int = 100) -> float:
 def evaluate(engine: Engine, queries: dict[str, str], qrels: dict[str, dict[str, int]],
              options: SearchOptions) -> dict[str, float]:
     ids = list(queries)
-    ndcg, recall = [], []
+    ndcg, recall, recall10 = [], [], []
     started = time.monotonic()
     for qid, (_q, results) in zip(ids, engine.search_many([queries[i] for i in ids], options),
                                   strict=True):
         ranked = [Path(r.path).stem for r in results]
         ndcg.append(ndcg_at(ranked, qrels[qid]))
         recall.append(recall_at(ranked, qrels[qid]))
-    return {"ndcg@10": sum(ndcg) / len(ndcg), "recall@100": sum(recall) / len(recall),
-            "seconds": time.monotonic() - started}
+        recall10.append(recall_at(ranked, qrels[qid], 10))
+    return {"ndcg@10": sum(ndcg) / len(ndcg), "recall@10": sum(recall10) / len(recall10),
+            "recall@100": sum(recall) / len(recall), "seconds": time.monotonic() - started}
 
 
 def main() -> None:
@@ -129,7 +130,8 @@ def main() -> None:
                        **{k: round(v, 4) for k, v in figures.items()}}
                 rows.append(row)
                 print(f"dims {dims:4d} {mode:8s} {variant:11s} "
-                      f"nDCG@10 {figures['ndcg@10']:.4f}  recall@100 "
+                      f"nDCG@10 {figures['ndcg@10']:.4f}  recall@10 "
+                      f"{figures['recall@10']:.4f}  recall@100 "
                       f"{figures['recall@100']:.4f}  ({figures['seconds']:.0f}s)")
     engine.close()
     print(json.dumps({"bench": "retrieval", "corpus": args.folder.resolve().name,

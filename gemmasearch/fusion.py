@@ -25,6 +25,15 @@ class FusionConfig:
     max_lexical_weight: float = 0.1  # weight of normalized BM25 at full agreement
     top: int = 10  # depth at which agreement is measured
     rrf_k: int = 60
+    # The bonus fades linearly to 0 for candidates this far (in cosine) below the dense
+    # leg's best: words may re-order what the meaning already ranks near the top, never
+    # lift a candidate the meaning ranks far below it. None: no gate.
+    gate: float | None = 0.05
+    # Matches weaker than this share of the query's best BM25 get no bonus (the rest is
+    # rescaled to 0…1): words every document of one language shares are no evidence.
+    floor: float = 0.0
+    step: bool = False  # full bonus inside the gate, none outside (else a linear fade)
+    scripts: bool = True  # scale the weight by the share of the top BM25 can see
 
 
 @dataclass
@@ -37,7 +46,9 @@ class Legs:
     lexical: dict[int, float] = field(default_factory=dict)  # BM25 of the lexical top
     lexical_extra: dict[int, float] = field(default_factory=dict)  # BM25 of dense-only ones
     fused: dict[int, float] = field(default_factory=dict)
+    bonus: dict[int, float] = field(default_factory=dict)  # what fusion added to dense
     lexical_weight: float = 0.0
+    visible: float = 1.0  # share of the semantic top in the query's script
 
     @staticmethod
     def ranked(scores: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -64,6 +75,9 @@ class Legs:
             if cid in self.fused:
                 info["fused"] = round(self.fused[cid], 4)
                 info["lexical_weight"] = round(self.lexical_weight, 3)
+                info["same_script_share"] = round(self.visible, 2)
+            if cid in self.bonus:
+                info["lexical_bonus"] = round(self.bonus[cid], 4)
             out[cid] = info
         return out
 
@@ -94,12 +108,28 @@ def fuse(legs: Legs, config: FusionConfig) -> tuple[np.ndarray, np.ndarray]:
     weight = config.max_lexical_weight
     if config.method == "agreement":
         weight *= agreement(legs, config.top)
+    if config.scripts:
+        weight *= legs.visible
     legs.lexical_weight = weight
     top_bm25 = max((legs.bm25(c) for c in candidates), default=0.0) or 1.0
-    # Score = cosine + weight × BM25 relative to this query's best BM25 (0…1): a lexical
-    # bonus on the semantic scale, never more than ``weight``.
-    legs.fused = {c: legs.dense.get(c, -1.0) + weight * legs.bm25(c) / top_bm25
-                  for c in candidates}
+    top_dense = max((legs.dense.get(c, -1.0) for c in candidates), default=0.0)
+    # Score = cosine + weight × BM25 relative to this query's best BM25 (0…1) × closeness
+    # to the dense top (0…1): a lexical bonus on the semantic scale, never more than
+    # ``weight``, and none for what the meaning ranks far down.
+    legs.bonus = {}
+    for c in candidates:
+        dense = legs.dense.get(c, -1.0)
+        gap = top_dense - dense
+        if config.gate is None:
+            closeness = 1.0
+        elif config.step:
+            closeness = 1.0 if gap <= config.gate else 0.0
+        else:
+            closeness = max(0.0, 1.0 - gap / config.gate)
+        relative = legs.bm25(c) / top_bm25
+        strength = max(0.0, (relative - config.floor) / (1.0 - config.floor))
+        legs.bonus[c] = weight * strength * closeness
+    legs.fused = {c: legs.dense.get(c, -1.0) + legs.bonus[c] for c in candidates}
     return legs.ranked(legs.fused)
 
 

@@ -14,7 +14,7 @@ from gemmasearch.errors import UsageError
 from gemmasearch.extract import KINDS
 from gemmasearch.fusion import FusionConfig, Legs, fuse, merge_scaled
 from gemmasearch.index import Collection
-from gemmasearch.lexical import ParsedQuery, parse_query
+from gemmasearch.lexical import ParsedQuery, dominant_script, parse_query
 from gemmasearch.snippets import snippet_for
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 TYPE_ALIASES = {"md": "markdown", "txt": "text", "doc": "text", "src": "code", "source": "code"}
 # Candidates taken from the truncated index before the full-size re-scoring.
 RESCORE_CANDIDATES = 100
+# How deep the semantic top is checked for documents the word index cannot match (another
+# script than the query's): the lexical weight shrinks by their share.
+VISIBILITY_DEPTH = 10
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,11 @@ class SearchOptions:
     mode: str = "hybrid"
 
 
+def _wanted(options: SearchOptions) -> int:
+    """Chunks to rank: grouping by file needs more chunks than results."""
+    return options.k * (8 if options.files_only else 1)
+
+
 class Searcher:
     def __init__(self, collection: Collection, embedder: Embedder,
                  fusion: FusionConfig = FusionConfig()) -> None:
@@ -147,14 +155,28 @@ class Searcher:
 
     def search_parsed(self, query: str, parsed: ParsedQuery, query_vector: np.ndarray | None,
                       options: SearchOptions) -> list[SearchResult]:
+        legs = self.collect_legs(parsed, query_vector, options)
+        wanted = _wanted(options)
+        if options.mode == "hybrid" and legs.lexical:
+            ids, scores = fuse(legs, self.fusion)
+        elif options.mode == "lexical":
+            ids, scores = legs.ranked(legs.lexical)
+        else:
+            ids, scores = legs.ranked(legs.dense)
+        explain = legs.explain(ids) if options.explain else {}
+        return self._results(query, parsed, ids[:wanted * 4], scores[:wanted * 4], options,
+                             explain)
+
+    def collect_legs(self, parsed: ParsedQuery, query_vector: np.ndarray | None,
+                     options: SearchOptions) -> Legs:
+        """Both legs' candidates and scores, everything a fusion needs (bench/fusion.py
+        compares fusions on these)."""
         self.collection.refresh()
         allowed = (allowed_chunk_ids(self.collection, options.filters)
                    if options.filters.active() else None)
         if options.mode != "semantic":
             allowed = self._apply_phrases_and_exclusions(parsed, allowed)
-        # Grouping by file needs more chunks than results.
-        wanted = options.k * (8 if options.files_only else 1)
-        n_candidates = max(wanted, RESCORE_CANDIDATES)
+        n_candidates = max(_wanted(options), RESCORE_CANDIDATES)
         legs = Legs()
         if options.mode != "lexical":
             assert query_vector is not None
@@ -166,14 +188,7 @@ class Searcher:
         if options.mode == "hybrid" and legs.lexical:
             assert query_vector is not None
             self._complete(parsed, query_vector, options.rescore, legs)
-            ids, scores = fuse(legs, self.fusion)
-        elif options.mode == "lexical":
-            ids, scores = legs.ranked(legs.lexical)
-        else:
-            ids, scores = legs.ranked(legs.dense)
-        explain = legs.explain(ids) if options.explain else {}
-        return self._results(query, parsed, ids[:wanted * 4], scores[:wanted * 4], options,
-                             explain)
+        return legs
 
     # -- the legs -----------------------------------------------------------------------
 
@@ -232,6 +247,22 @@ class Searcher:
         expression = parsed.ranking_expression()
         if dense_only and expression:
             legs.lexical_extra = self.collection.store.lexical_scores(expression, dense_only)
+        legs.visible = lexical_visibility(self.collection, parsed.text, legs)
+
+
+def lexical_visibility(collection: Collection, query_text: str, legs: Legs) -> float:
+    """Share of the semantic top written in the query's script. Words cannot match across
+    scripts: when the meaning finds answers in other languages, BM25 can only vouch for
+    the query's own language and would push those answers down."""
+    query_script = dominant_script(query_text)
+    top = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)[:VISIBILITY_DEPTH]
+    if query_script is None or not top:
+        return 1.0
+    rows = collection.store.chunk_rows(top)
+    scripts = [dominant_script(rows[cid]["text"]) for cid in top if cid in rows]
+    if not scripts:
+        return 1.0
+    return sum(1 for s in scripts if s in (None, query_script)) / len(scripts)
 
     def _results(self, query: str, parsed: ParsedQuery, ids: np.ndarray, scores: np.ndarray,
                  options: SearchOptions, explain: dict[int, dict[str, Any]]
