@@ -34,7 +34,7 @@ from gemmasearch.config import load_settings  # noqa: E402
 from gemmasearch.engine import Engine  # noqa: E402
 from gemmasearch.fusion import FusionConfig, Legs, fuse  # noqa: E402
 from gemmasearch.lexical import parse_query  # noqa: E402
-from gemmasearch.search import SearchOptions, Searcher, lexical_visibility  # noqa: E402
+from gemmasearch.search import Searcher, SearchOptions, lexical_visibility  # noqa: E402
 
 Rule = Callable[[Legs], tuple[np.ndarray, np.ndarray]]
 
@@ -48,18 +48,13 @@ RULES: dict[str, Rule] = {
     "semantic": lambda legs: Legs.ranked(legs.dense),
     "lexical": lambda legs: Legs.ranked(legs.lexical),
     "rrf": _fused(FusionConfig(method="rrf")),
-    "convex-0.1": _fused(FusionConfig(method="convex", gate=None, scripts=False)),
-    "agreement-0.1 (old)": _fused(FusionConfig(gate=None, scripts=False)),
-    "agreement-0.1-scripts": _fused(FusionConfig(gate=None)),
-    **{f"agreement-0.1-gate-{g}": _fused(FusionConfig(gate=g, scripts=False))
-       for g in (0.05, 0.1, 0.2)},
-    **{f"agreement-0.1-scripts-gate-{g}": _fused(FusionConfig(gate=g))
-       for g in (0.1, 0.2, 0.3)},
-    **{f"agreement-0.1-step-{g}": _fused(FusionConfig(gate=g, step=True, scripts=False))
-       for g in (0.1, 0.15)},
-    **{f"agreement-0.1-scripts-step-{g}": _fused(FusionConfig(gate=g, step=True))
-       for g in (0.1, 0.15, 0.2)},
-    "default": _fused(FusionConfig()),
+    "convex-0.1": _fused(FusionConfig(method="convex", gate=False, scripts=False)),
+    "agreement-0.1 (before)": _fused(FusionConfig(gate=False, scripts=False)),
+    "agreement + scripts": _fused(FusionConfig(gate=False)),
+    "agreement + gate": _fused(FusionConfig(scripts=False)),
+    **{f"agreement-{w} + gate + scripts": _fused(FusionConfig(max_lexical_weight=w))
+       for w in (0.15, 0.2)},
+    "default (agreement-0.1 + gate + scripts)": _fused(FusionConfig()),
 }
 
 
@@ -144,12 +139,12 @@ def main() -> None:
             table[rule_name][name] = {"ndcg@10": round(ndcg / n, 4),
                                       "recall@10": round(r10 / n, 4),
                                       "recall@100": round(r100 / n, 4)}
-    print(f"{'nDCG@10':28s}" + "".join(f"{n:>14s}" for n in names) + "  worst/semantic")
+    print(f"{'nDCG@10':42s}" + "".join(f"{n:>14s}" for n in names) + "  worst/semantic")
     for rule_name, row in table.items():
         ratios = [row[n]["ndcg@10"] / table["semantic"][n]["ndcg@10"]
                   for n in names if "semantic" in table]
         worst = f"{min(ratios):.4f}" if ratios else ""
-        print(f"{rule_name:28s}" + "".join(f"{row[n]['ndcg@10']:14.4f}" for n in names)
+        print(f"{rule_name:42s}" + "".join(f"{row[n]['ndcg@10']:14.4f}" for n in names)
               + f"  {worst:>8s}")
     print(json.dumps({"bench": "fusion", "query_prompt": args.query_prompt,
                       "results": table}))

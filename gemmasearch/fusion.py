@@ -9,6 +9,14 @@ another language, natural language against code). Its weight is therefore scaled
 much the two legs *agree* on the top of the ranking: when BM25's best hits are also among
 the semantic leg's best, its ordering information is trustworthy and may re-rank them;
 when they are unrelated, it is noise and gets (almost) no weight.
+
+Two bounds keep it from ever costing what the meaning found (bench/fusion.py, README):
+- the bonus (at most the weight ``w``) goes only to candidates whose cosine is within
+  ``w`` of the best cosine: words re-order what the meaning already ranks near the top,
+  and never lift a candidate the meaning ranks far below it;
+- the weight shrinks by the share of the semantic top written in the query's script,
+  since BM25 cannot match across scripts: a question in Greek would otherwise lift Greek
+  notes that share only its function words above the same answer in Arabic or Chinese.
 """
 
 from __future__ import annotations
@@ -25,16 +33,8 @@ class FusionConfig:
     max_lexical_weight: float = 0.1  # weight of normalized BM25 at full agreement
     top: int = 10  # depth at which agreement is measured
     rrf_k: int = 60
-    # The bonus fades linearly to 0 for candidates this far (in cosine) below the dense
-    # leg's best: words may re-order what the meaning already ranks near the top, never
-    # lift a candidate the meaning ranks far below it. None: no gate.
-    gate: float | None = 0.05
-    # Matches weaker than this share of the query's best BM25 get no bonus (the rest is
-    # rescaled to 0…1): words every document of one language shares are no evidence.
-    floor: float = 0.0
-    step: bool = False  # full bonus inside the gate, none outside (else a linear fade)
-    scripts: bool = True  # scale the weight by the share of the top BM25 can see
-
+    gate: bool = True  # bonus only within max_lexical_weight of the best cosine
+    scripts: bool = True  # weight × share of the semantic top in the query's script
 
 @dataclass
 class Legs:
@@ -113,22 +113,13 @@ def fuse(legs: Legs, config: FusionConfig) -> tuple[np.ndarray, np.ndarray]:
     legs.lexical_weight = weight
     top_bm25 = max((legs.bm25(c) for c in candidates), default=0.0) or 1.0
     top_dense = max((legs.dense.get(c, -1.0) for c in candidates), default=0.0)
-    # Score = cosine + weight × BM25 relative to this query's best BM25 (0…1) × closeness
-    # to the dense top (0…1): a lexical bonus on the semantic scale, never more than
-    # ``weight``, and none for what the meaning ranks far down.
-    legs.bonus = {}
-    for c in candidates:
-        dense = legs.dense.get(c, -1.0)
-        gap = top_dense - dense
-        if config.gate is None:
-            closeness = 1.0
-        elif config.step:
-            closeness = 1.0 if gap <= config.gate else 0.0
-        else:
-            closeness = max(0.0, 1.0 - gap / config.gate)
-        relative = legs.bm25(c) / top_bm25
-        strength = max(0.0, (relative - config.floor) / (1.0 - config.floor))
-        legs.bonus[c] = weight * strength * closeness
+    # Score = cosine + weight × BM25 relative to this query's best BM25 (0…1): a lexical
+    # bonus on the semantic scale, never more than ``weight``, and (gate) only for
+    # candidates whose cosine is within the full weight of the best one.
+    reach = config.max_lexical_weight if config.gate else float("inf")
+    legs.bonus = {c: weight * legs.bm25(c) / top_bm25
+                  if top_dense - legs.dense.get(c, -1.0) <= reach else 0.0
+                  for c in candidates}
     legs.fused = {c: legs.dense.get(c, -1.0) + legs.bonus[c] for c in candidates}
     return legs.ranked(legs.fused)
 
