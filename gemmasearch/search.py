@@ -250,20 +250,6 @@ class Searcher:
         legs.visible = lexical_visibility(self.collection, parsed.text, legs)
 
 
-def lexical_visibility(collection: Collection, query_text: str, legs: Legs) -> float:
-    """Share of the semantic top written in the query's script. Words cannot match across
-    scripts: when the meaning finds answers in other languages, BM25 can only vouch for
-    the query's own language and would push those answers down."""
-    query_script = dominant_script(query_text)
-    top = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)[:VISIBILITY_DEPTH]
-    if query_script is None or not top:
-        return 1.0
-    rows = collection.store.chunk_rows(top)
-    scripts = [dominant_script(rows[cid]["text"]) for cid in top if cid in rows]
-    if not scripts:
-        return 1.0
-    return sum(1 for s in scripts if s in (None, query_script)) / len(scripts)
-
     def _results(self, query: str, parsed: ParsedQuery, ids: np.ndarray, scores: np.ndarray,
                  options: SearchOptions, explain: dict[int, dict[str, Any]]
                  ) -> list[SearchResult]:
@@ -291,3 +277,18 @@ def lexical_visibility(collection: Collection, query_text: str, legs: Legs) -> f
             results.append(result)
             by_path[row["path"]] = result
         return results
+
+
+def lexical_visibility(collection: Collection, query_text: str, legs: Legs) -> float:
+    """Share of the semantic top written in the query's script. Words cannot match across
+    scripts: when the meaning finds answers in other languages, BM25 can only vouch for
+    the query's own language and would push those answers down."""
+    query_script = dominant_script(query_text)
+    top = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)[:VISIBILITY_DEPTH]
+    if query_script is None or not top:
+        return 1.0
+    rows = collection.store.chunk_rows(top)
+    scripts = [dominant_script(rows[cid]["text"]) for cid in top if cid in rows]
+    if not scripts:
+        return 1.0
+    return sum(1 for s in scripts if s in (None, query_script)) / len(scripts)
