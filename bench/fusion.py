@@ -61,7 +61,7 @@ RULES: dict[str, Rule] = {
 def collect(name: str, folder: Path, work: Path, model: str | None, prompt: str
             ) -> tuple[list[tuple[str, Legs]], dict[int, str], dict]:
     _corpus, queries, qrels = load_beir(folder)
-    embedder_module.QUERY_PROMPT = prompt
+    embedder_module.QUERY_PROMPTS["search"] = prompt
     engine = Engine(load_settings(env={"GEMMASEARCH_HOME": str(work / "home")},
                                   index_dir=work / "index"), model=model)
     collection = engine.reader()

@@ -11,7 +11,7 @@ import numpy as np
 
 from gemmasearch.embedder import Embedder
 from gemmasearch.errors import UsageError
-from gemmasearch.extract import KINDS
+from gemmasearch.extract import CODE_EXTENSIONS, KINDS
 from gemmasearch.fusion import FusionConfig, Legs, fuse, merge_scaled
 from gemmasearch.index import Collection
 from gemmasearch.lexical import ParsedQuery, dominant_script, parse_query
@@ -117,6 +117,18 @@ def allowed_chunk_ids(collection: Collection, filters: SearchFilters) -> np.ndar
     return np.array(ids, dtype=np.int64)
 
 
+def targets_code(filters: SearchFilters) -> bool:
+    """Whether every ``--type`` names code (the kind or a code extension): such searches
+    embed the query with the model's code-retrieval prompt."""
+    if not filters.types:
+        return False
+    for raw in filters.types:
+        t = TYPE_ALIASES.get(raw.lower().lstrip("."), raw.lower().lstrip("."))
+        if t != "code" and f".{t}" not in CODE_EXTENSIONS:
+            return False
+    return True
+
+
 MODES = ("hybrid", "semantic", "lexical")
 
 
@@ -150,7 +162,8 @@ class Searcher:
         if options.mode != "lexical":
             # Semantic mode has no operators: it embeds the query as typed.
             text = query if options.mode == "semantic" else (parsed.text or query)
-            query_vector = self.embedder.embed_queries([text])[0]
+            task = "code" if targets_code(options.filters) else "search"
+            query_vector = self.embedder.embed_queries([text], task)[0]
         return self.search_parsed(query, parsed, query_vector, options)
 
     def search_parsed(self, query: str, parsed: ParsedQuery, query_vector: np.ndarray | None,
