@@ -136,7 +136,7 @@ def main() -> None:
                 r10 += recall_at(ranked, qrels[qid], 10)
                 r100 += recall_at(ranked, qrels[qid])
             n = len(per_query)
-            table[rule_name][name] = {"ndcg@10": round(ndcg / n, 4),
+            table[rule_name][name] = {"ndcg@10": round(ndcg / n, 5),
                                       "recall@10": round(r10 / n, 4),
                                       "recall@100": round(r100 / n, 4)}
     print(f"{'nDCG@10':42s}" + "".join(f"{n:>14s}" for n in names) + "  worst/semantic")

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gemmasearch.config import load_settings  # noqa: E402
 from gemmasearch.engine import Engine  # noqa: E402
 from gemmasearch.errors import IndexMismatchError  # noqa: E402
-from gemmasearch.search import SearchOptions  # noqa: E402
+from gemmasearch.search import SearchFilters, SearchOptions  # noqa: E402
 
 
 def load_beir(folder: Path) -> tuple[list[dict], dict[str, str], dict[str, dict[str, int]]]:
@@ -97,6 +97,8 @@ def main() -> None:
     parser.add_argument("--limit-docs", type=int, default=None, help="quick runs")
     parser.add_argument("--suffix", default=".md", help="file type to write documents as")
     parser.add_argument("--modes", default="semantic", help="e.g. semantic,lexical,hybrid")
+    parser.add_argument("--types", default=None,
+                        help="search with --type filters, e.g. code (the code-retrieval prompt)")
     parser.add_argument("--variants", default="rescore,no-rescore",
                         help="search variants to report for truncated dims")
     args = parser.parse_args()
@@ -117,6 +119,7 @@ def main() -> None:
         report = engine.index([work / "docs"], dims=dims_list[0], rebuild=True)
     print(f"indexed {n_docs} docs: {report.summary()}, {report.chunks} chunks embedded "
           f"in {time.monotonic() - started:.0f}s", file=sys.stderr)
+    filters = SearchFilters(types=tuple(args.types.split(","))) if args.types else SearchFilters()
     for dims in dims_list:
         if dims != engine.status()["dims"]:
             engine.index(dims=dims, rebuild=True)  # re-derived from stored vectors
@@ -124,9 +127,9 @@ def main() -> None:
         for mode in args.modes.split(","):
             for variant in variants:
                 options = SearchOptions(k=100, files_only=True, mode=mode,
-                                        rescore=variant != "no-rescore")
+                                        rescore=variant != "no-rescore", filters=filters)
                 figures = evaluate(engine, queries, qrels, options)
-                row = {"dims": dims, "mode": mode, "variant": variant,
+                row = {"dims": dims, "mode": mode, "variant": variant, "types": args.types,
                        **{k: round(v, 4) for k, v in figures.items()}}
                 rows.append(row)
                 print(f"dims {dims:4d} {mode:8s} {variant:11s} "

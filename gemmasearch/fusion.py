@@ -36,6 +36,7 @@ class FusionConfig:
     gate: bool = True  # bonus only within max_lexical_weight of the best cosine
     scripts: bool = True  # weight × share of the semantic top in the query's script
 
+
 @dataclass
 class Legs:
     """Per-candidate scores of one query."""

@@ -262,7 +262,6 @@ class Searcher:
             legs.lexical_extra = self.collection.store.lexical_scores(expression, dense_only)
         legs.visible = lexical_visibility(self.collection, parsed.text, legs)
 
-
     def _results(self, query: str, parsed: ParsedQuery, ids: np.ndarray, scores: np.ndarray,
                  options: SearchOptions, explain: dict[int, dict[str, Any]]
                  ) -> list[SearchResult]:
