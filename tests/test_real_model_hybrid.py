@@ -60,7 +60,7 @@ def test_exact_name_is_first_in_lexical_and_hybrid(engine):
 def test_explain_reports_every_stage(engine):
     top = engine.search("Frobnitz release", SearchOptions(explain=True))[0]
     assert {"lexical_rank", "bm25", "semantic_truncated", "semantic_full", "fused",
-            "lexical_weight"} <= set(top.explain)
+            "lexical_weight", "lexical_bonus", "same_script_share"} <= set(top.explain)
 
 
 def _facts(ids: set[str]) -> dict[str, str]:
