@@ -48,13 +48,18 @@ RULES: dict[str, Rule] = {
     "semantic": lambda legs: Legs.ranked(legs.dense),
     "lexical": lambda legs: Legs.ranked(legs.lexical),
     "rrf": _fused(FusionConfig(method="rrf")),
-    "convex-0.1": _fused(FusionConfig(method="convex", gate=False, scripts=False)),
-    "agreement-0.1 (before)": _fused(FusionConfig(gate=False, scripts=False)),
-    "agreement + scripts": _fused(FusionConfig(gate=False)),
-    "agreement + gate": _fused(FusionConfig(scripts=False)),
-    **{f"agreement-{w} + gate + scripts": _fused(FusionConfig(max_lexical_weight=w))
-       for w in (0.15, 0.2)},
-    "default (agreement-0.1 + gate + scripts)": _fused(FusionConfig()),
+    "convex-0.1": _fused(FusionConfig(method="convex", max_lexical_weight=0.1, gate=None,
+                                      scripts=False)),
+    "agreement-0.1 (before)": _fused(FusionConfig(max_lexical_weight=0.1, gate=None,
+                                                  scripts=False)),
+    "agreement-0.1 + scripts": _fused(FusionConfig(max_lexical_weight=0.1, gate=None)),
+    "agreement-0.1 + gate-0.1": _fused(FusionConfig(max_lexical_weight=0.1, scripts=False)),
+    **{f"agreement-0.1 + gate-{g} + scripts": _fused(FusionConfig(max_lexical_weight=0.1,
+                                                                  gate=g))
+       for g in (0.1, 0.15, 0.2)},
+    "agreement-0.15 + gate-0.15 + scripts": _fused(FusionConfig(gate=0.15)),
+    "agreement-0.2 + gate-0.1 + scripts": _fused(FusionConfig(max_lexical_weight=0.2)),
+    "default (agreement-0.15 + gate-0.1 + scripts)": _fused(FusionConfig()),
 }
 
 

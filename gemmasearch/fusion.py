@@ -12,8 +12,8 @@ when they are unrelated, it is noise and gets (almost) no weight.
 
 Two bounds keep it from ever costing what the meaning found (bench/fusion.py, README):
 - the bonus (at most the weight ``w``) goes only to candidates whose cosine is within
-  ``w`` of the best cosine: words re-order what the meaning already ranks near the top,
-  and never lift a candidate the meaning ranks far below it;
+  0.1 of the best cosine (the gate): words re-order what the meaning already ranks near
+  the top, and never lift a candidate the meaning ranks far below it;
 - the weight shrinks by the share of the semantic top written in the query's script,
   since BM25 cannot match across scripts: a question in Greek would otherwise lift Greek
   notes that share only its function words above the same answer in Arabic or Chinese.
@@ -30,10 +30,10 @@ import numpy as np
 @dataclass(frozen=True)
 class FusionConfig:
     method: str = "agreement"  # "agreement", "convex" (fixed weight) or "rrf"
-    max_lexical_weight: float = 0.1  # weight of normalized BM25 at full agreement
+    max_lexical_weight: float = 0.15  # weight of normalized BM25 at full agreement
     top: int = 10  # depth at which agreement is measured
     rrf_k: int = 60
-    gate: bool = True  # bonus only within max_lexical_weight of the best cosine
+    gate: float | None = 0.1  # bonus only within this cosine of the best one (None: all)
     scripts: bool = True  # weight × share of the semantic top in the query's script
 
 
@@ -117,7 +117,7 @@ def fuse(legs: Legs, config: FusionConfig) -> tuple[np.ndarray, np.ndarray]:
     # Score = cosine + weight × BM25 relative to this query's best BM25 (0…1): a lexical
     # bonus on the semantic scale, never more than ``weight``, and (gate) only for
     # candidates whose cosine is within the full weight of the best one.
-    reach = config.max_lexical_weight if config.gate else float("inf")
+    reach = config.gate if config.gate is not None else float("inf")
     legs.bonus = {c: weight * legs.bm25(c) / top_bm25
                   if top_dense - legs.dense.get(c, -1.0) <= reach else 0.0
                   for c in candidates}

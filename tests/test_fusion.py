@@ -98,7 +98,7 @@ def test_no_bonus_for_a_candidate_far_below_the_semantic_top():
     assert legs.bonus[3] == 0.0 and legs.bonus[2] > 0.0
     # Without the gate the old rule lifted it: the case bench/fusion.py measures.
     ungated, _ = fuse(_legs({1: 0.80, 2: 0.75, 3: 0.72}, {3: 10.0}),
-                      FusionConfig(max_lexical_weight=0.1, gate=False))
+                      FusionConfig(max_lexical_weight=0.1, gate=None))
     assert ungated[0] == 3
 
 
