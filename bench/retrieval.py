@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gemmasearch.config import load_settings  # noqa: E402
 from gemmasearch.engine import Engine  # noqa: E402
 from gemmasearch.errors import IndexMismatchError  # noqa: E402
-from gemmasearch.search import SearchOptions  # noqa: E402
+from gemmasearch.search import SearchFilters, SearchOptions  # noqa: E402
 
 
 def load_beir(folder: Path) -> tuple[list[dict], dict[str, str], dict[str, dict[str, int]]]:
@@ -74,15 +74,16 @@ def recall_at(ranked: list[str], rels: dict[str, int], k: int = 100) -> float:
 def evaluate(engine: Engine, queries: dict[str, str], qrels: dict[str, dict[str, int]],
              options: SearchOptions) -> dict[str, float]:
     ids = list(queries)
-    ndcg, recall = [], []
+    ndcg, recall, recall10 = [], [], []
     started = time.monotonic()
     for qid, (_q, results) in zip(ids, engine.search_many([queries[i] for i in ids], options),
                                   strict=True):
         ranked = [Path(r.path).stem for r in results]
         ndcg.append(ndcg_at(ranked, qrels[qid]))
         recall.append(recall_at(ranked, qrels[qid]))
-    return {"ndcg@10": sum(ndcg) / len(ndcg), "recall@100": sum(recall) / len(recall),
-            "seconds": time.monotonic() - started}
+        recall10.append(recall_at(ranked, qrels[qid], 10))
+    return {"ndcg@10": sum(ndcg) / len(ndcg), "recall@10": sum(recall10) / len(recall10),
+            "recall@100": sum(recall) / len(recall), "seconds": time.monotonic() - started}
 
 
 def drop_name_titles() -> None:
@@ -116,6 +117,8 @@ def main() -> None:
     parser.add_argument("--name-titles", choices=("keep", "none"), default="keep",
                         help="none: a document titled by its file name is embedded with "
                              "title 'none' (the prompt question of issue 13)")
+    parser.add_argument("--types", default=None,
+                        help="search with --type filters, e.g. code (the code-retrieval prompt)")
     parser.add_argument("--variants", default="rescore,no-rescore",
                         help="search variants to report for truncated dims")
     args = parser.parse_args()
@@ -142,6 +145,7 @@ def main() -> None:
         report = engine.index([work / "docs"], dims=dims_list[0], rebuild=True)
     print(f"indexed {n_docs} docs: {report.summary()}, {report.chunks} chunks embedded "
           f"in {time.monotonic() - started:.0f}s", file=sys.stderr)
+    filters = SearchFilters(types=tuple(args.types.split(","))) if args.types else SearchFilters()
     for dims in dims_list:
         if dims != engine.status()["dims"]:
             engine.index(dims=dims, rebuild=True)  # re-derived from stored vectors
@@ -149,13 +153,14 @@ def main() -> None:
         for mode in args.modes.split(","):
             for variant in variants:
                 options = SearchOptions(k=100, files_only=True, mode=mode,
-                                        rescore=variant != "no-rescore")
+                                        rescore=variant != "no-rescore", filters=filters)
                 figures = evaluate(engine, queries, qrels, options)
-                row = {"dims": dims, "mode": mode, "variant": variant,
+                row = {"dims": dims, "mode": mode, "variant": variant, "types": args.types,
                        **{k: round(v, 4) for k, v in figures.items()}}
                 rows.append(row)
                 print(f"dims {dims:4d} {mode:8s} {variant:11s} "
-                      f"nDCG@10 {figures['ndcg@10']:.4f}  recall@100 "
+                      f"nDCG@10 {figures['ndcg@10']:.4f}  recall@10 "
+                      f"{figures['recall@10']:.4f}  recall@100 "
                       f"{figures['recall@100']:.4f}  ({figures['seconds']:.0f}s)")
     engine.close()
     print(json.dumps({"bench": "retrieval", "corpus": args.folder.resolve().name,

@@ -33,10 +33,14 @@ MAX_TOKENS = 2048
 # EmbeddingGemma's sentence-transformers prompts ("query" and "document").
 QUERY_PROMPT = "task: search result | query: {query}"
 DOCUMENT_PROMPT = "title: {title} | text: {text}"
+# The model's own prompt for queries that look for code (its "InstructionRetrieval"
+# prompt), used when a search is restricted to code: bench/fusion.py --query-prompt.
+CODE_QUERY_PROMPT = "task: code retrieval | query: {query}"
+QUERY_PROMPTS = {"search": QUERY_PROMPT, "code": CODE_QUERY_PROMPT}
 
 
-def format_query(query: str) -> str:
-    return QUERY_PROMPT.format(query=query)
+def format_query(query: str, task: str = "search") -> str:
+    return QUERY_PROMPTS[task].format(query=query)
 
 
 def format_document(title: str | None, text: str) -> str:
@@ -70,9 +74,9 @@ class Embedder(Protocol):
         formatted item exceeds ``max_tokens``."""
         ...
 
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+    def embed_queries(self, texts: Sequence[str], task: str = "search") -> np.ndarray:
         """Queries -> float32 (n, dim), rows L2-normalized. Over-long queries are
-        truncated with a warning."""
+        truncated with a warning. ``task``: a key of QUERY_PROMPTS."""
         ...
 
     def close(self) -> None: ...
@@ -283,10 +287,10 @@ class LlamaEmbedder:
             seqs.append(toks)
         return self._embed_token_lists(seqs)
 
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+    def embed_queries(self, texts: Sequence[str], task: str = "search") -> np.ndarray:
         seqs = []
         for q in texts:
-            toks = self._tokenize(format_query(q), add_special=True)
+            toks = self._tokenize(format_query(q, task), add_special=True)
             if len(toks) > self.max_tokens:
                 log.warning("query of %d tokens truncated to %d", len(toks), self.max_tokens)
                 # keep the closing special token (<eos>), like the HF tokenizer does

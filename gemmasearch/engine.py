@@ -70,11 +70,11 @@ class SharedEmbedder:
                 parts.append(self.inner.embed_documents(items[start:start + self.SLICE]))
         return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
 
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+    def embed_queries(self, texts: Sequence[str], task: str = "search") -> np.ndarray:
         if self._concurrent:
-            return self.inner.embed_queries(texts)
+            return self.inner.embed_queries(texts, task)
         with self._lock:
-            return self.inner.embed_queries(texts)
+            return self.inner.embed_queries(texts, task)
 
     def close(self) -> None:
         with self._lock:

@@ -43,10 +43,10 @@ class FakeEmbedder:
             rows.append(self._vector(f"{title or ''} {text}"))
         return self._stack(rows)
 
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+    def embed_queries(self, texts: Sequence[str], task: str = "search") -> np.ndarray:
         rows = []
         for q in texts:
-            self.tokens_embedded += self.count_tokens(format_query(q)) + 2
+            self.tokens_embedded += self.count_tokens(format_query(q, task)) + 2
             rows.append(self._vector(q))
         return self._stack(rows)
 

@@ -9,6 +9,14 @@ another language, natural language against code). Its weight is therefore scaled
 much the two legs *agree* on the top of the ranking: when BM25's best hits are also among
 the semantic leg's best, its ordering information is trustworthy and may re-rank them;
 when they are unrelated, it is noise and gets (almost) no weight.
+
+Two bounds keep it from ever costing what the meaning found (bench/fusion.py, README):
+- the bonus (at most the weight ``w``) goes only to candidates whose cosine is within
+  0.1 of the best cosine (the gate): words re-order what the meaning already ranks near
+  the top, and never lift a candidate the meaning ranks far below it;
+- the weight shrinks by the share of the semantic top written in the query's script,
+  since BM25 cannot match across scripts: a question in Greek would otherwise lift Greek
+  notes that share only its function words above the same answer in Arabic or Chinese.
 """
 
 from __future__ import annotations
@@ -22,9 +30,11 @@ import numpy as np
 @dataclass(frozen=True)
 class FusionConfig:
     method: str = "agreement"  # "agreement", "convex" (fixed weight) or "rrf"
-    max_lexical_weight: float = 0.1  # weight of normalized BM25 at full agreement
+    max_lexical_weight: float = 0.15  # weight of normalized BM25 at full agreement
     top: int = 10  # depth at which agreement is measured
     rrf_k: int = 60
+    gate: float | None = 0.1  # bonus only within this cosine of the best one (None: all)
+    scripts: bool = True  # weight × share of the semantic top in the query's script
 
 
 @dataclass
@@ -37,7 +47,9 @@ class Legs:
     lexical: dict[int, float] = field(default_factory=dict)  # BM25 of the lexical top
     lexical_extra: dict[int, float] = field(default_factory=dict)  # BM25 of dense-only ones
     fused: dict[int, float] = field(default_factory=dict)
+    bonus: dict[int, float] = field(default_factory=dict)  # what fusion added to dense
     lexical_weight: float = 0.0
+    visible: float = 1.0  # share of the semantic top in the query's script
 
     @staticmethod
     def ranked(scores: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -64,6 +76,9 @@ class Legs:
             if cid in self.fused:
                 info["fused"] = round(self.fused[cid], 4)
                 info["lexical_weight"] = round(self.lexical_weight, 3)
+                info["same_script_share"] = round(self.visible, 2)
+            if cid in self.bonus:
+                info["lexical_bonus"] = round(self.bonus[cid], 4)
             out[cid] = info
         return out
 
@@ -94,12 +109,19 @@ def fuse(legs: Legs, config: FusionConfig) -> tuple[np.ndarray, np.ndarray]:
     weight = config.max_lexical_weight
     if config.method == "agreement":
         weight *= agreement(legs, config.top)
+    if config.scripts:
+        weight *= legs.visible
     legs.lexical_weight = weight
     top_bm25 = max((legs.bm25(c) for c in candidates), default=0.0) or 1.0
+    top_dense = max((legs.dense.get(c, -1.0) for c in candidates), default=0.0)
     # Score = cosine + weight × BM25 relative to this query's best BM25 (0…1): a lexical
-    # bonus on the semantic scale, never more than ``weight``.
-    legs.fused = {c: legs.dense.get(c, -1.0) + weight * legs.bm25(c) / top_bm25
+    # bonus on the semantic scale, never more than ``weight``, and (gate) only for
+    # candidates whose cosine is within the full weight of the best one.
+    reach = config.gate if config.gate is not None else float("inf")
+    legs.bonus = {c: weight * legs.bm25(c) / top_bm25
+                  if top_dense - legs.dense.get(c, -1.0) <= reach else 0.0
                   for c in candidates}
+    legs.fused = {c: legs.dense.get(c, -1.0) + legs.bonus[c] for c in candidates}
     return legs.ranked(legs.fused)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*[a-z0-9][A-Z_][A-Za-z0-9_]*")
@@ -113,3 +115,21 @@ def parse_query(query: str) -> ParsedQuery:
     unique_terms = tuple(dict.fromkeys(terms))  # in order, once each
     return ParsedQuery(text=text, terms=unique_terms, phrases=tuple(phrases),
                        excluded=tuple(excluded), cjk=tuple(_CJK.findall(text)))
+
+
+# -- scripts: which documents the word index can match a query against at all ----------
+
+_SCRIPT_ALIASES = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "HANGUL": "CJK", "CJK": "CJK"}
+
+
+def dominant_script(text: str, sample: int = 400) -> str | None:
+    """The writing system of most letters in ``text`` (LATIN, GREEK, CYRILLIC, ARABIC,
+    DEVANAGARI, CJK, ...), or None when it has no letters."""
+    counts: Counter[str] = Counter()
+    for ch in text[:sample * 4]:
+        if ch.isalpha():
+            script = unicodedata.name(ch, "?").split(" ", 1)[0]
+            counts[_SCRIPT_ALIASES.get(script, script)] += 1
+            if sum(counts.values()) >= sample:
+                break
+    return counts.most_common(1)[0][0] if counts else None

@@ -14,10 +14,10 @@ import numpy as np
 from gemmasearch import extract
 from gemmasearch.embedder import Embedder
 from gemmasearch.errors import UsageError
-from gemmasearch.extract import anchor, decode_text
+from gemmasearch.extract import CODE_EXTENSIONS, anchor, decode_text
 from gemmasearch.fusion import FusionConfig, Legs, fuse, merge_scaled
 from gemmasearch.index import Collection
-from gemmasearch.lexical import ParsedQuery, parse_query
+from gemmasearch.lexical import ParsedQuery, dominant_script, parse_query
 from gemmasearch.snippets import file_line_offset, snippet_for
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,10 @@ def snippet_file_line(row: Mapping[str, Any], offset: int) -> int | None:
     lines = decode_text(data).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     found = file_line_offset(text, offset, lines[start - 1:end])
     return start + (offset if found is None else found)
+
+# How deep the semantic top is checked for documents the word index cannot match (another
+# script than the query's): the lexical weight shrinks by their share.
+VISIBILITY_DEPTH = 10
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,18 @@ def allowed_chunk_ids(collection: Collection, filters: SearchFilters) -> np.ndar
     return np.array(ids, dtype=np.int64)
 
 
+def targets_code(filters: SearchFilters) -> bool:
+    """Whether every ``--type`` names code (the kind or a code extension): such searches
+    embed the query with the model's code-retrieval prompt."""
+    if not filters.types:
+        return False
+    for raw in filters.types:
+        t = TYPE_ALIASES.get(raw.lower().lstrip("."), raw.lower().lstrip("."))
+        if t != "code" and f".{t}" not in CODE_EXTENSIONS:
+            return False
+    return True
+
+
 MODES = ("hybrid", "semantic", "lexical")
 
 
@@ -164,6 +180,11 @@ class SearchOptions:
     rescore: bool = True  # Matryoshka second stage at full dims
     explain: bool = False
     mode: str = "hybrid"
+
+
+def _wanted(options: SearchOptions) -> int:
+    """Chunks to rank: grouping by file needs more chunks than results."""
+    return options.k * (8 if options.files_only else 1)
 
 
 class Searcher:
@@ -181,19 +202,34 @@ class Searcher:
         if options.mode != "lexical":
             # Semantic mode has no operators: it embeds the query as typed.
             text = query if options.mode == "semantic" else (parsed.text or query)
-            query_vector = self.embedder.embed_queries([text])[0]
+            task = "code" if targets_code(options.filters) else "search"
+            query_vector = self.embedder.embed_queries([text], task)[0]
         return self.search_parsed(query, parsed, query_vector, options)
 
     def search_parsed(self, query: str, parsed: ParsedQuery, query_vector: np.ndarray | None,
                       options: SearchOptions) -> list[SearchResult]:
+        legs = self.collect_legs(parsed, query_vector, options)
+        wanted = _wanted(options)
+        if options.mode == "hybrid" and legs.lexical:
+            ids, scores = fuse(legs, self.fusion)
+        elif options.mode == "lexical":
+            ids, scores = legs.ranked(legs.lexical)
+        else:
+            ids, scores = legs.ranked(legs.dense)
+        explain = legs.explain(ids) if options.explain else {}
+        return self._results(query, parsed, ids[:wanted * 4], scores[:wanted * 4], options,
+                             explain)
+
+    def collect_legs(self, parsed: ParsedQuery, query_vector: np.ndarray | None,
+                     options: SearchOptions) -> Legs:
+        """Both legs' candidates and scores, everything a fusion needs (bench/fusion.py
+        compares fusions on these)."""
         self.collection.refresh()
         allowed = (allowed_chunk_ids(self.collection, options.filters)
                    if options.filters.active() else None)
         if options.mode != "semantic":
             allowed = self._apply_phrases_and_exclusions(parsed, allowed)
-        # Grouping by file needs more chunks than results.
-        wanted = options.k * (8 if options.files_only else 1)
-        n_candidates = max(wanted, RESCORE_CANDIDATES)
+        n_candidates = max(_wanted(options), RESCORE_CANDIDATES)
         legs = Legs()
         if options.mode != "lexical":
             assert query_vector is not None
@@ -205,14 +241,7 @@ class Searcher:
         if options.mode == "hybrid" and legs.lexical:
             assert query_vector is not None
             self._complete(parsed, query_vector, options.rescore, legs)
-            ids, scores = fuse(legs, self.fusion)
-        elif options.mode == "lexical":
-            ids, scores = legs.ranked(legs.lexical)
-        else:
-            ids, scores = legs.ranked(legs.dense)
-        explain = legs.explain(ids) if options.explain else {}
-        return self._results(query, parsed, ids[:wanted * 4], scores[:wanted * 4], options,
-                             explain)
+        return legs
 
     # -- the legs -----------------------------------------------------------------------
 
@@ -271,6 +300,7 @@ class Searcher:
         expression = parsed.ranking_expression()
         if dense_only and expression:
             legs.lexical_extra = self.collection.store.lexical_scores(expression, dense_only)
+        legs.visible = lexical_visibility(self.collection, parsed.text, legs)
 
     def _results(self, query: str, parsed: ParsedQuery, ids: np.ndarray, scores: np.ndarray,
                  options: SearchOptions, explain: dict[int, dict[str, Any]]
@@ -300,3 +330,18 @@ class Searcher:
             results.append(result)
             by_path[row["path"]] = result
         return results
+
+
+def lexical_visibility(collection: Collection, query_text: str, legs: Legs) -> float:
+    """Share of the semantic top written in the query's script. Words cannot match across
+    scripts: when the meaning finds answers in other languages, BM25 can only vouch for
+    the query's own language and would push those answers down."""
+    query_script = dominant_script(query_text)
+    top = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)[:VISIBILITY_DEPTH]
+    if query_script is None or not top:
+        return 1.0
+    rows = collection.store.chunk_rows(top)
+    scripts = [dominant_script(rows[cid]["text"]) for cid in top if cid in rows]
+    if not scripts:
+        return 1.0
+    return sum(1 for s in scripts if s in (None, query_script)) / len(scripts)
