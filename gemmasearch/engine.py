@@ -16,7 +16,7 @@ from gemmasearch.embedder import DOCUMENT_PROMPT, QUERY_PROMPT, Embedder
 from gemmasearch.errors import IndexDamagedError, IndexError_, NoIndexError, UsageError
 from gemmasearch.extract import Document, extract
 from gemmasearch.index import Collection, IndexFingerprint
-from gemmasearch.indexer import Indexer, IndexReport, Progress
+from gemmasearch.indexer import Indexer
 from gemmasearch.models import (
     ModelSpec,
     bf16_copy_path,
@@ -27,6 +27,7 @@ from gemmasearch.models import (
     resolve_model,
     wants_bf16_copy,
 )
+from gemmasearch.report import IndexReport, Progress
 from gemmasearch.scan import Scanner
 from gemmasearch.search import Searcher, SearchOptions, SearchResult
 from gemmasearch.sniff import UNSUPPORTED

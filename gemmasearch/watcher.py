@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gemmasearch.errors import GemmasearchError, UsageError
-from gemmasearch.indexer import Indexer, IndexReport, Progress, storage_error
+from gemmasearch.indexer import Indexer, storage_error
+from gemmasearch.report import IndexReport, Progress
 from gemmasearch.scan import IGNORE_FILES
 
 if TYPE_CHECKING:

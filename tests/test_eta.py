@@ -17,7 +17,7 @@ from gemmasearch.config import load_settings
 from gemmasearch.engine import Engine
 from gemmasearch.eta import RateMeter, estimate_tokens
 from gemmasearch.fake_embedder import FakeEmbedder
-from gemmasearch.indexer import Progress
+from gemmasearch.report import Progress
 from tests.conftest import write_files
 
 
@@ -117,7 +117,7 @@ def test_final_summary_and_json_carry_the_rate(monkeypatch, tmp_path):
 
 
 def test_report_survives_the_service_api_round_trip() -> None:
-    from gemmasearch.indexer import IndexReport
+    from gemmasearch.report import IndexReport
 
     report = IndexReport(added=2, moved=1, embedded_tokens=300, seconds=1.5,
                          skipped={"unsupported type": 3}, failures=[("/a", "bad")])

@@ -305,7 +305,7 @@ def test_no_autostart_while_another_writer_holds_the_index(fake_engine: Engine, 
 
 
 def test_index_is_handed_to_the_running_service(served: Running, docs: Path) -> None:
-    from gemmasearch.indexer import Progress
+    from gemmasearch.report import Progress
     from gemmasearch.service.cli import hand_off_index, report_from
 
     extra = write_files(docs.parent / "more", {"tea.md": "# Tea\nSteep green tea briefly.\n"})

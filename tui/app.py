@@ -20,7 +20,7 @@ from textual.theme import Theme
 
 from gemmasearch.engine import Engine
 from gemmasearch.errors import GemmasearchError
-from gemmasearch.indexer import Progress
+from gemmasearch.report import Progress
 from gemmasearch.search import SearchResult
 from gemmasearch.tui.editor import Launcher, launch_error, open_command, run_command
 from gemmasearch.tui.messages import IndexFinished, IndexProgress, ModelLoaded, StatusUpdated

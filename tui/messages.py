@@ -7,7 +7,7 @@ from typing import Any
 from textual.message import Message
 
 from gemmasearch.errors import GemmasearchError
-from gemmasearch.indexer import IndexReport, Progress
+from gemmasearch.report import IndexReport, Progress
 from gemmasearch.search import SearchResult
 from gemmasearch.tui.widgets.preview import PreviewContent
 

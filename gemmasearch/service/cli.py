@@ -94,7 +94,7 @@ def hand_off_index(index_dir: Path, paths: list[Path] | None,
                 "the search service stopped while indexing",
                 hint="run the index again: it continues where it stopped") from None
         if on_progress is not None and state["progress"] and state["progress"] != last:
-            from gemmasearch.indexer import Progress
+            from gemmasearch.report import Progress
 
             last = state["progress"]
             on_progress(Progress(**last))
@@ -107,6 +107,6 @@ def hand_off_index(index_dir: Path, paths: list[Path] | None,
 
 def report_from(data: dict[str, Any]) -> Any:
     """The IndexReport a handed-off index run returned as JSON."""
-    from gemmasearch.indexer import IndexReport
+    from gemmasearch.report import IndexReport
 
     return IndexReport.from_dict(data)

@@ -12,7 +12,7 @@ from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, ProgressBar, Static
 
-from gemmasearch.indexer import Progress
+from gemmasearch.report import Progress
 
 if TYPE_CHECKING:
     from gemmasearch.tui.app import GemmasearchApp
