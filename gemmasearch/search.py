@@ -305,31 +305,41 @@ class Searcher:
     def _results(self, query: str, parsed: ParsedQuery, ids: np.ndarray, scores: np.ndarray,
                  options: SearchOptions, explain: dict[int, dict[str, Any]]
                  ) -> list[SearchResult]:
-        rows = self.collection.store.chunk_rows(ids.tolist())
-        results: list[SearchResult] = []
-        by_path: dict[str, SearchResult] = {}
-        for cid, score in zip(ids.tolist(), scores.tolist(), strict=True):
-            row = rows.get(cid)
-            if row is None:  # deleted since the vector snapshot; refresh() catches up
-                continue
-            if options.files_only and row["path"] in by_path:
-                by_path[row["path"]].other_chunks += 1
-                continue
-            if len(results) >= options.k:
-                if options.files_only:
-                    continue  # keep counting other chunks of files already listed
-                break
-            offset, snippet = snippet_for(row["text"], parsed)
-            line = snippet_file_line(row, offset)
-            result = SearchResult(
-                path=row["path"], score=float(score), line=line, page=row["page"],
-                snippet=snippet, start_line=row["start_line"], end_line=row["end_line"],
-                kind=row["kind"] or "text", title=row["title"] or "", chunk_id=cid,
-                text=row["text"], explain=explain.get(cid) if options.explain else None)
-            result.anchor = anchor(result.kind, result.page, line)
-            results.append(result)
-            by_path[row["path"]] = result
-        return results
+        return build_results(self.collection, ids, scores, options, parsed,
+                             explain if options.explain else None)
+
+
+def build_results(collection: Collection, ids: np.ndarray, scores: np.ndarray,
+                  options: SearchOptions, query: str | ParsedQuery,
+                  explain: dict[int, dict[str, Any]] | None = None) -> list[SearchResult]:
+    """Results for ranked chunk ids: a snippet line chosen by ``query``'s words (the first
+    line of content for an empty query), ``options.k`` of them, one per file with
+    ``files_only`` (counting the file's other chunks)."""
+    rows = collection.store.chunk_rows(ids.tolist())
+    results: list[SearchResult] = []
+    by_path: dict[str, SearchResult] = {}
+    for cid, score in zip(ids.tolist(), scores.tolist(), strict=True):
+        row = rows.get(cid)
+        if row is None:  # deleted since the vector snapshot; refresh() catches up
+            continue
+        if options.files_only and row["path"] in by_path:
+            by_path[row["path"]].other_chunks += 1
+            continue
+        if len(results) >= options.k:
+            if options.files_only:
+                continue  # keep counting other chunks of files already listed
+            break
+        offset, snippet = snippet_for(row["text"], query)
+        line = snippet_file_line(row, offset)
+        result = SearchResult(
+            path=row["path"], score=float(score), line=line, page=row["page"],
+            snippet=snippet, start_line=row["start_line"], end_line=row["end_line"],
+            kind=row["kind"] or "text", title=row["title"] or "", chunk_id=cid,
+            text=row["text"], explain=explain.get(cid) if explain is not None else None)
+        result.anchor = anchor(result.kind, result.page, line)
+        results.append(result)
+        by_path[row["path"]] = result
+    return results
 
 
 def lexical_visibility(collection: Collection, query_text: str, legs: Legs) -> float:

@@ -13,7 +13,7 @@ import numpy as np
 
 from gemmasearch.errors import UsageError
 from gemmasearch.index import Collection
-from gemmasearch.search import SearchOptions, SearchResult, allowed_chunk_ids
+from gemmasearch.search import SearchOptions, SearchResult, allowed_chunk_ids, build_results
 
 # Characters of an unindexed file that are embedded as its query (about one chunk).
 ON_THE_FLY_CHARS = 2000
@@ -44,7 +44,6 @@ def stored_query(collection: Collection, path: str, line: int | None
 def similar(collection: Collection, embedder: Any, path: str | Path, line: int | None,
             options: SearchOptions) -> list[SearchResult]:
     from gemmasearch.extract import extract
-    from gemmasearch.snippets import snippet_for
 
     file_path = Path(path).expanduser().absolute()
     collection.refresh()
@@ -66,32 +65,10 @@ def similar(collection: Collection, embedder: Any, path: str | Path, line: int |
     allowed = allowed_chunk_ids(collection, options.filters) if options.filters.active() else None
     wanted = options.k * (8 if options.files_only else 1) + len(own)
     _scores, ids = collection.search_vectors(query, max(wanted, 100), allowed)
-    ids = np.array([i for i in ids.tolist() if i not in set(own)], dtype=np.int64)
+    own_ids = set(own)
+    ids = np.array([i for i in ids.tolist() if i not in own_ids], dtype=np.int64)
     if not len(ids):
         return []
     found, scores = collection.rescore(query, ids)
     order = np.argsort(-scores)
-    rows = collection.store.chunk_rows(found[order].tolist())
-    results: list[SearchResult] = []
-    by_path: dict[str, SearchResult] = {}
-    for cid, score in zip(found[order].tolist(), scores[order].tolist(), strict=True):
-        row = rows.get(cid)
-        if row is None:
-            continue
-        if options.files_only and row["path"] in by_path:
-            by_path[row["path"]].other_chunks += 1
-            continue
-        if len(results) >= options.k:
-            if options.files_only:
-                continue
-            break
-        offset, snippet = snippet_for(row["text"], "")
-        start = row["start_line"]
-        result = SearchResult(
-            path=row["path"], score=float(score), line=start + offset if start else None,
-            page=row["page"], snippet=snippet, start_line=start, end_line=row["end_line"],
-            kind=row["kind"] or "text", title=row["title"] or "", chunk_id=cid,
-            text=row["text"])
-        results.append(result)
-        by_path[row["path"]] = result
-    return results
+    return build_results(collection, found[order], scores[order], options, "")

@@ -32,7 +32,7 @@ def fake_cli(monkeypatch, tmp_path):
                       embedder=FakeEmbedder())
 
     monkeypatch.setattr(common, "make_engine", make_engine)
-    for module in ("index_cmd", "search_cmd", "status_cmd", "check_cmd"):
+    for module in ("index_cmd", "search_cmd", "status_cmd", "check_cmd", "similar_cmd"):
         monkeypatch.setattr(f"gemmasearch.cli.{module}.make_engine", make_engine)
     root = write_files(tmp_path / "docs", DOCS)
     return root

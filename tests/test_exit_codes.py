@@ -182,3 +182,15 @@ def test_similar_refuses_an_unknown_type(fake_cli: Path) -> None:  # noqa: F811
     result = run("similar", str(fake_cli / "bread.md"), "--type", "markdwn")
     assert result.exit_code == EXIT_ERROR
     assert "unknown file type 'markdwn'" in result.stderr
+
+
+def test_similar_prints_anchors_like_search(fake_cli: Path) -> None:  # noqa: F811
+    import json
+
+    _index(fake_cli)
+    result = run("similar", str(fake_cli / "bread.md"), "--json")
+    assert result.exit_code == EXIT_OK, result.output
+    hits = json.loads(result.stdout)
+    assert hits and all(h["path"] != str(fake_cli / "bread.md") for h in hits)
+    for hit in hits:  # text files: ":line", as search prints it
+        assert hit["anchor"] == f":{hit['line']}"
