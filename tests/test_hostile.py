@@ -250,17 +250,29 @@ def test_folder_disappearing_while_walked(tmp_path: Path, monkeypatch) -> None:
     engine.close()
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
+def _tmpfs(tmp_path: Path, size: str) -> Iterator[Path]:
     mount = tmp_path / "disk"
     mount.mkdir()
-    if not IS_ROOT or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs",
+    if not IS_ROOT or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
                                       str(mount)], capture_output=True).returncode:
         pytest.skip("cannot mount a small tmpfs here")
     try:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A disk that a few hundred files fill."""
+    yield from _tmpfs(tmp_path, "600k")
+
+
+@pytest.fixture
+def own_disk(tmp_path: Path) -> Iterator[Path]:
+    """A disk of its own to remount read-only, with room to spare (a 600k one could fill
+    while the first index's write-ahead log peaks)."""
+    yield from _tmpfs(tmp_path, "8m")
 
 
 def _corpus(docs: Path, n: int) -> None:
@@ -312,23 +324,23 @@ def test_disk_full_simulated_by_page_limit(tmp_path: Path, monkeypatch) -> None:
     engine.close()
 
 
-def test_read_only_index_folder(tmp_path: Path, small_disk: Path) -> None:
+def test_read_only_index_folder(tmp_path: Path, own_disk: Path) -> None:
     docs = tmp_path / "docs"
     _corpus(docs, 5)
-    engine = make_engine(tmp_path, index_dir=small_disk / "idx")
+    engine = make_engine(tmp_path, index_dir=own_disk / "idx")
     engine.index([docs])
     engine.close()
     (docs / "new.md").write_text("a new file")
-    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    subprocess.run(["mount", "-o", "remount,ro", str(own_disk)], check=True)
     from gemmasearch.watcher import Watcher
 
-    engine = make_engine(tmp_path, index_dir=small_disk / "idx")
+    engine = make_engine(tmp_path, index_dir=own_disk / "idx")
     with pytest.raises(GemmasearchError) as info:
         Watcher(engine, [docs]).start()
     assert "read-only" in info.value.message
     engine.close()
-    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
-    engine = make_engine(tmp_path, index_dir=small_disk / "idx")
+    subprocess.run(["mount", "-o", "remount,rw", str(own_disk)], check=True)
+    engine = make_engine(tmp_path, index_dir=own_disk / "idx")
     assert engine.check() == ([], [])  # nothing was damaged
     assert engine.index([docs]).added == 1
     engine.close()
