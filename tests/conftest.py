@@ -56,3 +56,26 @@ def write_files(root: Path, files: dict[str, str | bytes]) -> Path:
         else:
             path.write_text(content, encoding="utf-8")
     return root
+
+
+# The CLI modules that build an Engine: tests swap ``make_engine`` in all of them at once.
+CLI_ENGINE_MODULES = ("common", "index_cmd", "search_cmd", "status_cmd", "check_cmd",
+                      "similar_cmd")
+
+
+def patch_cli_engines(monkeypatch: pytest.MonkeyPatch, make_engine: object) -> None:
+    for module in CLI_ENGINE_MODULES:
+        monkeypatch.setattr(f"gemmasearch.cli.{module}.make_engine", make_engine)
+
+
+def fake_make_engine(index_dir: Path, embedder_factory: object = FakeEmbedder) -> object:
+    """A ``make_engine`` for the CLI on a fake embedder, its index in ``index_dir`` unless
+    --index says otherwise."""
+
+    def make_engine(index, model, **settings):  # type: ignore[no-untyped-def]
+        values = {k: v for k, v in settings.items() if v is not None}
+        return Engine(load_settings(index_dir=index or index_dir, **values),
+                      embedder=embedder_factory())  # type: ignore[operator]
+
+    return make_engine
+

@@ -6,12 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gemmasearch.cli import common
 from gemmasearch.cli.app import app
-from gemmasearch.config import load_settings
-from gemmasearch.engine import Engine
-from gemmasearch.fake_embedder import FakeEmbedder
-from tests.conftest import write_files
+from tests.conftest import fake_make_engine, patch_cli_engines, write_files
 
 runner = CliRunner()
 
@@ -26,14 +22,7 @@ DOCS = {
 def fake_cli(monkeypatch, tmp_path):
     """Run CLI commands in-process on the fake embedder."""
 
-    def make_engine(index, model, **settings):
-        values = {k: v for k, v in settings.items() if v is not None}
-        return Engine(load_settings(index_dir=index or tmp_path / "idx", **values),
-                      embedder=FakeEmbedder())
-
-    monkeypatch.setattr(common, "make_engine", make_engine)
-    for module in ("index_cmd", "search_cmd", "status_cmd", "check_cmd", "similar_cmd"):
-        monkeypatch.setattr(f"gemmasearch.cli.{module}.make_engine", make_engine)
+    patch_cli_engines(monkeypatch, fake_make_engine(tmp_path / "idx"))
     root = write_files(tmp_path / "docs", DOCS)
     return root
 

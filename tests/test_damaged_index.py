@@ -13,11 +13,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from test_crash import make_corpus  # noqa: E402
 
-from gemmasearch.cli import common  # noqa: E402
-from gemmasearch.config import load_settings  # noqa: E402
-from gemmasearch.engine import Engine  # noqa: E402
 from gemmasearch.fake_embedder import FakeEmbedder  # noqa: E402
 from gemmasearch.index.previous import PREVIOUS_NAME  # noqa: E402
+from tests.conftest import fake_make_engine, patch_cli_engines  # noqa: E402
 from tests.test_cli import run  # noqa: E402
 
 CHECK_PROBLEMS, ERROR = 1, 2
@@ -36,14 +34,8 @@ def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     """CLI commands in-process on a fake embedder (whose name is its "model")."""
     model = {"name": "fake"}
 
-    def make_engine(index, _model, **settings):  # type: ignore[no-untyped-def]
-        values = {k: v for k, v in settings.items() if v is not None}
-        return Engine(load_settings(index_dir=index or tmp_path / "idx", **values),
-                      embedder=CountingFake(name=model["name"]))
-
-    monkeypatch.setattr(common, "make_engine", make_engine)
-    for module in ("index_cmd", "search_cmd", "status_cmd", "check_cmd"):
-        monkeypatch.setattr(f"gemmasearch.cli.{module}.make_engine", make_engine)
+    patch_cli_engines(monkeypatch, fake_make_engine(
+        tmp_path / "idx", lambda: CountingFake(name=model["name"])))
     return model
 
 

@@ -19,6 +19,7 @@ from gemmasearch.errors import (
     GemmasearchError,
 )
 from gemmasearch.index.collection import WriterLock
+from tests.conftest import patch_cli_engines  # noqa: E402
 from tests.test_cli import fake_cli, run  # noqa: F401 - the fixture is used by name
 
 
@@ -51,8 +52,7 @@ def _orphan_vector(index_dir: Path) -> None:
 
 def _real_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real make_engine (real model resolution), on the fake-built index."""
-    for module in ("common", "index_cmd", "search_cmd", "status_cmd", "check_cmd"):
-        monkeypatch.setattr(f"gemmasearch.cli.{module}.make_engine", real_make_engine)
+    patch_cli_engines(monkeypatch, real_make_engine)
 
 
 # (situation, set-up before the command, command, expected exit code, text on stderr)

@@ -19,6 +19,7 @@ from gemmasearch.extract import ANCHOR_NAMES, KINDS, anchor, extract, kind_of  #
 from gemmasearch.search import SearchFilters, SearchOptions  # noqa: E402
 from gemmasearch.tui.editor import open_command  # noqa: E402
 from gemmasearch.tui.widgets.preview import build_preview  # noqa: E402
+from tests.conftest import fake_make_engine, patch_cli_engines  # noqa: E402
 
 pytest.importorskip("docx")
 pytest.importorskip("pptx")
@@ -149,16 +150,8 @@ def test_cli_prints_document_anchors(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from typer.testing import CliRunner
 
     from gemmasearch.cli.app import app
-    from gemmasearch.config import load_settings
-    from gemmasearch.fake_embedder import FakeEmbedder
 
-    def make_engine(index, model, **settings):
-        values = {k: v for k, v in settings.items() if v is not None}
-        return Engine(load_settings(index_dir=index or tmp_path / "idx", **values),
-                      embedder=FakeEmbedder())
-
-    for module in ("common", "index_cmd", "search_cmd"):
-        monkeypatch.setattr(f"gemmasearch.cli.{module}.make_engine", make_engine)
+    patch_cli_engines(monkeypatch, fake_make_engine(tmp_path / "idx"))
     docs = tmp_path / "docs"
     docs.mkdir()
     for name, *_, data in CORPUS:

@@ -10,14 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from gemmasearch import sniff
-from gemmasearch.cli import common
 from gemmasearch.cli.app import app
-from gemmasearch.config import load_settings
 from gemmasearch.engine import Engine
-from gemmasearch.fake_embedder import FakeEmbedder
 from gemmasearch.scan import Scanner
 from gemmasearch.sniff import UNSUPPORTED, sniff_text_kind
-from tests.conftest import write_files
+from tests.conftest import fake_make_engine, patch_cli_engines, write_files
 
 MIXED = {
     "copyright": "Copyright 2019 The Debian Project. Licensed under the GPL.\n",
@@ -109,12 +106,7 @@ def test_sniffing(head, kind):
 
 
 def test_status_lists_skipped_by_reason(monkeypatch, tmp_path):
-    def make_engine(index, model, **settings):
-        return Engine(load_settings(index_dir=tmp_path / "idx"), embedder=FakeEmbedder())
-
-    monkeypatch.setattr(common, "make_engine", make_engine)
-    for module in ("index_cmd", "status_cmd"):
-        monkeypatch.setattr(f"gemmasearch.cli.{module}.make_engine", make_engine)
+    patch_cli_engines(monkeypatch, fake_make_engine(tmp_path / "idx"))
     root = write_files(tmp_path / "mixed", MIXED)
     runner = CliRunner()
     result = runner.invoke(app, ["index", str(root)])

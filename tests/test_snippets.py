@@ -1,6 +1,7 @@
 import pytest
 
 from gemmasearch.snippets import snippet_for
+from tests.conftest import fake_make_engine, patch_cli_engines
 
 
 def test_line_sharing_most_query_words_wins():
@@ -68,17 +69,8 @@ def test_cli_json_line_points_at_the_identifier(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from gemmasearch.cli.app import app
-    from gemmasearch.config import load_settings
-    from gemmasearch.engine import Engine
-    from gemmasearch.fake_embedder import FakeEmbedder
 
-    def make_engine(index, model, **settings):  # type: ignore[no-untyped-def]
-        values = {k: v for k, v in settings.items() if v is not None}
-        return Engine(load_settings(index_dir=index or tmp_path / "idx", **values),
-                      embedder=FakeEmbedder())
-
-    for module in ("common", "index_cmd", "search_cmd"):
-        monkeypatch.setattr(f"gemmasearch.cli.{module}.make_engine", make_engine)
+    patch_cli_engines(monkeypatch, fake_make_engine(tmp_path / "idx"))
     root = tmp_path / "src"
     root.mkdir()
     (root / "config.py").write_text("import os\n\n\n" + CONFIG_PY + "\n", encoding="utf-8")
