@@ -32,7 +32,8 @@ RESCORE_CANDIDATES = 100
 TEXT_KINDS = frozenset({"text", "markdown", "code"})  # files whose bytes are their text
 
 
-def snippet_file_line(row: Mapping[str, Any], offset: int) -> int | None:
+def snippet_file_line(row: Mapping[str, Any], offset: int,
+                      file_lines: dict[str, list[str] | None] | None = None) -> int | None:
     """The file line of line ``offset`` of a chunk. Chunk text collapses runs of blank lines
     and cuts long lines, so where its lines are not the file's one for one, the file is read
     to find the line (the chunk's own arithmetic when the file changed or is not text)."""
@@ -41,11 +42,19 @@ def snippet_file_line(row: Mapping[str, Any], offset: int) -> int | None:
         return None
     if end is None or end - start == text.count("\n") or row["kind"] not in TEXT_KINDS:
         return start + offset
-    try:
-        data = Path(row["path"]).read_bytes()
-    except OSError:
+    # ``file_lines``: a cache for one result list, so a file with several hits is read once.
+    cache = {} if file_lines is None else file_lines
+    if row["path"] not in cache:
+        try:
+            data = Path(row["path"]).read_bytes()
+        except OSError:
+            cache[row["path"]] = None
+        else:
+            cache[row["path"]] = (decode_text(data).replace("\r\n", "\n")
+                                  .replace("\r", "\n").split("\n"))
+    lines = cache[row["path"]]
+    if lines is None:
         return start + offset
-    lines = decode_text(data).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     found = file_line_offset(text, offset, lines[start - 1:end])
     return start + (offset if found is None else found)
 
@@ -318,6 +327,7 @@ def build_results(collection: Collection, ids: np.ndarray, scores: np.ndarray,
     rows = collection.store.chunk_rows(ids.tolist())
     results: list[SearchResult] = []
     by_path: dict[str, SearchResult] = {}
+    file_lines: dict[str, list[str] | None] = {}
     for cid, score in zip(ids.tolist(), scores.tolist(), strict=True):
         row = rows.get(cid)
         if row is None:  # deleted since the vector snapshot; refresh() catches up
@@ -330,7 +340,7 @@ def build_results(collection: Collection, ids: np.ndarray, scores: np.ndarray,
                 continue  # keep counting other chunks of files already listed
             break
         offset, snippet = snippet_for(row["text"], query)
-        line = snippet_file_line(row, offset)
+        line = snippet_file_line(row, offset, file_lines)
         result = SearchResult(
             path=row["path"], score=float(score), line=line, page=row["page"],
             snippet=snippet, start_line=row["start_line"], end_line=row["end_line"],
