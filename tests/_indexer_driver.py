@@ -88,7 +88,11 @@ def main(argv: list[str]) -> int:
     engine = engine_for(index_dir)
     if mode == "index":
         report = engine.index([root])
-        print(json.dumps(report.as_dict()), flush=True)
+        # Peak memory of this process alone: VmHWM belongs to the address space exec made,
+        # unlike ru_maxrss, which a child forked from a large parent inherits.
+        status = Path("/proc/self/status").read_text()
+        peak_kb = int(status.split("VmHWM:")[1].split()[0])
+        print(json.dumps({**report.as_dict(), "peak_kb": peak_kb}), flush=True)
         return 0
     from gemmasearch.watcher import Watcher
 

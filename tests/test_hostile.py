@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import shutil
@@ -150,11 +151,12 @@ def test_huge_text_file_is_skipped_or_read_with_bounded_memory(tmp_path: Path) -
     home.mkdir(parents=True)
     (home / "config.toml").write_text("max_file_mb = 300\n")
     driver = Path(__file__).parent / "_indexer_driver.py"
-    proc = subprocess.Popen([sys.executable, str(driver), "index", str(docs), str(index_dir)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read()[-2000:]  # type: ignore
-    peak_mb = usage.ru_maxrss / 1024
+    proc = subprocess.run([sys.executable, str(driver), "index", str(docs), str(index_dir)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # The driver's own high-water mark (ru_maxrss would include what a big test process,
+    # one that loaded the real model, had when it forked the driver).
+    peak_mb = json.loads(proc.stdout.strip().splitlines()[-1])["peak_kb"] / 1024
     assert peak_mb < 700, peak_mb  # far below the 200 MB file read and decoded whole
     c = Collection(index_dir)
     try:
