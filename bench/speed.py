@@ -110,11 +110,12 @@ BENCH_CACHE = Path("/tmp/gemmasearch-bench-cache")
 
 
 def compute_path(model: str, compute: str) -> str:
-    """The GGUF gemmasearch would load for ``model`` (see gemmasearch.models)."""
-    from gemmasearch.embedder import llama_build_features
-    from gemmasearch.models import compute_model
+    """The GGUF gemmasearch would load for ``model`` (see gemmasearch.compute)."""
+    from gemmasearch.compute import compute_model
+    from gemmasearch.embedder import llama_build_features, llama_gpu_devices
 
-    return str(compute_model(Path(model), BENCH_CACHE, llama_build_features(), compute))
+    return str(compute_model(Path(model), BENCH_CACHE, llama_build_features(), compute,
+                             gpus=llama_gpu_devices()))
 
 
 def load_embedder(args: argparse.Namespace, model: str, compute: str) -> LlamaEmbedder:

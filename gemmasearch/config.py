@@ -49,8 +49,8 @@ DEFAULT_EXCLUDES = (
 )
 
 
-# How the model runs: "auto" = a Q8_0 model from its BF16 copy on AVX512-BF16 CPUs
-# (gemmasearch.models.compute_model); "model" = the GGUF exactly as given.
+# How the model runs: "auto" = a Q8_0 model from the 16-bit copy measured fastest for the
+# llama.cpp build's CPU class (gemmasearch.compute); "model" = the GGUF exactly as given.
 COMPUTE_CHOICES = ("auto", "model")
 
 
@@ -163,7 +163,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         )
     if settings.compute not in COMPUTE_CHOICES:
         raise ConfigError(f"compute must be auto or model, not {settings.compute!r}",
-                          hint="auto runs Q8_0 models through BF16 where the CPU supports it")
+                          hint="auto runs Q8_0 models from an F16/BF16 copy where that is faster")
     if not 0 <= settings.chunk_overlap < settings.chunk_tokens // 2:
         raise ConfigError("chunk_overlap must be below half of chunk_tokens")
     return settings

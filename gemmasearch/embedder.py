@@ -20,11 +20,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from gemmasearch.backend import gpu_devices, run_policy
 from gemmasearch.cpu import CpuShare, build_features, configure_openmp, physical_cores
 from gemmasearch.errors import ModelError
 from gemmasearch.llama_slot import LlamaSlot
 
-__all__ = ["LlamaEmbedder", "llama_build_features", "physical_cores"]
+__all__ = ["LlamaEmbedder", "llama_build_features", "llama_gpu_devices", "physical_cores"]
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,11 @@ def llama_build_features() -> set[str]:
     return build_features(_llama_cpp().llama_print_system_info().decode("utf-8", "replace"))
 
 
+def llama_gpu_devices() -> tuple[str, ...]:
+    """GPUs the installed llama.cpp build offloads every layer to (empty: CPU only)."""
+    return gpu_devices(_llama_cpp())
+
+
 def _check_model_file(path: Path) -> None:
     hint = "run `gemmasearch model download` or pass --model PATH to an EmbeddingGemma GGUF"
     if not path.is_file():
@@ -151,8 +157,8 @@ class LlamaEmbedder:
         *,
         n_threads: int | None = None,
         max_tokens: int = MAX_TOKENS,
-        batch_tokens: int = 512,
-        max_seqs: int = 64,
+        batch_tokens: int | None = None,
+        max_seqs: int | None = None,
         flash_attn: bool = True,
         name: str | None = None,
         repack: bool | None = None,
@@ -164,22 +170,28 @@ class LlamaEmbedder:
         self.name = name or self.path.stem
         self.max_tokens = max_tokens
         self.n_threads = n_threads or physical_cores()
-        # Sequences are packed into one llama_encode up to this many tokens; a single
-        # longer sequence still goes alone (the ubatch is sized for max_tokens).
-        self.batch_tokens = max(1, min(batch_tokens, max_tokens))
-        self.max_seqs = max_seqs
         self.tokens_embedded = 0
         self._ll = _llama_cpp()
+        # A GPU build that finds a device offloads every layer: see gemmasearch.backend.
+        self.gpus = llama_gpu_devices()
+        policy = run_policy(self.gpus, max_tokens=max_tokens, n_threads=self.n_threads,
+                            workers=workers, batch_tokens=batch_tokens, max_seqs=max_seqs,
+                            adaptive_threads=adaptive_threads)
+        # Sequences are packed into one llama_encode up to this many tokens; a single
+        # longer sequence still goes alone (the ubatch is sized for max_tokens).
+        self.batch_tokens = policy.batch_tokens
+        self.max_seqs = policy.max_seqs
+        self._release_logits = policy.release_logits
         self._model: Any = None
         self._slots: list[LlamaSlot] = []
         self._pool: Any = None  # ThreadPoolExecutor for the extra slots, made on first use
         self._count_lock = threading.Lock()
         self._busy_threads = 0  # threads of slots embedding documents right now
-        self._cpu_share = CpuShare() if adaptive_threads else None
+        self._cpu_share = CpuShare() if policy.adaptive_threads else None
         # Documents are embedded by `workers` contexts at once, threads split between
         # them: no barriers between them, so two 1-thread contexts beat one 2-thread
         # context on 2 cores (bench/speed.py). A query runs on one context, all threads.
-        self.workers = max(1, min(workers or 2, self.n_threads))
+        self.workers = policy.workers
         if repack is None:
             # Weight repacking (llama.cpp's "extra" CPU buffer types) makes Q4_0 1.7x
             # faster here, but with AMX builds the first embed of a quantized model was
@@ -236,7 +248,7 @@ class LlamaEmbedder:
         for _ in range(self.workers):
             slot = LlamaSlot(ll, self._model, max_tokens=self.max_tokens,
                              max_seqs=self.max_seqs, n_threads=self.n_threads,
-                             flash_attn=flash_attn)
+                             flash_attn=flash_attn, release_logits=self._release_logits)
             self._slots.append(slot)
             if not slot.ctx:
                 self.close()

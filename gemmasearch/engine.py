@@ -19,13 +19,10 @@ from gemmasearch.index import Collection, IndexFingerprint
 from gemmasearch.indexer import Indexer
 from gemmasearch.models import (
     ModelSpec,
-    bf16_copy_path,
-    compute_model,
     file_sha256,
     inspect_model,
     pull_default_model,
     resolve_model,
-    wants_bf16_copy,
 )
 from gemmasearch.report import IndexReport, Progress
 from gemmasearch.scan import Scanner
@@ -132,12 +129,17 @@ class Engine:
     def embedder(self) -> SharedEmbedder:
         with self._lock:
             if self._embedder is None:
-                from gemmasearch.embedder import LlamaEmbedder, llama_build_features
+                from gemmasearch.compute import compute_model
+                from gemmasearch.embedder import (
+                    LlamaEmbedder,
+                    llama_build_features,
+                    llama_gpu_devices,
+                )
 
                 spec = self.model_spec()
                 path = compute_model(spec.path, self.settings.paths.cache_dir,
                                      llama_build_features(), self.settings.compute,
-                                     info=inspect_model(spec.path))
+                                     info=inspect_model(spec.path), gpus=llama_gpu_devices())
                 self._embedder = SharedEmbedder(LlamaEmbedder(
                     path, n_threads=self.settings.threads, name=spec.path.stem))
             return self._embedder
@@ -159,15 +161,21 @@ class Engine:
     def model_info(self) -> dict[str, Any]:
         spec = self.model_spec()
         info = inspect_model(spec.path)
-        from gemmasearch.embedder import llama_build_features
+        from gemmasearch.compute import cpu_class, plan_compute
+        from gemmasearch.embedder import llama_build_features, llama_gpu_devices
 
-        runs_as = info.quantization
-        if self.settings.compute == "auto" and wants_bf16_copy(info, llama_build_features()):
-            copy = bf16_copy_path(spec.path, self.settings.paths.cache_dir)
-            runs_as = f"BF16 copy {copy}" + ("" if copy.is_file() else " (made on first load)")
+        features, gpus = llama_build_features(), llama_gpu_devices()
+        plan = plan_compute(spec.path, self.settings.paths.cache_dir, info.quantization,
+                            features, self.settings.compute, gpus)
+        runs_as = plan.runs_as
+        if plan.choice.copy and not plan.path.is_file():
+            runs_as += " (made on first load)"
+        cls = cpu_class(features)
+        runs_on = (f"GPU: {', '.join(gpus)}" if gpus
+                   else f"CPU ({cls.name} build)" if cls else "CPU")
         return {"path": str(spec.path), "source": spec.source, "name": spec.path.name,
                 "architecture": info.architecture, "quantization": info.quantization,
-                "runs_as": runs_as,
+                "runs_as": runs_as, "runs_on": runs_on, "why": plan.choice.reason,
                 "size_bytes": spec.path.stat().st_size, "sha256": self.model_sha256()}
 
     def fingerprint_for(self, dims: int) -> IndexFingerprint:

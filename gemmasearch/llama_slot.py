@@ -25,7 +25,7 @@ class LlamaSlot:
     """Not thread-safe by itself: callers hold ``lock`` around set_threads + encode."""
 
     def __init__(self, ll: Any, model: Any, *, max_tokens: int, max_seqs: int,
-                 n_threads: int, flash_attn: bool) -> None:
+                 n_threads: int, flash_attn: bool, release_logits: bool = True) -> None:
         self._ll = ll
         self.lock = threading.Lock()
         self.max_tokens = max_tokens
@@ -47,7 +47,9 @@ class LlamaSlot:
         self.batch = ll.llama_batch_init(max_tokens, 0, max_seqs)
         self.threads = n_threads
         self._n_vocab = ll.llama_vocab_n_tokens(ll.llama_model_get_vocab(model))
-        self._logits_released = 0  # see _release_logits
+        # See _release_logits. Off on a GPU: there the buffer is pinned host memory
+        # (llama.cpp allocates it from the device's host buffer type).
+        self._logits_released = 0 if release_logits else sys.maxsize
 
     def set_threads(self, n: int) -> None:
         if n != self.threads:

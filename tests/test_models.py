@@ -104,30 +104,3 @@ def test_compute_setting_is_validated(tmp_path):
     assert load_settings(env={**home, "GEMMASEARCH_COMPUTE": "model"}).compute == "model"
     with pytest.raises(ConfigError, match="compute must be"):
         load_settings(env={**home, "GEMMASEARCH_COMPUTE": "fast"})
-
-
-def test_only_q8_0_on_bf16_cpus_gets_a_bf16_copy(tmp_path):
-    from gemmasearch.models import bf16_copy_path, compute_model, wants_bf16_copy
-
-    model = fake_gguf(tmp_path / "m.gguf")  # file_type 7 = Q8_0
-    info = inspect_model(model)
-    assert wants_bf16_copy(info, {"AVX512_BF16"})
-    assert not wants_bf16_copy(info, {"AVX2", "AVX512"})
-    info.metadata["general.file_type"] = 2  # Q4_0: repacked instead, never converted
-    assert not wants_bf16_copy(info, {"AVX512_BF16"})
-    # "model" runs the file as given; no copy is attempted
-    assert compute_model(model, tmp_path / "cache", {"AVX512_BF16"}, "model") == model
-    assert compute_model(model, tmp_path / "cache", {"AVX2"}, "auto") == model
-    # the copy's name follows the file's identity, so an edited model gets a new copy
-    first = bf16_copy_path(model, tmp_path)
-    model.write_bytes(model.read_bytes() + b"\0")
-    assert bf16_copy_path(model, tmp_path) != first
-
-
-def test_a_failed_bf16_copy_falls_back_to_the_model(tmp_path, caplog):
-    from gemmasearch.models import compute_model
-
-    model = fake_gguf(tmp_path / "m.gguf")  # a valid header, no tensors: llama.cpp refuses
-    assert compute_model(model, tmp_path / "cache", {"AVX512_BF16"}) == model
-    assert "could not write its BF16 copy" in caplog.text
-    assert list((tmp_path / "cache" / "compute").glob("*")) == []  # no partial file left

@@ -1,5 +1,5 @@
-"""The faster paths on the real model give the same vectors: the BF16 copy of a Q8_0
-model, repacked Q4_0 weights, and fewer threads while the machine is busy."""
+"""The faster paths on the real model give the same vectors: repacked Q4_0 weights, and
+fewer threads while the machine is busy (the F16/BF16 copies: test_compute_real.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from gemmasearch.embedder import LlamaEmbedder, llama_build_features
-from gemmasearch.models import compute_model, inspect_model
 from tests.conftest import real_model_path
 from tests.test_embedder_real import _assert_rows_close, reference  # noqa: F401 (fixture)
 
@@ -20,26 +19,6 @@ pytestmark = pytest.mark.real_model
 def _model_first() -> None:
     """Skip before the reference fixture reads ../shared when no model is configured."""
     real_model_path()
-
-
-def test_bf16_copy_of_q8_0_matches_reference_and_is_made_once(tmp_path: Path,
-                                                              reference) -> None:  # noqa: F811
-    source = real_model_path()
-    if inspect_model(source).quantization != "Q8_0":
-        pytest.skip("GEMMASEARCH_TEST_MODEL is not Q8_0")
-    # Forced on: the conversion and its vectors are the same on any CPU (only speed differs).
-    copy = compute_model(source, tmp_path, {"AVX512_BF16"})
-    assert copy != source and inspect_model(copy).quantization == "BF16"
-    made = copy.stat().st_mtime_ns
-    assert compute_model(source, tmp_path, {"AVX512_BF16"}) == copy
-    assert copy.stat().st_mtime_ns == made
-    texts, ref = reference
-    docs = [(None, t) for t in texts["documents"]]
-    with LlamaEmbedder(copy) as e, LlamaEmbedder(source) as q8:
-        ours = e.embed_documents(docs)
-        _assert_rows_close(ours, ref["documents"], 0.995)
-        _assert_rows_close(e.embed_queries(texts["queries"]), ref["queries"], 0.995)
-        assert (ours * q8.embed_documents(docs)).sum(axis=1).min() > 0.999
 
 
 def test_repacked_q4_0_gives_the_same_vectors(tmp_path: Path, reference) -> None:  # noqa: F811

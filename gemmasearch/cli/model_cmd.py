@@ -21,7 +21,7 @@ def _settings() -> Settings:
 
 @app.command("info")
 def info(model: ModelOption = None, as_json: JsonOption = False) -> None:
-    """Which model is used, where it comes from, its quantization and sha256."""
+    """Which model is used, where it comes from, what it runs as here and why, its sha256."""
     from gemmasearch.engine import Engine
 
     with cli_errors():
@@ -30,7 +30,7 @@ def info(model: ModelOption = None, as_json: JsonOption = False) -> None:
         write_json(details)
         return
     for key in ("name", "path", "source", "architecture", "quantization", "runs_as",
-                "size_bytes", "sha256"):
+                "runs_on", "why", "size_bytes", "sha256"):
         out.print(f"{key + ':':14}{details[key]}", markup=False)
 
 
