@@ -4,12 +4,13 @@ sentence-transformers float32 reference on the same documents and prompts.
     .venv/bin/python bench/speed.py --model Q8.gguf --docs 500 --compare-reference \
         --reference-python /tmp/refvenv/bin/python --variant Q8.gguf@model --variant Q4_0.gguf
 
---model is run the way gemmasearch runs it (--compute auto: a Q8_0 model from its BF16
-copy on AVX512-BF16 CPUs); each --variant PATH[@model] is timed on the same documents in
-the same run and compared with the same reference run. The last line printed is one JSON
-object with every figure. Each measurement is one function taking (args, state) and
-returning a dict merged into the results, so more (index throughput of `gemmasearch
-index`, cold search) are entries of MEASUREMENTS.
+--model is run the way gemmasearch runs it (--compute auto: a Q8_0 model from the F16 or
+BF16 copy gemmasearch.compute picks for the build's CPU class); each --variant
+PATH[@model] is timed on the same documents in the same run and compared with the same
+reference run. The last line printed is one JSON object with every figure. Each
+measurement is one function taking (args, state) and returning a dict merged into the
+results, so more (index throughput of `gemmasearch index`, cold search) are entries of
+MEASUREMENTS.
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repack", choices=("auto", "on", "off"), default="auto",
                    help="llama.cpp weight repacking (auto: on unless the build has AMX)")
     p.add_argument("--compute", choices=COMPUTE_CHOICES, default="auto",
-                   help="auto: a Q8_0 model runs from its BF16 copy where the CPU has "
-                        "AVX512-BF16 (as gemmasearch does); model: the GGUF as given")
+                   help="auto: a Q8_0 model runs from the F16/BF16 copy measured fastest "
+                        "for the build's CPU class (as gemmasearch does); model: the GGUF as given")
     p.add_argument("--workers", type=int, default=None,
                    help="llama.cpp contexts embedding documents at once (default 2)")
     p.add_argument("--only-embedding", action="store_true",
@@ -69,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fixed-threads", action="store_true",
                    help="do not fit the thread count to the cores others leave free")
     p.add_argument("--variant", action="append", default=[], metavar="PATH[@model]",
-                   help="another GGUF to time on the same documents (@model: no BF16 copy)")
+                   help="another GGUF to time on the same documents (@model: no F16/BF16 copy)")
     p.add_argument("--compare-reference", action="store_true")
     p.add_argument("--contended", action="store_true",
                    help="also time queries while another process embeds documents nonstop")
