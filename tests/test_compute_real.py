@@ -25,6 +25,12 @@ CLASS_FEATURES = {"AVX2": {"AVX", "AVX2", "F16C", "FMA"},
                   "AVX512_BF16": {"AVX", "AVX2", "F16C", "FMA", "AVX512", "AVX512_BF16"}}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _model_first() -> None:
+    """Skip before the reference fixture reads ../shared when no model is configured."""
+    real_model_path()
+
+
 def _q8_0_model() -> Path:
     source = real_model_path()
     if inspect_model(source).quantization != "Q8_0":
