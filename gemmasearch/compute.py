@@ -38,13 +38,15 @@ class CpuClass:
     speedups: dict[str, float]  # copy format -> its tokens/s over Q8_0's on this class
 
 
-# Document tokens/s of each format over Q8_0, bench/speed.py --docs 80 --only-embedding on
-# llama-cpp-python 0.3.36 builds for each class (GGML_NATIVE=OFF + the class's flags), one
-# 2-core AMD EPYC (Zen 5) running them all; figures and commands in the README (Model).
+# Document tokens/s of each format over Q8_0's (bench/speed.py, one context with one
+# thread, formats interleaved, best of two rounds) with llama-cpp-python 0.3.36 built for
+# each class (native; GGML_NATIVE=OFF for AVX-512 without BF16, and for AVX2), all on one
+# 2-core AMD EPYC (Zen 5); figures and the command in the README (Model).
 MEASURED = {
-    "AVX512_BF16": CpuClass("AVX512_BF16", "AVX512_BF16", {"BF16": 1.9, "F16": 1.0}),
-    "AVX512": CpuClass("AVX512", "AVX512 and no AVX512_BF16", {"BF16": 1.0, "F16": 1.0}),
-    "AVX2": CpuClass("AVX2", "AVX2+F16C and no AVX512", {"BF16": 1.0, "F16": 1.29}),
+    "AVX512_BF16": CpuClass("AVX512_BF16", "AVX512_BF16", {"BF16": 1.27, "F16": 0.90}),
+    # measured with VNNI and VBMI, whose int8 dot products make Q8_0 the fastest here
+    "AVX512": CpuClass("AVX512", "AVX512 and no AVX512_BF16", {"BF16": 0.89, "F16": 0.90}),
+    "AVX2": CpuClass("AVX2", "AVX2+F16C and no AVX512", {"BF16": 0.94, "F16": 1.19}),
 }
 
 
