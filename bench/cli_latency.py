@@ -73,11 +73,15 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--burst", type=int, default=2000)
+    ap.add_argument("--workdir", type=Path,
+                    help="keep the corpus and index here and reuse them on the next run "
+                         "(default: a temporary folder, removed at the end)")
     ap.add_argument("--model", default=os.environ.get("GEMMASEARCH_TEST_MODEL") or str(
         DEV_MODELS / "embeddinggemma-300m-q8_0.gguf"))
     args = ap.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="gs-lat-"))
+    tmp = args.workdir or Path(tempfile.mkdtemp(prefix="gs-lat-"))
+    tmp.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "GEMMASEARCH_HOME": str(tmp / "home"),
            "GEMMASEARCH_RUNTIME_DIR": str(tmp / "run"), "GEMMASEARCH_MODEL": args.model,
            "GEMMASEARCH_NO_SERVICE": ""}
@@ -87,12 +91,16 @@ def main() -> None:
     seed, fresh = docs[:args.distinct], docs[args.distinct:]
     try:
         start = time.perf_counter()
-        for i, (title, text) in enumerate(seed):
-            write_doc(corpus / "seed" / f"d{i}.md", title, text)
-        gemmasearch(env, "index", str(corpus / "seed"), "--quiet")
+        shutil.rmtree(corpus / "burst", ignore_errors=True)  # left by a --workdir run
+        if not (corpus / "seed").is_dir():
+            for i, (title, text) in enumerate(seed):
+                write_doc(corpus / "seed" / f"d{i}.md", title, text)
+            gemmasearch(env, "index", str(corpus / "seed"), "--quiet")
         for i in range(args.chunks - args.distinct):
             title, text = seed[i % len(seed)]
-            write_doc(corpus / f"copies{i // 1000}" / f"c{i}.md", title, text)
+            path = corpus / f"copies{i // 1000}" / f"c{i}.md"
+            if not path.exists():
+                write_doc(path, title, text)
         _, built = gemmasearch(env, "index", str(corpus), "--json")
         report = json.loads(built.stdout)
         _, status = gemmasearch(env, "status", "--json")
@@ -121,6 +129,10 @@ def main() -> None:
               f"{figures['cold']['client_cpu_p50_ms']} ms, with the service "
               f"{figures['service']['client_cpu_p50_ms']} ms", flush=True)
 
+        if args.seconds <= 0:
+            print(json.dumps({"bench": "cli_latency", "chunks": chunks, "cpu": os.cpu_count(),
+                              "first_call_ms": round(first * 1000), **figures}))
+            return
         # The burst: distinct files the service's watcher must embed while clients query.
         for i, (title, text) in enumerate(fresh):
             write_doc(corpus / "burst" / f"b{i}.md", title, text)
@@ -159,7 +171,8 @@ def main() -> None:
                           "burst_indexed": burst_done}))
     finally:
         gemmasearch(env, "serve", "--stop", check=False)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.workdir is None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -141,6 +141,11 @@ def _type_clause(types: tuple[str, ...]) -> tuple[str, list[Any]]:
     return "(" + " OR ".join(parts) + ")", args
 
 
+def _nanoseconds(seconds: float) -> int:
+    """Epoch nanoseconds within SQLite's 64-bit integers (dates past 2262 would overflow)."""
+    return max(-(2**63), min(2**63 - 1, int(seconds * 1e9)))
+
+
 def allowed_chunk_ids(collection: Collection, filters: SearchFilters) -> np.ndarray:
     """Chunk ids of every file that passes the filters."""
     where, args = ["error IS NULL"], []
@@ -150,10 +155,10 @@ def allowed_chunk_ids(collection: Collection, filters: SearchFilters) -> np.ndar
         args.extend(type_args)
     if filters.since is not None:
         where.append("mtime_ns >= ?")
-        args.append(int(filters.since * 1e9))
+        args.append(_nanoseconds(filters.since))
     if filters.before is not None:
         where.append("mtime_ns < ?")
-        args.append(int(filters.before * 1e9))
+        args.append(_nanoseconds(filters.before))
     conn = collection.store.conn
     files = conn.execute(f"SELECT id, path FROM files WHERE {' AND '.join(where)}", args)
     file_ids = [fid for fid, path in files

@@ -238,29 +238,6 @@ def test_cli_search_uses_a_running_service(served: Running, monkeypatch: pytest.
     assert fast.fast_search(["flour", "--json", "--index", index]) is None
 
 
-def test_fast_path_leaves_what_it_does_not_know_to_the_full_cli() -> None:
-    from gemmasearch.cli import fast
-
-    assert fast.fast_search(["flour"]) is None  # text output
-    assert fast.fast_search(["flour", "--json", "--bogus"]) is None
-    assert fast.fast_search(["--json", "--batch", "-"]) is None
-    assert fast.fast_search(["flour", "--json", "-k", "0"]) is None
-
-
-def test_search_imports_nothing_heavy_on_the_fast_path() -> None:
-    import subprocess
-    import sys
-
-    code = ("import sys; from gemmasearch.cli import fast; "
-            "fast.fast_search(['q', '--json', '--index', '/nonexistent/index']); "
-            "print(sorted(m for m in ('typer', 'rich', 'numpy', 'faiss', 'starlette', "
-            "'llama_cpp') if m in sys.modules))")
-    env = {**os.environ, "GEMMASEARCH_NO_SERVICE": ""}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, check=True).stdout
-    assert out.strip() == "[]"
-
-
 def test_config_key_switches_the_service_off(served: Running, isolated_home: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from gemmasearch.service.cli import served_results

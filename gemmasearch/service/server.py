@@ -21,7 +21,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gemmasearch.errors import GemmasearchError, IndexLockedError, UsageError
@@ -61,7 +61,7 @@ def _status_for(error: GemmasearchError) -> int:
     return 422 if isinstance(error, IndexError_) else 500
 
 
-Handler = Callable[[Request], Awaitable[JSONResponse]]
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 class Service:
@@ -101,7 +101,7 @@ class Service:
         """Every failure becomes a JSON error with a message; nothing escapes as a 500
         traceback, and the service keeps running."""
 
-        async def guarded(request: Request) -> JSONResponse:
+        async def guarded(request: Request) -> Response:
             self.last_request = time.monotonic()
             self.busy += 1
             try:
@@ -138,10 +138,13 @@ class Service:
         info = await run_in_threadpool(self.engine.status)
         return JSONResponse({**info, "service": self.service_info()})
 
-    async def _search(self, request: Request) -> JSONResponse:
+    async def _search(self, request: Request) -> Response:
         data = api.parse_body(await _read_body(request))
         query, options = api.search_request(data)
         results = await run_in_threadpool(self.engine.search, query, options)
+        if api.results_only(data):
+            return Response(api.printed_json(api.results_json(results, data)),
+                            media_type="application/json")
         return JSONResponse({"results": api.results_json(results, data)})
 
     async def _similar(self, request: Request) -> JSONResponse:
