@@ -217,13 +217,21 @@ class Searcher:
         if options.mode not in MODES:
             raise UsageError(f"unknown mode {options.mode!r}", hint=f"one of {', '.join(MODES)}")
         parsed = parse_query(query)
-        query_vector = None
-        if options.mode != "lexical":
-            # Semantic mode has no operators: it embeds the query as typed.
-            text = query if options.mode == "semantic" else (parsed.text or query)
-            task = "code" if targets_code(options.filters) else "search"
-            query_vector = self.embedder.embed_queries([text], task)[0]
-        return self.search_parsed(query, parsed, query_vector, options)
+        return self.search_parsed(query, parsed, self.query_vector(query, parsed, options),
+                                  options)
+
+    def query_vector(self, query: str, parsed: ParsedQuery, options: SearchOptions
+                     ) -> np.ndarray | None:
+        """The query's embedding (None in lexical mode). Needs no collection: callers that
+        share one between threads embed outside their lock."""
+        if options.mode not in MODES:
+            raise UsageError(f"unknown mode {options.mode!r}", hint=f"one of {', '.join(MODES)}")
+        if options.mode == "lexical":
+            return None
+        # Semantic mode has no operators: it embeds the query as typed.
+        text = query if options.mode == "semantic" else (parsed.text or query)
+        task = "code" if targets_code(options.filters) else "search"
+        return self.embedder.embed_queries([text], task)[0]
 
     def search_parsed(self, query: str, parsed: ParsedQuery, query_vector: np.ndarray | None,
                       options: SearchOptions) -> list[SearchResult]:
