@@ -92,6 +92,7 @@ class Service:
             Route("/get", self._guard(self._get), methods=["POST"]),
             Route("/index", self._guard(self._index), methods=["POST"]),
             Route("/index", self._guard(self._index_state), methods=["GET"]),
+            Route("/index", self._guard(self._index_cancel), methods=["DELETE"]),
             Route("/shutdown", self._guard(self._shutdown), methods=["POST"]),
         ])
 
@@ -179,6 +180,15 @@ class Service:
         if self._job is None:
             return _error(404, "no index run was handed to this service")
         return JSONResponse(self._job.as_dict())
+
+    async def _index_cancel(self, _request: Request) -> JSONResponse:
+        """Cancel the running index job (``gemmasearch index`` interrupted by Ctrl-C): it
+        stops after the batch it is writing; GET /index says when it has."""
+        if self._job is None:
+            return _error(404, "no index run was handed to this service")
+        if self._job.state == "running":
+            self._job.cancel()
+        return JSONResponse(self._job.as_dict(), status_code=202)
 
     def _start_watch(self) -> None:
         if self.watch and not self._stopping.is_set():
