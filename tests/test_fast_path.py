@@ -185,3 +185,30 @@ def test_absolute_names_an_index_like_pathlib(tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     for given in ("idx", "./idx/", "idx/./sub//x", "~/idx", "/a/../b", str(tmp_path)):
         assert locations.absolute(given) == str(Path(given).expanduser().absolute())
+
+
+def test_batch_goes_through_the_service(served: Running, monkeypatch: pytest.MonkeyPatch
+                                        ) -> None:
+    """``search --batch`` asks the running service (no model loads here) and prints what
+    a batch without it prints."""
+    from typer.testing import CliRunner
+
+    from gemmasearch.cli.app import app
+    from tests.conftest import fake_make_engine, patch_cli_engines
+
+    index = served.service.engine.index_dir
+
+    def no_model_here(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the batch loaded the model although a service runs")
+
+    patch_cli_engines(monkeypatch, no_model_here)
+    queries = "flour\n\ntomato sun\nqqqqzzzz\n"
+    args = ["search", "--batch", "-", "-k", "2", "--index", str(index)]
+    through_service = CliRunner().invoke(app, args, input=queries)
+    assert through_service.exit_code == 0, through_service.output
+    patch_cli_engines(monkeypatch, fake_make_engine(index))
+    local = CliRunner().invoke(app, [*args, "--no-service"], input=queries)
+    assert local.exit_code == 0, local.output
+    assert through_service.stdout == local.stdout
+    lines = [json.loads(line) for line in local.stdout.splitlines()]
+    assert [line["query"] for line in lines] == ["flour", "tomato sun", "qqqqzzzz"]
