@@ -4,13 +4,15 @@ clients while the service indexes a burst of new files. Last line of output is J
 
     python bench/cli_latency.py [--chunks 10000] [--calls 100] [--cold 5] [--clients 8]
                                 [--seconds 60] [--burst 2000] [--model PATH]
+                                [--workdir DIR] [--compare-exe PATH]
 
 The index holds ``--chunks`` one-chunk markdown files made of NFCorpus documents; only
 ``--distinct`` of them are embedded, the rest are copies whose vectors the indexer reuses
 (same title and text), so building 10k chunks takes minutes on a small machine. Query
 latency does not depend on which vectors are stored: FAISS, the BM25 leg and re-scoring
 all see 10k chunks. The burst files are all distinct, so the service really embeds them
-while the clients query.
+while the clients query. ``--seconds 0`` skips the burst; ``--compare-exe`` times another
+install's ``gemmasearch`` (an editable one, say) against the same service, call for call.
 """
 
 from __future__ import annotations
@@ -41,9 +43,9 @@ def write_doc(path: Path, title: str, text: str) -> None:
 CPU_SECONDS: list[float] = []  # user+sys of each sequential call (load-independent)
 
 
-def gemmasearch(env: dict[str, str], *args: str, check: bool = True
+def gemmasearch(env: dict[str, str], *args: str, check: bool = True, exe: str | None = None
                 ) -> tuple[float, subprocess.CompletedProcess[str]]:
-    exe = str(Path(sys.executable).with_name("gemmasearch"))
+    exe = exe or str(Path(sys.executable).with_name("gemmasearch"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run([exe, *args], capture_output=True, text=True, env=env)
@@ -73,11 +75,18 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--burst", type=int, default=2000)
+    ap.add_argument("--compare-exe",
+                    help="another gemmasearch command (say, an editable install's) whose "
+                         "calls to the same service alternate with this one's")
+    ap.add_argument("--workdir", type=Path,
+                    help="keep the corpus and index here and reuse them on the next run "
+                         "(default: a temporary folder, removed at the end)")
     ap.add_argument("--model", default=os.environ.get("GEMMASEARCH_TEST_MODEL") or str(
         DEV_MODELS / "embeddinggemma-300m-q8_0.gguf"))
     args = ap.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="gs-lat-"))
+    tmp = args.workdir or Path(tempfile.mkdtemp(prefix="gs-lat-"))
+    tmp.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "GEMMASEARCH_HOME": str(tmp / "home"),
            "GEMMASEARCH_RUNTIME_DIR": str(tmp / "run"), "GEMMASEARCH_MODEL": args.model,
            "GEMMASEARCH_NO_SERVICE": ""}
@@ -87,12 +96,16 @@ def main() -> None:
     seed, fresh = docs[:args.distinct], docs[args.distinct:]
     try:
         start = time.perf_counter()
-        for i, (title, text) in enumerate(seed):
-            write_doc(corpus / "seed" / f"d{i}.md", title, text)
-        gemmasearch(env, "index", str(corpus / "seed"), "--quiet")
+        shutil.rmtree(corpus / "burst", ignore_errors=True)  # left by a --workdir run
+        if not (corpus / "seed").is_dir():
+            for i, (title, text) in enumerate(seed):
+                write_doc(corpus / "seed" / f"d{i}.md", title, text)
+            gemmasearch(env, "index", str(corpus / "seed"), "--quiet")
         for i in range(args.chunks - args.distinct):
             title, text = seed[i % len(seed)]
-            write_doc(corpus / f"copies{i // 1000}" / f"c{i}.md", title, text)
+            path = corpus / f"copies{i // 1000}" / f"c{i}.md"
+            if not path.exists():
+                write_doc(path, title, text)
         _, built = gemmasearch(env, "index", str(corpus), "--json")
         report = json.loads(built.stdout)
         _, status = gemmasearch(env, "status", "--json")
@@ -107,7 +120,12 @@ def main() -> None:
         cold_cpu = list(CPU_SECONDS)
         first, _ = gemmasearch(env, "search", queries[0], "--json")  # starts the service
         CPU_SECONDS.clear()
-        warm = [gemmasearch(env, "search", q, "--json")[0] for q in queries[:args.calls]]
+        warm, other = [], []
+        for q in queries[:args.calls]:
+            warm.append(gemmasearch(env, "search", q, "--json")[0])
+            if args.compare_exe:  # alternating, so both see the same load
+                other.append(gemmasearch(env, "search", q, "--json", exe=args.compare_exe)[0])
+                CPU_SECONDS.pop()
         warm_cpu = list(CPU_SECONDS)
         _, status = gemmasearch(env, "status", "--json")
         service = json.loads(status.stdout)["service"]
@@ -115,12 +133,19 @@ def main() -> None:
         print(f"service pid {service['pid']}; first call (starts it): {first * 1000:.0f} ms")
         figures = {"cold": summary("cold (--no-service)", cold),
                    "service": summary("with the service", warm)}
+        if other:
+            print(f"compared with {args.compare_exe}, calls alternating:")
+            figures["compared"] = summary("the other command", other)
         figures["cold"]["client_cpu_p50_ms"] = round(percentile(cold_cpu, 50) * 1000, 1)
         figures["service"]["client_cpu_p50_ms"] = round(percentile(warm_cpu, 50) * 1000, 1)
         print(f"{'CPU time of the command (p50)':>34}: cold "
               f"{figures['cold']['client_cpu_p50_ms']} ms, with the service "
               f"{figures['service']['client_cpu_p50_ms']} ms", flush=True)
 
+        if args.seconds <= 0:
+            print(json.dumps({"bench": "cli_latency", "chunks": chunks, "cpu": os.cpu_count(),
+                              "first_call_ms": round(first * 1000), **figures}))
+            return
         # The burst: distinct files the service's watcher must embed while clients query.
         for i, (title, text) in enumerate(fresh):
             write_doc(corpus / "burst" / f"b{i}.md", title, text)
@@ -159,7 +184,8 @@ def main() -> None:
                           "burst_indexed": burst_done}))
     finally:
         gemmasearch(env, "serve", "--stop", check=False)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.workdir is None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

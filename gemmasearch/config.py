@@ -20,19 +20,14 @@ default. The config file lives at ``<config dir>/config.toml``::
 from __future__ import annotations
 
 import os
-import sys
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from gemmasearch import locations
 from gemmasearch.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-APP_NAME = "gemmasearch"
+APP_NAME = locations.APP_NAME
 VALID_DIMS = (768, 512, 256, 128)
 
 # Folders that hold nothing a person searches for, in any project.
@@ -74,18 +69,9 @@ class Paths:
 
 
 def resolve_paths(env: dict[str, str] | None = None) -> Paths:
-    env = dict(os.environ if env is None else env)
-    home = env.get("GEMMASEARCH_HOME")
-    if home:
-        root = Path(home).expanduser()
-        return Paths(config_dir=root, data_dir=root, cache_dir=root / "cache")
-    import platformdirs
-
-    return Paths(
-        config_dir=Path(platformdirs.user_config_dir(APP_NAME)),
-        data_dir=Path(platformdirs.user_data_dir(APP_NAME)),
-        cache_dir=Path(platformdirs.user_cache_dir(APP_NAME)),
-    )
+    config_dir, data_dir, cache_dir = locations.home_dirs(os.environ if env is None else env)
+    return Paths(config_dir=Path(config_dir), data_dir=Path(data_dir),
+                 cache_dir=Path(cache_dir))
 
 
 @dataclass(frozen=True)
@@ -116,32 +102,17 @@ class Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
-_FILE_KEYS = {f.name for f in fields(Settings)} - {"paths", "index_dir"} | {"index"}
+_FILE_KEYS = locations.CONFIG_FILE_KEYS
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(
-            f"cannot read config file {path}: {exc}", hint="fix or delete the file"
-        ) from exc
-    unknown = set(data) - _FILE_KEYS
-    if unknown:
-        raise ConfigError(
-            f"unknown setting(s) in {path}: {', '.join(sorted(unknown))}",
-            hint=f"known settings: {', '.join(sorted(_FILE_KEYS))}",
-        )
-    return data
+    return locations.read_config_file(str(path))
 
 
 def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
     """Build settings from defaults, the config file, the environment and ``overrides``."""
-    env = dict(os.environ if env is None else env)
     paths = resolve_paths(env)
+    env = dict(os.environ if env is None else env)
     data = _read_config_file(paths.config_file)
 
     index_dir = Path(data.pop("index", paths.default_index_dir)).expanduser()

@@ -187,6 +187,9 @@ class LlamaEmbedder:
         self._pool: Any = None  # ThreadPoolExecutor for the extra slots, made on first use
         self._count_lock = threading.Lock()
         self._busy_threads = 0  # threads of slots embedding documents right now
+        self._query_slot_: LlamaSlot | None = None
+        self._query_slot_lock = threading.Lock()
+        self._flash_attn = flash_attn
         self._cpu_share = CpuShare() if policy.adaptive_threads else None
         # Documents are embedded by `workers` contexts at once, threads split between
         # them: no barriers between them, so two 1-thread contexts beat one 2-thread
@@ -319,8 +322,9 @@ class LlamaEmbedder:
         threads = self._free_threads()
         workers = min(self.workers, len(packs), threads)
         if query or workers <= 1:
+            slot = self._query_slot() if query else self._slots[0]
             for pack in packs:
-                out[pack] = self._encode(self._slots[0], [seqs[i] for i in pack],
+                out[pack] = self._encode(slot, [seqs[i] for i in pack],
                                          None if query else threads)
             return _l2_normalize(out)
         # Each slot takes the next pack (longest first) until none are left.
@@ -356,6 +360,23 @@ class LlamaEmbedder:
                 raise exc
         return _l2_normalize(out)
 
+    def _query_slot(self) -> LlamaSlot:
+        """Queries' own context (made on the first query; a few MB): a query never waits
+        for a document pack, nor for the lower-priority threads running one (on a busy
+        machine those can be starved for seconds). Its vectors are bit for bit those of
+        a document slot."""
+        with self._query_slot_lock:
+            if self._query_slot_ is None:
+                slot = LlamaSlot(self._ll, self._model, max_tokens=self.max_tokens,
+                                 max_seqs=self.max_seqs, n_threads=self.n_threads,
+                                 flash_attn=self._flash_attn,
+                                 release_logits=self._release_logits)
+                if not slot.ctx:
+                    raise ModelError(f"cannot create a llama.cpp context for {self.path} "
+                                     "(out of memory?)")
+                self._query_slot_ = slot
+            return self._query_slot_
+
     def _packs(self, seqs: list[list[int]]) -> list[list[int]]:
         """Group indices (longest first) so each group fits one ubatch of batch_tokens.
 
@@ -378,8 +399,8 @@ class LlamaEmbedder:
 
     def _encode(self, slot: LlamaSlot, seqs: list[list[int]], threads: int | None
                 ) -> np.ndarray:
-        """One pack on one slot. ``threads=None`` (a query): waits for at most the pack the
-        slot is running, then takes the threads that document slots leave free."""
+        """One pack on one slot. ``threads=None`` (a query, on the query slot): takes the
+        threads that document slots leave free."""
         with slot.lock:
             if threads is None:
                 with self._count_lock:
@@ -405,10 +426,11 @@ class LlamaEmbedder:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-        for slot in self._slots:
+        query_slot = getattr(self, "_query_slot_", None)
+        for slot in [*self._slots, *([query_slot] if query_slot else [])]:
             with slot.lock:
                 slot.close()
-        self._slots = []
+        self._slots, self._query_slot_ = [], None
         if self._model:
             ll.llama_model_free(self._model)
             self._model = None

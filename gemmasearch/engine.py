@@ -17,6 +17,7 @@ from gemmasearch.errors import IndexDamagedError, IndexError_, NoIndexError, Usa
 from gemmasearch.extract import Document, extract
 from gemmasearch.index import Collection, IndexFingerprint
 from gemmasearch.indexer import Indexer
+from gemmasearch.lexical import parse_query
 from gemmasearch.models import (
     ModelSpec,
     file_sha256,
@@ -327,8 +328,13 @@ class Engine:
         for query in queries:
             if not query.strip():
                 raise UsageError("empty query")
+            # The embedding waits for at most one document pack of a running index; the
+            # lock (the reader's FAISS and SQLite are not thread-safe) only for the rest,
+            # so concurrent searches do not queue behind each other's embedding.
+            parsed = parse_query(query)
+            vector = searcher.query_vector(query, parsed, options)
             with self._lock:
-                results = searcher.search(query, options)
+                results = searcher.search_parsed(query, parsed, vector, options)
             yield query, results
 
     def similar(self, path: str | Path, line: int | None = None,

@@ -125,11 +125,20 @@ _SCRIPT_ALIASES = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "HANGUL": "CJK", "CJK":
 def dominant_script(text: str, sample: int = 400) -> str | None:
     """The writing system of most letters in ``text`` (LATIN, GREEK, CYRILLIC, ARABIC,
     DEVANAGARI, CJK, ...), or None when it has no letters."""
+    head = text[:sample * 4]
+    if head.isascii():  # most text: no need to name each character
+        return "LATIN" if any(ch.isalpha() for ch in head) else None
     counts: Counter[str] = Counter()
-    for ch in text[:sample * 4]:
+    letters = 0
+    for ch in head:
         if ch.isalpha():
-            script = unicodedata.name(ch, "?").split(" ", 1)[0]
-            counts[_SCRIPT_ALIASES.get(script, script)] += 1
-            if sum(counts.values()) >= sample:
+            if ch.isascii():
+                script = "LATIN"
+            else:
+                script = unicodedata.name(ch, "?").split(" ", 1)[0]
+                script = _SCRIPT_ALIASES.get(script, script)
+            counts[script] += 1
+            letters += 1
+            if letters >= sample:
                 break
     return counts.most_common(1)[0][0] if counts else None

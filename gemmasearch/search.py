@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
+import heapq
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -95,13 +96,17 @@ class SearchResult:
     explain: dict[str, Any] | None = None
 
     def to_json(self, with_text: bool = False) -> dict[str, Any]:
-        data = asdict(self)
+        # Shallow: asdict's deep copy of every field was a tenth of a served search.
+        data = {name: getattr(self, name) for name in _RESULT_FIELDS}
         if not with_text:
             data.pop("text")
         if self.explain is None:
             data.pop("explain")
         data["score"] = round(self.score, 4)
         return data
+
+
+_RESULT_FIELDS = tuple(f.name for f in fields(SearchResult))
 
 
 def path_matches(path: str, pattern: str) -> bool:
@@ -141,6 +146,11 @@ def _type_clause(types: tuple[str, ...]) -> tuple[str, list[Any]]:
     return "(" + " OR ".join(parts) + ")", args
 
 
+def _nanoseconds(seconds: float) -> int:
+    """Epoch nanoseconds within SQLite's 64-bit integers (dates past 2262 would overflow)."""
+    return max(-(2**63), min(2**63 - 1, int(seconds * 1e9)))
+
+
 def allowed_chunk_ids(collection: Collection, filters: SearchFilters) -> np.ndarray:
     """Chunk ids of every file that passes the filters."""
     where, args = ["error IS NULL"], []
@@ -150,10 +160,10 @@ def allowed_chunk_ids(collection: Collection, filters: SearchFilters) -> np.ndar
         args.extend(type_args)
     if filters.since is not None:
         where.append("mtime_ns >= ?")
-        args.append(int(filters.since * 1e9))
+        args.append(_nanoseconds(filters.since))
     if filters.before is not None:
         where.append("mtime_ns < ?")
-        args.append(int(filters.before * 1e9))
+        args.append(_nanoseconds(filters.before))
     conn = collection.store.conn
     files = conn.execute(f"SELECT id, path FROM files WHERE {' AND '.join(where)}", args)
     file_ids = [fid for fid, path in files
@@ -207,13 +217,21 @@ class Searcher:
         if options.mode not in MODES:
             raise UsageError(f"unknown mode {options.mode!r}", hint=f"one of {', '.join(MODES)}")
         parsed = parse_query(query)
-        query_vector = None
-        if options.mode != "lexical":
-            # Semantic mode has no operators: it embeds the query as typed.
-            text = query if options.mode == "semantic" else (parsed.text or query)
-            task = "code" if targets_code(options.filters) else "search"
-            query_vector = self.embedder.embed_queries([text], task)[0]
-        return self.search_parsed(query, parsed, query_vector, options)
+        return self.search_parsed(query, parsed, self.query_vector(query, parsed, options),
+                                  options)
+
+    def query_vector(self, query: str, parsed: ParsedQuery, options: SearchOptions
+                     ) -> np.ndarray | None:
+        """The query's embedding (None in lexical mode). Needs no collection: callers that
+        share one between threads embed outside their lock."""
+        if options.mode not in MODES:
+            raise UsageError(f"unknown mode {options.mode!r}", hint=f"one of {', '.join(MODES)}")
+        if options.mode == "lexical":
+            return None
+        # Semantic mode has no operators: it embeds the query as typed.
+        text = query if options.mode == "semantic" else (parsed.text or query)
+        task = "code" if targets_code(options.filters) else "search"
+        return self.embedder.embed_queries([text], task)[0]
 
     def search_parsed(self, query: str, parsed: ParsedQuery, query_vector: np.ndarray | None,
                       options: SearchOptions) -> list[SearchResult]:
@@ -240,16 +258,17 @@ class Searcher:
             allowed = self._apply_phrases_and_exclusions(parsed, allowed)
         n_candidates = max(_wanted(options), RESCORE_CANDIDATES)
         legs = Legs()
+        matches: dict[int, float] = {}
         if options.mode != "lexical":
             assert query_vector is not None
             self._dense_leg(query_vector, n_candidates, allowed, options.rescore, legs)
         if options.mode != "semantic":
             # A fixed depth, whatever k: the lexical leg proposes its best few, so the
             # fusion behaves the same for a top-10 search and for a long list.
-            self._lexical_leg(parsed, RESCORE_CANDIDATES, allowed, legs)
+            matches = self._lexical_leg(parsed, RESCORE_CANDIDATES, allowed, legs)
         if options.mode == "hybrid" and legs.lexical:
             assert query_vector is not None
-            self._complete(parsed, query_vector, options.rescore, legs)
+            self._complete(parsed, query_vector, options.rescore, legs, matches)
         return legs
 
     # -- the legs -----------------------------------------------------------------------
@@ -281,11 +300,19 @@ class Searcher:
             legs.dense = dict(legs.full)
 
     def _lexical_leg(self, parsed: ParsedQuery, n: int, allowed: np.ndarray | None,
-                     legs: Legs) -> None:
+                     legs: Legs) -> dict[int, float]:
+        """The lexical top ``n`` into ``legs``; BM25 of every allowed match returned (the
+        dense-only candidates' scores are looked up there)."""
         store = self.collection.store
+        matches: dict[int, float] = {}
         expression = parsed.ranking_expression()
         if expression:
-            legs.lexical.update(store.lexical_search(expression, n, allowed))
+            matches = store.lexical_matches(expression)
+            if allowed is not None:
+                keep = set(allowed.tolist())
+                matches = {cid: s for cid, s in matches.items() if cid in keep}
+            # Best first; equal scores in rowid order (stable), as before.
+            legs.lexical.update(heapq.nlargest(n, matches.items(), key=lambda kv: kv[1]))
         trigram = parsed.trigram_expression()
         if trigram:  # CJK: BM25 over trigrams, merged by max after scaling to the top
             hits = store.lexical_search(trigram, n, allowed, table="chunks_trigram")
@@ -293,9 +320,10 @@ class Searcher:
         for word in parsed.short_cjk():
             for cid in store.substring_search(word, n, allowed):
                 legs.lexical.setdefault(cid, 0.5 * max(legs.lexical.values(), default=1.0))
+        return matches
 
     def _complete(self, parsed: ParsedQuery, query_vector: np.ndarray, rescore: bool,
-                  legs: Legs) -> None:
+                  legs: Legs, matches: dict[int, float]) -> None:
         """Score every candidate on both legs, so fusion compares like with like."""
         lexical_only = [cid for cid in legs.lexical if cid not in legs.dense]
         if lexical_only:
@@ -306,9 +334,7 @@ class Searcher:
         # ones get no bonus, so the fusion does not depend on how many were asked for.
         best = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)
         dense_only = [cid for cid in best[:RESCORE_CANDIDATES] if cid not in legs.lexical]
-        expression = parsed.ranking_expression()
-        if dense_only and expression:
-            legs.lexical_extra = self.collection.store.lexical_scores(expression, dense_only)
+        legs.lexical_extra = {cid: matches[cid] for cid in dense_only if cid in matches}
         legs.visible = lexical_visibility(self.collection, parsed.text, legs)
 
     def _results(self, query: str, parsed: ParsedQuery, ids: np.ndarray, scores: np.ndarray,

@@ -336,20 +336,16 @@ class Store:
             return []
         return [(int(r[0]), float(r[1])) for r in rows]
 
-    def lexical_scores(self, expression: str, ids: Sequence[int],
-                       table: str = "chunks_fts") -> dict[int, float]:
-        """BM25 of the given chunks that match (the others score nothing)."""
+    def lexical_matches(self, expression: str, table: str = "chunks_fts") -> dict[int, float]:
+        """BM25 (higher is better) of every chunk that matches, in rowid order. One pass
+        over the matches is several times faster than asking for a top-n and then for
+        some ids (FTS5 cannot use ``rowid IN``: it scores every match, then filters)."""
         assert table in ("chunks_fts", "chunks_trigram")
-        if not ids:
-            return {}
-        import json
-
         try:
             rows = self.conn.execute(
-                f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ? "
-                "AND rowid IN (SELECT value FROM json_each(?))",
-                [expression, json.dumps([int(i) for i in ids])]).fetchall()
-        except sqlite3.OperationalError:
+                f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ?",
+                [expression]).fetchall()
+        except sqlite3.OperationalError:  # an expression FTS5 cannot parse matches nothing
             return {}
         return {int(r[0]): float(r[1]) for r in rows}
 

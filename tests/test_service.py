@@ -238,29 +238,6 @@ def test_cli_search_uses_a_running_service(served: Running, monkeypatch: pytest.
     assert fast.fast_search(["flour", "--json", "--index", index]) is None
 
 
-def test_fast_path_leaves_what_it_does_not_know_to_the_full_cli() -> None:
-    from gemmasearch.cli import fast
-
-    assert fast.fast_search(["flour"]) is None  # text output
-    assert fast.fast_search(["flour", "--json", "--bogus"]) is None
-    assert fast.fast_search(["--json", "--batch", "-"]) is None
-    assert fast.fast_search(["flour", "--json", "-k", "0"]) is None
-
-
-def test_search_imports_nothing_heavy_on_the_fast_path() -> None:
-    import subprocess
-    import sys
-
-    code = ("import sys; from gemmasearch.cli import fast; "
-            "fast.fast_search(['q', '--json', '--index', '/nonexistent/index']); "
-            "print(sorted(m for m in ('typer', 'rich', 'numpy', 'faiss', 'starlette', "
-            "'llama_cpp') if m in sys.modules))")
-    env = {**os.environ, "GEMMASEARCH_NO_SERVICE": ""}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, check=True).stdout
-    assert out.strip() == "[]"
-
-
 def test_config_key_switches_the_service_off(served: Running, isolated_home: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from gemmasearch.service.cli import served_results
@@ -340,3 +317,53 @@ def test_runtime_folder_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     os.chmod(mine, 0o755)
     assert runtime_dir() == mine
     assert stat.S_IMODE(mine.stat().st_mode) == 0o700  # tightened
+
+
+class _GatedEmbedder:
+    """A FakeEmbedder whose query "slow" blocks in the embedding until released; queries
+    may run beside each other (like the llama.cpp embedder)."""
+
+    concurrent_queries = True
+
+    def __init__(self) -> None:
+        from gemmasearch.fake_embedder import FakeEmbedder
+
+        self.inner = FakeEmbedder()
+        self.name, self.dim, self.max_tokens = "fake", self.inner.dim, self.inner.max_tokens
+        self.in_embedding, self.release = threading.Event(), threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def embed_queries(self, texts: Any, task: str = "search") -> Any:
+        if "slow" in texts[0]:
+            self.in_embedding.set()
+            assert self.release.wait(30)
+        return self.inner.embed_queries(texts, task)
+
+
+def test_a_search_waiting_for_the_model_does_not_hold_up_others(tmp_path: Path) -> None:
+    """On a busy service one search's embedding waits for a document pack; the searches
+    beside it go on (the engine's lock covers the index reads, not the embedding)."""
+    from gemmasearch.config import load_settings
+
+    embedder = _GatedEmbedder()
+    engine = Engine(load_settings(index_dir=tmp_path / "index"), embedder=embedder)  # type: ignore[arg-type]
+    try:
+        engine.index([write_files(tmp_path / "docs", DOCS)])
+        slow = threading.Thread(target=engine.search, args=("slow flour",))
+        slow.start()
+        assert embedder.in_embedding.wait(30)
+        done: list[Any] = []
+        fast = threading.Thread(target=lambda: done.append(engine.search("tomato sun")))
+        fast.start()
+        fast.join(30)
+        finished_first = bool(done)
+        embedder.release.set()
+        slow.join(30)
+        fast.join(30)
+        assert finished_first, "the second search waited for the first one's embedding"
+        assert done[0] and done[0][0].path.endswith("garden.md")
+    finally:
+        embedder.release.set()
+        engine.close()

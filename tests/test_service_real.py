@@ -113,3 +113,44 @@ def test_similar_needs_no_model_for_an_indexed_file(cli: Cli, tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     paths = [r["path"] for r in json.loads(result.stdout)]
     assert paths and not any(p.endswith("bread.md") for p in paths)
+
+
+def test_ctrl_c_on_a_handed_off_index_cancels_the_services_run(cli: Cli, tmp_path: Path
+                                                              ) -> None:
+    from gemmasearch.service.client import ServiceClient
+
+    cli("search", "bread", "--json")  # starts the service
+    pid = cli.service_pid()
+    many = write_files(tmp_path / "many", {
+        f"n{i:03d}.md": f"# Note {i}\nA paragraph about subject {i}, long enough to embed "
+                        f"for a while: {'words ' * 60}\n" for i in range(150)})
+    index = subprocess.Popen([sys.executable, "-m", "gemmasearch", "index", str(many)],
+                             env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    service = ServiceClient.for_index(Path(cli.env["GEMMASEARCH_HOME"]) / "index")
+    try:
+        deadline = time.monotonic() + 300
+        while True:  # the service has written at least one batch of the client's run
+            assert time.monotonic() < deadline and index.poll() is None
+            try:
+                state = service.request("GET", "/index")
+            except Exception:
+                state = None
+            if state and (state.get("progress") or {}).get("files_done"):
+                break
+            time.sleep(0.05)
+        index.send_signal(signal.SIGINT)
+        _, stderr = index.communicate(timeout=300)
+    finally:
+        if index.poll() is None:
+            index.kill()
+    assert index.returncode == 130, stderr
+    assert "interrupted" in stderr
+    state = service.request("GET", "/index")
+    assert state["state"] == "cancelled"
+    assert cli.service_pid() == pid  # the service goes on
+    assert cli("check").returncode == 0  # consistent
+    status = json.loads(cli("status", "--json").stdout)
+    assert 3 < status["files"] < 153
+    assert json.loads(cli("index", str(many), "--json").stdout)["stopped"] is False
+    assert json.loads(cli("status", "--json").stdout)["files"] == 153

@@ -1,79 +1,147 @@
-"""The ``gemmasearch`` entry point: ``search --json`` answered by a running service
-without importing typer, rich or numpy (an interpreter start and one socket round trip);
-everything else, and any case this parser does not know, goes to the full CLI."""
+"""The ``gemmasearch`` entry point. ``search --json`` answered by a running service costs
+an interpreter start and one socket round trip: it imports ``os``, ``sys`` and the
+``_socket`` module (gemmasearch.service.wire), not typer, rich, numpy, argparse, json,
+pathlib or the config's dataclasses. Everything else, and any case this reader does not
+know or the service refuses, goes to the full CLI, which words its own errors.
+
+Keep the options in step with ``search`` (gemmasearch/cli/search_cmd.py); a test compares
+them with the full CLI's.
+"""
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
 import sys
-from pathlib import Path
 
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False, exit_on_error=False, allow_abbrev=False)
-    p.add_argument("query")
-    p.add_argument("--json", action="store_true", required=True)
-    p.add_argument("-k", "--limit", type=int, default=10)
-    p.add_argument("--files-only", "-l", "--per-file", action="store_true")
-    p.add_argument("--path", "-p", action="append", default=[])
-    p.add_argument("--type", "-t", action="append", default=[])
-    p.add_argument("--since")
-    p.add_argument("--before")
-    p.add_argument("--mode", default="hybrid")
-    p.add_argument("--no-rescore", action="store_true")
-    p.add_argument("--explain", action="store_true")
-    p.add_argument("--index")
-    p.add_argument("--model", "-m")
-    return p
+# search's options: name -> (key in the request, takes a value, repeatable).
+OPTIONS: dict[str, tuple[str, bool, bool]] = {
+    "-k": ("k", True, False), "--limit": ("k", True, False),
+    "--json": ("json", False, False),
+    "--files-only": ("files_only", False, False), "-l": ("files_only", False, False),
+    "--per-file": ("files_only", False, False),
+    "--path": ("paths", True, True), "-p": ("paths", True, True),
+    "--type": ("types", True, True), "-t": ("types", True, True),
+    "--since": ("since", True, False), "--before": ("before", True, False),
+    "--mode": ("mode", True, False),
+    "--no-rescore": ("no_rescore", False, False), "--explain": ("explain", False, False),
+    "--index": ("index", True, False),
+    "--model": ("model", True, False), "-m": ("model", True, False),
+}
+# Left to the full CLI: help, batches of queries, an explicit local search.
+FULL_CLI_ONLY = ("--help", "-h", "--batch", "--no-service")
 
 
 class _Unhandled(Exception):
-    pass
+    """Not a case for the fast path."""
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = _parser()
-    parser.error = lambda message: (_ for _ in ()).throw(_Unhandled(message))  # type: ignore
+def parse_search(argv: list[str]) -> dict[str, object]:
+    """search's options as the fast path reads them; _Unhandled for anything else."""
+    found: dict[str, object] = {"paths": [], "types": []}
+    positional: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            positional += argv[i:]
+            break
+        if not arg.startswith("-") or arg == "-":
+            positional.append(arg)
+            continue
+        name, eq, attached = arg.partition("=") if arg.startswith("--") else (arg[:2], "", "")
+        if not arg.startswith("--") and len(arg) > 2:  # -k5
+            attached, eq = arg[2:], "="
+        if name not in OPTIONS:
+            raise _Unhandled(arg)
+        key, takes_value, repeatable = OPTIONS[name]
+        if not takes_value:
+            if eq:
+                raise _Unhandled(arg)
+            found[key] = True
+            continue
+        if eq:
+            value = attached
+        elif i < len(argv):
+            value, i = argv[i], i + 1
+        else:
+            raise _Unhandled(arg)
+        if repeatable:
+            found[key].append(value)  # type: ignore[attr-defined]
+        else:
+            found[key] = value
+    if len(positional) != 1 or not found.get("json"):
+        raise _Unhandled("one query and --json")
+    found["query"] = positional[0]
+    return found
+
+
+def request_body(options: dict[str, object]) -> dict[str, object]:
+    """The /search request; _Unhandled where the full CLI would refuse the values."""
+    query = str(options["query"])
+    limit = str(options.get("k", "10"))
+    if not query.strip() or not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        raise _Unhandled("the full CLI words these errors")
+    return {"query": query, "k": int(limit),
+            "files_only": bool(options.get("files_only")),
+            "paths": options["paths"], "types": options["types"],
+            "since": options.get("since"), "before": options.get("before"),
+            "mode": str(options.get("mode", "hybrid")).lower(),
+            "rescore": not options.get("no_rescore"),
+            "explain": bool(options.get("explain")), "results_only": True}
+
+
+def service_socket(index_flag: object) -> str:
+    """The socket of the service for the index this search would open (the rules of
+    gemmasearch.config.load_settings); _Unhandled where a service is switched off."""
+    from gemmasearch import locations
+    from gemmasearch.errors import GemmasearchError
+
+    if os.environ.get("GEMMASEARCH_NO_SERVICE", "").strip().lower() not in (
+            "", "0", "false", "no"):
+        raise _Unhandled("switched off")
     try:
-        return parser.parse_args(argv)
-    except (argparse.ArgumentError, _Unhandled, SystemExit) as exc:
+        config_dir, data_dir, _ = locations.home_dirs()
+        config = locations.read_config_file(os.path.join(config_dir, "config.toml"))
+    except (GemmasearchError, OSError) as exc:
         raise _Unhandled(str(exc)) from None
+    if config.get("service") is False:
+        raise _Unhandled("switched off")
+    index = (index_flag or os.environ.get("GEMMASEARCH_INDEX")
+             or config.get("index") or os.path.join(data_dir, "index"))
+    folder = locations.runtime_base()
+    try:
+        if locations.runtime_problem(folder) is not None:
+            raise _Unhandled("an unsafe runtime folder")
+    except OSError:
+        raise _Unhandled("no runtime folder") from None
+    key = locations.socket_key(locations.absolute(str(index)))
+    return os.path.join(folder, key + ".sock")
 
 
 def fast_search(argv: list[str]) -> int | None:
-    """The exit status when the service answered; None to run the full CLI instead."""
-    if "--no-service" in argv or "--batch" in argv or any(a in ("-h", "--help") for a in argv):
+    """The exit status when a running service answered; None to run the full CLI."""
+    if any(arg in FULL_CLI_ONLY or arg.startswith("--batch=") for arg in argv):
         return None
+    if (sys.stdout.encoding or "").lower().replace("-", "") != "utf8":
+        return None  # the answer is UTF-8 bytes, written as they come
     try:
-        args = _parse(argv)
+        options = parse_search(argv)
+        body = request_body(options)
+        socket_path = service_socket(options.get("index"))
     except _Unhandled:
         return None
-    if not args.query.strip() or not 1 <= args.limit <= 1000 or args.query.startswith("-"):
-        return None  # the full CLI words these errors
-    from gemmasearch.errors import GemmasearchError
-    from gemmasearch.service.cli import served_results
-    from gemmasearch.when import parse_when
+    from gemmasearch.service.wire import WireError, post
 
     try:
-        body = {"query": args.query, "k": args.limit, "files_only": args.files_only,
-                "paths": args.path, "types": args.type,
-                "since": parse_when(args.since, "--since") if args.since else None,
-                "before": parse_when(args.before, "--before") if args.before else None,
-                "mode": args.mode.lower(), "rescore": not args.no_rescore,
-                "explain": args.explain}
-        index = Path(args.index) if args.index else None
-        results = served_results(index, args.model, body)
-    except GemmasearchError:
-        return None  # the full CLI reports it in its own words
-    if results is None:
-        import os
-
-        os.environ["GEMMASEARCH_NO_SERVICE"] = "1"  # tried already: search here
+        status, answer = post(socket_path, "/search", body)
+    except WireError:
+        return None  # none runs (the full CLI starts one) or it went away
+    if status != 200:
         return None
-    sys.stdout.write(json.dumps(results, ensure_ascii=False) + "\n")
+    sys.stdout.buffer.write(answer + b"\n")
     sys.stdout.flush()
-    return 0 if results else 1
+    return 0 if answer.strip() != b"[]" else 1
 
 
 def main() -> None:

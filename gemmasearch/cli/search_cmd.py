@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -93,23 +93,48 @@ def search(
                 else:
                     _print_results(served, explain)
                 raise typer.Exit(EXIT_OK if served else EXIT_NOTHING_FOUND)
+        if batch is not None:
+            found_any = _run_batch(_batch_queries(batch), options, index_dir, model,
+                                   use_service=not no_service)
+            raise typer.Exit(EXIT_OK if found_any else EXIT_NOTHING_FOUND)
+        assert query is not None
         engine = make_engine(index_dir, model)
         try:
-            if batch is not None:
-                for q, results in engine.search_many(_batch_queries(batch), options):
-                    found_any = found_any or bool(results)
-                    write_json({"query": q, "results": [r.to_json() for r in results]})
-            else:
-                assert query is not None
-                results = engine.search(query, options)
-                found_any = bool(results)
-                if as_json:
-                    write_json([r.to_json() for r in results])
-                else:
-                    _print_results(results, explain)
+            results = engine.search(query, options)
         finally:
             engine.close()
+        found_any = bool(results)
+        if as_json:
+            write_json([r.to_json() for r in results])
+        else:
+            _print_results(results, explain)
     raise typer.Exit(EXIT_OK if found_any else EXIT_NOTHING_FOUND)
+
+
+def _run_batch(queries: Iterator[str], options: Any, index_dir: Path | None,
+               model: str | None, use_service: bool) -> bool:
+    """One JSON line per query, answered by the service when one runs (or starts): a
+    batch then costs no model load. Without one, or once it is gone, the model loads
+    here, once. Whether anything was found."""
+    from gemmasearch.service.cli import search_body, served_results
+
+    engine = None
+    found_any = False
+    try:
+        for query in queries:
+            results = None
+            if use_service:
+                results = served_results(index_dir, model, search_body(query, options))
+                use_service = results is not None
+            if results is None:
+                engine = engine or make_engine(index_dir, model)
+                results = [r.to_json() for r in engine.search(query, options)]
+            found_any = found_any or bool(results)
+            write_json({"query": query, "results": results})
+    finally:
+        if engine is not None:
+            engine.close()
+    return found_any
 
 
 def _batch_queries(source: str) -> Iterator[str]:

@@ -15,8 +15,19 @@ from gemmasearch.when import parse_when
 MAX_BODY_BYTES = 64 * 1024
 
 SEARCH_FIELDS = {"query", "k", "files_only", "paths", "types", "since", "before", "mode",
-                 "rescore", "explain", "with_text", "full_scores"}
-SIMILAR_FIELDS = (SEARCH_FIELDS - {"query", "mode", "rescore", "explain"}) | {"path", "line"}
+                 "rescore", "explain", "with_text", "full_scores", "results_only"}
+SIMILAR_FIELDS = (SEARCH_FIELDS - {"query", "mode", "rescore", "explain", "results_only"}
+                  ) | {"path", "line"}
+
+
+def results_only(data: dict[str, Any]) -> bool:
+    """Whether the answer is the bare list, exactly as ``search --json`` prints it (the
+    fast path writes it out as it comes)."""
+    return bool(_typed(data, "results_only", bool, False))
+
+
+def printed_json(results: list[dict[str, Any]]) -> bytes:
+    return json.dumps(results, ensure_ascii=False).encode("utf-8")
 
 
 def results_json(results: list[Any], data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -74,17 +74,28 @@ def hand_off_index(index_dir: Path, paths: list[Path] | None,
                    on_progress: Any = None) -> dict[str, Any] | None:
     """Have the running service index ``paths`` (it holds the writer lock and the model):
     the report as a dict once done, or None when no service runs. Progress is passed to
-    ``on_progress`` as the indexer's own Progress objects."""
-    import time
-
-    from gemmasearch.service.client import ServiceClient, ServiceError, ServiceUnavailable
+    ``on_progress`` as the indexer's own Progress objects. Ctrl-C (KeyboardInterrupt)
+    cancels the service's run, waits until it has stopped, and is raised again."""
+    from gemmasearch.service.client import ServiceClient, ServiceUnavailable
 
     client = ServiceClient.for_index(index_dir, timeout=30)
     body = {"paths": [str(p) for p in paths]} if paths else {}
     try:
-        client.request("POST", "/index", body)
-    except ServiceUnavailable:
-        return None
+        try:
+            client.request("POST", "/index", body)
+        except ServiceUnavailable:
+            return None
+        return _follow_index_job(client, on_progress)
+    except KeyboardInterrupt:
+        _cancel_index_job(client)
+        raise
+
+
+def _follow_index_job(client: Any, on_progress: Any) -> dict[str, Any]:
+    import time
+
+    from gemmasearch.service.client import ServiceError, ServiceUnavailable
+
     last = None
     while True:
         try:
@@ -98,11 +109,28 @@ def hand_off_index(index_dir: Path, paths: list[Path] | None,
 
             last = state["progress"]
             on_progress(Progress(**last))
-        if state["state"] == "done":
+        if state["state"] in ("done", "cancelled"):
             return dict(state["report"])
         if state["state"] == "failed":
             raise ServiceError(state["error"]["error"], hint=state["error"].get("hint"))
         time.sleep(0.2)
+
+
+def _cancel_index_job(client: Any, wait: float = 120.0) -> None:
+    """Cancel the service's index run and wait until it has stopped (it finishes the
+    batch it is writing). A second Ctrl-C stops waiting; the run still stops."""
+    import time
+
+    from gemmasearch.service.client import ServiceError, ServiceUnavailable
+
+    deadline = time.monotonic() + wait
+    try:
+        state = client.request("DELETE", "/index")
+        while state["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            state = client.request("GET", "/index")
+    except (ServiceUnavailable, ServiceError, KeyboardInterrupt):
+        pass
 
 
 def report_from(data: dict[str, Any]) -> Any:

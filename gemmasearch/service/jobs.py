@@ -29,12 +29,18 @@ class IndexJob:
         self.report: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
         self.started = time.time()
+        self._cancel = threading.Event()
         self.thread = threading.Thread(target=self._run, name="gemmasearch-index-job",
                                        daemon=True)
 
     def as_dict(self) -> dict[str, Any]:
         return {"state": self.state, "progress": self.progress, "report": self.report,
                 "error": self.error, "started": self.started}
+
+    def cancel(self) -> None:
+        """Stop after the batch being written (the index stays consistent: what was
+        written is kept, the next run continues from there); the state ends "cancelled"."""
+        self._cancel.set()
 
     def _on_progress(self, progress: Any) -> None:
         self.progress = dataclasses.asdict(progress)
@@ -44,9 +50,10 @@ class IndexJob:
             self.pause_watch()
             try:
                 report = self.engine.index(self.paths, on_progress=self._on_progress,
+                                           should_stop=self._cancel.is_set,
                                            description="gemmasearch serve (index)")
                 self.report = report.as_dict()
-                self.state = "done"
+                self.state = "cancelled" if report.stopped else "done"
             finally:
                 self.resume_watch()
         except GemmasearchError as exc:

@@ -9,15 +9,14 @@ the socket itself is 0600, so no other user can connect.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import stat
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gemmasearch import locations
 from gemmasearch.errors import GemmasearchError
 
 # Idle minutes before an auto-started service exits.
@@ -30,30 +29,15 @@ class ServiceError(GemmasearchError):
 
 def runtime_dir() -> Path:
     """The private folder for sockets, created 0700; refuses one others can enter."""
-    override = os.environ.get("GEMMASEARCH_RUNTIME_DIR")
-    if override:
-        folder = Path(override).expanduser()
-    else:
-        import platformdirs
-
-        with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: it falls back to /tmp
-            warnings.simplefilter("ignore")
-            folder = Path(platformdirs.user_runtime_dir("gemmasearch"))
+    folder = Path(locations.runtime_base())
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Without XDG_RUNTIME_DIR the folder is under /tmp: a parent someone else controls
     # could swap our folder for theirs.
-    parent = folder.parent.stat()
-    if parent.st_uid not in (os.getuid(), 0) or (
-            stat.S_IMODE(parent.st_mode) & 0o022 and not parent.st_mode & stat.S_ISVTX):
-        raise ServiceError(f"the runtime folder {folder.parent} is not safe (another user "
-                           "can change it)",
-                           hint="set XDG_RUNTIME_DIR or GEMMASEARCH_RUNTIME_DIR to a private "
-                                "folder")
-    info = folder.stat()
-    if info.st_uid != os.getuid():
-        raise ServiceError(f"the runtime folder {folder} belongs to another user",
-                           hint="set GEMMASEARCH_RUNTIME_DIR to a folder of your own")
-    if stat.S_IMODE(info.st_mode) & 0o077:
+    problem = locations.runtime_problem(str(folder))
+    if problem is not None:
+        raise ServiceError(problem, hint="set XDG_RUNTIME_DIR or GEMMASEARCH_RUNTIME_DIR to a "
+                                         "private folder of your own")
+    if stat.S_IMODE(folder.stat().st_mode) & 0o077:
         os.chmod(folder, 0o700)
     return folder
 
@@ -66,8 +50,8 @@ class ServiceAddress:
 
     @classmethod
     def for_index(cls, index_dir: Path) -> ServiceAddress:
-        index_dir = Path(index_dir).expanduser().absolute()
-        key = hashlib.sha256(str(index_dir).encode()).hexdigest()[:16]
+        index_dir = Path(locations.absolute(str(index_dir)))
+        key = locations.socket_key(str(index_dir))
         folder = runtime_dir()
         return cls(index_dir, folder / f"{key}.sock", folder / f"{key}.json")
 

@@ -21,7 +21,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gemmasearch.errors import GemmasearchError, IndexLockedError, UsageError
@@ -61,7 +61,7 @@ def _status_for(error: GemmasearchError) -> int:
     return 422 if isinstance(error, IndexError_) else 500
 
 
-Handler = Callable[[Request], Awaitable[JSONResponse]]
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 class Service:
@@ -92,6 +92,7 @@ class Service:
             Route("/get", self._guard(self._get), methods=["POST"]),
             Route("/index", self._guard(self._index), methods=["POST"]),
             Route("/index", self._guard(self._index_state), methods=["GET"]),
+            Route("/index", self._guard(self._index_cancel), methods=["DELETE"]),
             Route("/shutdown", self._guard(self._shutdown), methods=["POST"]),
         ])
 
@@ -101,7 +102,7 @@ class Service:
         """Every failure becomes a JSON error with a message; nothing escapes as a 500
         traceback, and the service keeps running."""
 
-        async def guarded(request: Request) -> JSONResponse:
+        async def guarded(request: Request) -> Response:
             self.last_request = time.monotonic()
             self.busy += 1
             try:
@@ -138,10 +139,13 @@ class Service:
         info = await run_in_threadpool(self.engine.status)
         return JSONResponse({**info, "service": self.service_info()})
 
-    async def _search(self, request: Request) -> JSONResponse:
+    async def _search(self, request: Request) -> Response:
         data = api.parse_body(await _read_body(request))
         query, options = api.search_request(data)
         results = await run_in_threadpool(self.engine.search, query, options)
+        if api.results_only(data):
+            return Response(api.printed_json(api.results_json(results, data)),
+                            media_type="application/json")
         return JSONResponse({"results": api.results_json(results, data)})
 
     async def _similar(self, request: Request) -> JSONResponse:
@@ -176,6 +180,15 @@ class Service:
         if self._job is None:
             return _error(404, "no index run was handed to this service")
         return JSONResponse(self._job.as_dict())
+
+    async def _index_cancel(self, _request: Request) -> JSONResponse:
+        """Cancel the running index job (``gemmasearch index`` interrupted by Ctrl-C): it
+        stops after the batch it is writing; GET /index says when it has."""
+        if self._job is None:
+            return _error(404, "no index run was handed to this service")
+        if self._job.state == "running":
+            self._job.cancel()
+        return JSONResponse(self._job.as_dict(), status_code=202)
 
     def _start_watch(self) -> None:
         if self.watch and not self._stopping.is_set():
