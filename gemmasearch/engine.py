@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from gemmasearch.report import IndexReport, Progress
 from gemmasearch.scan import Scanner
 from gemmasearch.search import Searcher, SearchOptions, SearchResult
 from gemmasearch.sniff import UNSUPPORTED
+
+if TYPE_CHECKING:
+    from gemmasearch.remote_embedder import RemoteEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +117,14 @@ class Engine:
     def model_spec(self) -> ModelSpec:
         return resolve_model(self.settings, self._model_flag)
 
+    @property
+    def remote(self) -> bool:
+        """Whether texts are embedded by a server (``embedder = URL``), not in-process."""
+        return bool(self.settings.embedder) and not self._injected
+
     def ensure_model(self) -> None:
         """For writing commands: fetch the default model if nothing else is configured."""
-        if self._embedder is not None:
+        if self._embedder is not None or self.remote:
             return
         from gemmasearch.errors import ModelError
 
@@ -131,6 +139,12 @@ class Engine:
     @property
     def embedder(self) -> SharedEmbedder:
         with self._lock:
+            if self._embedder is None and self.remote:
+                from gemmasearch.remote_embedder import RemoteEmbedder
+
+                assert self.settings.embedder
+                self._embedder = SharedEmbedder(RemoteEmbedder(
+                    self.settings.embedder, document_tokens=self.settings.chunk_tokens))
             if self._embedder is None:
                 from gemmasearch.embedder import LlamaEmbedder, llama_build_features
 
@@ -142,6 +156,13 @@ class Engine:
                     path, n_threads=self.settings.threads, name=spec.path.stem))
             return self._embedder
 
+    def _remote(self) -> RemoteEmbedder:
+        from gemmasearch.remote_embedder import RemoteEmbedder
+
+        inner = self.embedder.inner
+        assert isinstance(inner, RemoteEmbedder)
+        return inner
+
     @property
     def embedder_loaded(self) -> bool:
         return self._embedder is not None
@@ -151,12 +172,21 @@ class Engine:
         _ = self.embedder
 
     def model_sha256(self) -> str:
+        if self._model_sha256 is None and self.remote:
+            from gemmasearch.remote_embedder import remote_identity
+
+            self._remote().verify()  # another model is refused here, before any index
+            self._model_sha256 = remote_identity(self.settings, self._model_flag)
         if self._model_sha256 is None:
             spec = self.model_spec()
             self._model_sha256 = file_sha256(spec.path, self.settings.paths.cache_dir)
         return self._model_sha256
 
     def model_info(self) -> dict[str, Any]:
+        if self.remote:
+            from gemmasearch.remote_embedder import remote_model_info
+
+            return remote_model_info(self._remote(), self.model_sha256())
         spec = self.model_spec()
         info = inspect_model(spec.path)
         from gemmasearch.embedder import llama_build_features
@@ -179,8 +209,11 @@ class Engine:
         return known
 
     def _fingerprint_for(self, dims: int) -> IndexFingerprint:
-        if self._injected and self._embedder:
-            name, quantization = self._embedder.name, ""
+        if (self._injected or self.remote) and self.embedder:
+            sha256 = self.model_sha256()  # a server: verified first, which names its model
+            name, quantization = self.embedder.inner.name, ""
+            return IndexFingerprint(model_sha256=sha256, dims=dims, prompt_format=PROMPT_FORMAT,
+                                    model_name=name, model_quantization=quantization)
         else:
             path = self.model_spec().path
             name, quantization = path.name, inspect_model(path).quantization
@@ -355,6 +388,8 @@ class Engine:
         info: dict[str, Any] = {"index": str(self.index_dir), "exists": False, "roots": [],
                                 "files": 0, "chunks": 0, "failed": 0, "failures": [],
                                 "skipped": []}
+        if self.remote:  # where texts are embedded, and what that server says it runs
+            info["embedder"] = self._remote().server_info()
         if not (self.index_dir / "index.sqlite").exists():
             return info
         # None: could not be read (a damaged index).

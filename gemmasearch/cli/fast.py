@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true")
     p.add_argument("--index")
     p.add_argument("--model", "-m")
+    p.add_argument("--embedder")
     return p
 
 
@@ -63,7 +64,7 @@ def fast_search(argv: list[str]) -> int | None:
                 "mode": args.mode.lower(), "rescore": not args.no_rescore,
                 "explain": args.explain}
         index = Path(args.index) if args.index else None
-        results = served_results(index, args.model, body)
+        results = served_results(index, args.model, body, args.embedder)
     except GemmasearchError:
         return None  # the full CLI reports it in its own words
     if results is None:

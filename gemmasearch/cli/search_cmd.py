@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gemmasearch.cli.common import (
+    EmbedderOption,
     IndexOption,
     JsonOption,
     ModelOption,
@@ -61,6 +62,7 @@ def search(
     = None,
     index_dir: IndexOption = None,
     model: ModelOption = None,
+    embedder: EmbedderOption = None,
     no_service: Annotated[bool, typer.Option(
         "--no-service", help="Load the model here instead of asking (or starting) the "
                              "background service ($GEMMASEARCH_NO_SERVICE=1).")] = False,
@@ -86,14 +88,15 @@ def search(
         if batch is None and not no_service:
             from gemmasearch.service.cli import search_with_service
 
-            served = search_with_service(index_dir, model, query or "", options)
+            served = search_with_service(index_dir, model, query or "", options,
+                                         embedder=embedder)
             if served is not None:
                 if as_json:
                     write_json([r.to_json() for r in served])
                 else:
                     _print_results(served, explain)
                 raise typer.Exit(EXIT_OK if served else EXIT_NOTHING_FOUND)
-        engine = make_engine(index_dir, model)
+        engine = make_engine(index_dir, model, embedder=embedder)
         try:
             if batch is not None:
                 for q, results in engine.search_many(_batch_queries(batch), options):

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from gemmasearch.cli.common import (
+    EmbedderOption,
     IndexOption,
     JsonOption,
     ModelOption,
@@ -38,13 +39,14 @@ def _uptime(seconds: float) -> str:
 def status(
     index_dir: IndexOption = None,
     model: ModelOption = None,
+    embedder: EmbedderOption = None,
     as_json: JsonOption = False,
     failures: Annotated[int, typer.Option("--failures", help="Failed files to list.")] = 20,
 ) -> None:
     """Show roots, counts, model, dims, size on disk, last update and failed files
     (exit 2 when there is no index, or it is damaged: then what can still be read)."""
     with cli_errors():
-        engine = make_engine(index_dir, model)
+        engine = make_engine(index_dir, model, embedder=embedder)
         try:
             info = engine.status()
             from gemmasearch.service.cli import service_status
