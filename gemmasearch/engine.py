@@ -13,7 +13,13 @@ import numpy as np
 
 from gemmasearch.config import Settings, load_settings
 from gemmasearch.embedder import DOCUMENT_PROMPT, QUERY_PROMPT, Embedder
-from gemmasearch.errors import IndexDamagedError, IndexError_, NoIndexError, UsageError
+from gemmasearch.errors import (
+    IndexDamagedError,
+    IndexError_,
+    IndexMismatchError,
+    NoIndexError,
+    UsageError,
+)
 from gemmasearch.extract import Document, extract
 from gemmasearch.index import Collection, IndexFingerprint
 from gemmasearch.indexer import Indexer
@@ -107,6 +113,7 @@ class Engine:
         # An injected embedder (tests, benchmarks) is identified by its name.
         self._injected = embedder is not None
         self._model_sha256 = model_sha256 or (embedder.name if embedder else None)
+        self._remote_name = ""  # with an embedding server: the model file it stands in for
         self._reader: Collection | None = None
         self._watcher: Any = None
         self._fingerprints: dict[int, IndexFingerprint] = {}
@@ -176,7 +183,8 @@ class Engine:
             from gemmasearch.remote_embedder import remote_identity
 
             self._remote().verify()  # another model is refused here, before any index
-            self._model_sha256 = remote_identity(self.settings, self._model_flag)
+            self._model_sha256, self._remote_name = remote_identity(self.settings,
+                                                                    self._model_flag)
         if self._model_sha256 is None:
             spec = self.model_spec()
             self._model_sha256 = file_sha256(spec.path, self.settings.paths.cache_dir)
@@ -209,11 +217,12 @@ class Engine:
         return known
 
     def _fingerprint_for(self, dims: int) -> IndexFingerprint:
-        if (self._injected or self.remote) and self.embedder:
-            sha256 = self.model_sha256()  # a server: verified first, which names its model
-            name, quantization = self.embedder.inner.name, ""
+        if self.remote:  # the model file the verified server stands in for
+            sha256 = self.model_sha256()
             return IndexFingerprint(model_sha256=sha256, dims=dims, prompt_format=PROMPT_FORMAT,
-                                    model_name=name, model_quantization=quantization)
+                                    model_name=self._remote_name)
+        if self._injected and self._embedder:
+            name, quantization = self._embedder.name, ""
         else:
             path = self.model_spec().path
             name, quantization = path.name, inspect_model(path).quantization
@@ -293,7 +302,7 @@ class Engine:
             # `gemmasearch index` of its parent or a --rebuild forgets them.
             missing = [str(r) for r in roots if not r.exists()]
             roots = [r for r in roots if r.exists()]
-            collection.ensure_fingerprint(self.fingerprint_for(dims))
+            self._ensure_fingerprint(collection, dims)
             collection.vectors()  # load now so commits update it in place
             indexer = Indexer(collection, self.embedder, self.scanner(),
                               self.settings.chunk_tokens, self.settings.chunk_overlap,
@@ -337,7 +346,18 @@ class Engine:
         if fp is None:
             raise NoIndexError("the index is empty",
                                hint="add files with: gemmasearch index PATH")
-        collection.ensure_fingerprint(self.fingerprint_for(fp.dims))
+        self._ensure_fingerprint(collection, fp.dims)
+
+    def _ensure_fingerprint(self, collection: Collection, dims: int) -> None:
+        try:
+            collection.ensure_fingerprint(self.fingerprint_for(dims))
+        except IndexMismatchError as exc:
+            if self.remote and not self._model_flag and exc.message.startswith(
+                    "this index was built differently: asked for model"):
+                exc.hint = ("the server was verified, and stands in for the model file given "
+                            "here: give the index's model with --model PATH (only its "
+                            "checksum is read), or --rebuild")
+            raise
 
     def search(self, query: str, options: SearchOptions | None = None) -> list[SearchResult]:
         return next(iter(self.search_many([query], options)))[1]

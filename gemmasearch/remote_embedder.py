@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -80,7 +81,7 @@ class RemoteEmbedder:
 
     def __init__(self, url: str, *, max_tokens: int = MAX_TOKENS,
                  document_tokens: int | None = None, timeout: float = 300.0,
-                 connect_timeout: float = 10.0, retries: int = 5, backoff: float = 0.5,
+                 connect_timeout: float = 10.0, retries: int = 5, backoff: float = 0.25,
                  batch_inputs: int = 32, batch_bytes: int = 256 * 1024,
                  api_key: str | None = None, sleep: Callable[[float], None] = time.sleep
                  ) -> None:
@@ -109,7 +110,7 @@ class RemoteEmbedder:
         self.tokenizer: str | None = None  # "llama-server", "llama_cpp.server" or "estimate"
         self._specials = 0  # tokens /extras/tokenize adds to any text (BOS, EOS)
         self.tokens_embedded = 0
-        self.requests = 0
+        self.requests = 0  # answered, of any status: once one was, a refusal is retried
 
     # -- HTTP ---------------------------------------------------------------------------
 
@@ -119,9 +120,17 @@ class RemoteEmbedder:
             cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
             conn = cls(self._host, self._port, timeout=self.connect_timeout)
             self._local.conn = conn
-        conn.timeout = timeout
-        if conn.sock is not None:
-            conn.sock.settimeout(timeout)
+        if conn.sock is None:
+            try:
+                conn.connect()  # within connect_timeout: a machine that is off fails soon
+            except TimeoutError as exc:
+                self._drop_connection()
+                raise ConnectionError("connection timed out") from exc
+            except BaseException:
+                self._drop_connection()
+                raise
+        assert conn.sock is not None
+        conn.sock.settimeout(timeout)
         return conn
 
     def _drop_connection(self) -> None:
@@ -132,7 +141,7 @@ class RemoteEmbedder:
 
     def _once(self, method: str, path: str, body: bytes | None, timeout: float
               ) -> tuple[int, bytes]:
-        conn = self._connection(timeout)
+        conn = self._connection(timeout)  # OSError: not connected
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._key:
             headers["Authorization"] = f"Bearer {self._key}"
@@ -167,10 +176,13 @@ class RemoteEmbedder:
                     f"the embedding server at {self.url} did not answer within {timeout:.0f} s",
                     hint="it may be overloaded or its machine asleep; try again") from exc
             except (OSError, http.client.HTTPException) as exc:
-                problem = (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) \
-                    else type(exc).__name__
+                problem = (exc.strerror if isinstance(exc, OSError) else None) \
+                    or str(exc) or type(exc).__name__
                 unreachable = True
                 log.debug("%s %s: %s (attempt %d)", method, path, exc, attempt + 1)
+                if self.requests == 0 and isinstance(exc, (ConnectionRefusedError,
+                                                           socket.gaierror)):
+                    break  # never answered: a wrong URL or a server not started, say so now
                 continue
             self.requests += 1
             if status in RETRY_STATUS:
@@ -431,22 +443,28 @@ def probe_set() -> tuple[list[str], np.ndarray]:
 FAITHFUL_TYPES = ("Q8_0", "F16", "BF16", "F32")
 
 
-def remote_identity(settings: Any, model_flag: str | None) -> str:
-    """The model identity (a sha256) an index records for a verified server.
+def remote_identity(settings: Any, model_flag: str | None) -> tuple[str, str]:
+    """The model identity (sha256, file name) an index records for a verified server.
 
     The probe showed the server computes EmbeddingGemma-300M's vectors at Q8_0 precision or
     better, so it stands in for the model configured here when that one is as faithful (an
     index built here and one built remotely then accept each other); with no such model
     here, for the default download (the pinned Q8_0)."""
-    from gemmasearch.models import DEFAULT_SHA256, file_sha256, inspect_model, resolve_model
+    from gemmasearch.models import (
+        DEFAULT_FILE,
+        DEFAULT_SHA256,
+        file_sha256,
+        inspect_model,
+        resolve_model,
+    )
 
     try:
         spec = resolve_model(settings, model_flag)
         if inspect_model(spec.path).quantization in FAITHFUL_TYPES:
-            return file_sha256(spec.path, settings.paths.cache_dir)
+            return file_sha256(spec.path, settings.paths.cache_dir), spec.path.name
     except (ModelError, OSError):
         pass
-    return DEFAULT_SHA256
+    return DEFAULT_SHA256, DEFAULT_FILE
 
 
 def remote_model_info(embedder: RemoteEmbedder, sha256: str) -> dict[str, Any]:

@@ -38,9 +38,11 @@ def info(model: ModelOption = None, embedder: EmbedderOption = None,
     if as_json:
         write_json(details)
         return
-    for key in ("name", "path", "source", "architecture", "quantization", "runs_as",
-                "size_bytes", "sha256"):
-        out.print(f"{key + ':':14}{details[key]}", markup=False)
+    keys = ("name", "embedder", "server_model", "verified", "path", "source", "architecture",
+            "quantization", "runs_as", "size_bytes", "sha256")
+    for key in keys:
+        if key in details:  # an embedding server has no local file
+            out.print(f"{key + ':':14}{details[key]}", markup=False)
 
 
 @app.command("pull")
