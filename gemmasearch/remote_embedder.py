@@ -83,7 +83,7 @@ class RemoteEmbedder:
                  document_tokens: int | None = None, timeout: float = 300.0,
                  connect_timeout: float = 10.0, retries: int = 5, backoff: float = 0.25,
                  batch_inputs: int = 32, batch_bytes: int = 256 * 1024,
-                 api_key: str | None = None, sleep: Callable[[float], None] = time.sleep
+                 api_key: str | None = None, sleep: Callable[[float], None] | None = None
                  ) -> None:
         parts = urlsplit(url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -98,7 +98,7 @@ class RemoteEmbedder:
         # Chunks are at most this long: checked to be embedded whole before the first one.
         self._document_tokens = document_tokens
         self.timeout, self.connect_timeout = timeout, connect_timeout
-        self.retries, self.backoff, self._sleep = retries, backoff, sleep
+        self.retries, self.backoff, self._sleep = retries, backoff, sleep or time.sleep
         self.batch_inputs, self.batch_bytes = max(1, batch_inputs), batch_bytes
         self._key = api_key if api_key is not None else os.environ.get(KEY_ENV)
         self._local = threading.local()
