@@ -91,6 +91,11 @@ def _print(info: dict[str, Any], max_failures: int) -> None:
     if info.get("dims"):
         out.print(f"dims:     {info['dims']}")
     out.print(f"size:     {_size(info['bytes_on_disk'])}")
+    remote = info.get("embedder")
+    if remote:  # texts are embedded by a server
+        says = (", ".join(remote["models"]) or "no model listed") if remote["reachable"] \
+            else f"unreachable: {remote.get('error', '?')}"
+        out.print(f"embedder: {remote['url']} ({says})", markup=False)
     if info.get("updated_at"):
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["updated_at"])))
         out.print(f"updated:  {stamp}")
