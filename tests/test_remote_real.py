@@ -39,13 +39,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[[], tuple[str, subprocess.Popen]]]:
-    """Starts llama_cpp.server with the test model; every one started is stopped after."""
+def start_server(tmp_path: Path
+                 ) -> Iterator[Callable[..., tuple[str, subprocess.Popen]]]:
+    """Starts llama_cpp.server with the test model (or another); every one started is
+    stopped after."""
     pytest.importorskip("llama_cpp.server.app", reason="needs the server extra")
-    model = real_model_path()
     started: list[subprocess.Popen] = []
 
-    def start() -> tuple[str, subprocess.Popen]:
+    def start(model: Path | None = None) -> tuple[str, subprocess.Popen]:
+        model = model or real_model_path()
         port = _free_port()
         log = (tmp_path / f"server-{port}.log").open("wb")
         process = subprocess.Popen(
@@ -155,3 +157,17 @@ def test_index_through_the_server_survives_its_death(start_server, tmp_path: Pat
         stdout, stderr = search.communicate(timeout=300)
         assert search.returncode == 0, stderr
         assert json.loads(stdout)[0]["path"].endswith("mars.txt")
+
+
+def test_a_4bit_model_on_the_server_is_refused(start_server, tmp_path: Path) -> None:
+    """Q4_0 of the same model (cosine ~0.95 to the reference) must not pass for Q8_0."""
+    from gemmasearch.errors import ModelError
+    from gemmasearch.models import quantize
+
+    source = real_model_path("GEMMASEARCH_TEST_MODEL_F32")
+    q4 = quantize(source, tmp_path / "embeddinggemma-q4_0.gguf", "q4_0")
+    url, _ = start_server(q4)
+    remote = RemoteEmbedder(url)
+    with pytest.raises(ModelError, match=r"probe cosine 0\.9[0-8]"):
+        remote.embed_queries(["which planet is red"])
+    remote.close()
