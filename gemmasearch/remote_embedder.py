@@ -227,6 +227,8 @@ class RemoteEmbedder:
         """llama-server's /tokenize, llama_cpp.server's /extras/tokenize, or (neither) a
         byte count: no token of this tokenizer is shorter than one UTF-8 byte."""
         status, data = self.request("POST", "/tokenize", {"content": "", "add_special": False})
+        if status in (401, 403):
+            raise self._refused("/tokenize", status, data)
         if status == 200 and isinstance(data, dict) and isinstance(data.get("tokens"), list):
             self.tokenizer = "llama-server"
             return
