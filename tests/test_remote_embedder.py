@@ -34,6 +34,7 @@ class FakeLlamaServer:
         self.truncate_to: int | None = None  # llama_cpp.server's silent cut at --n_batch
         self.model = "/models/embeddinggemma-300M-Q8_0.gguf"
         self.tokenize = True
+        self.key: str | None = None  # --api-key: requests without it get 401
         self.tokenize_budget: int | None = None  # /tokenize answers 503 after this many
         self.requests: list[tuple[str, Any]] = []
         self.embed_batches: list[int] = []
@@ -67,6 +68,9 @@ class FakeLlamaServer:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"null")
                 server.requests.append((self.path, body))
+                if server.key and self.headers.get("Authorization") != f"Bearer {server.key}":
+                    self._send(401, {"error": {"code": 401, "message": "Invalid API Key"}})
+                    return
                 self._send(*server.answer(self.path, body))
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -337,3 +341,15 @@ def test_cli_unreachable_embedder_exits_2_without_a_model(tmp_path: Path) -> Non
                                       "--index", str(tmp_path / "index")])
     assert result.exit_code == 2
     assert "cannot reach the embedding server at http://127.0.0.1:9" in result.output
+
+
+def test_api_key(server: FakeLlamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    server.key = "s3cret"
+    with pytest.raises(ModelError, match="HTTP 401: Invalid API Key") as info:
+        remote(server).embed_queries(["hello"])
+    assert "GEMMASEARCH_EMBEDDER_KEY" in (info.value.hint or "")
+    with pytest.raises(ModelError, match="HTTP 401"):
+        remote(server).count_tokens("hello")
+    monkeypatch.setenv("GEMMASEARCH_EMBEDDER_KEY", "s3cret")
+    e = remote(server)
+    assert e.embed_queries(["hello"]).shape == (1, 768) and e.count_tokens("a b") == 2
