@@ -317,7 +317,9 @@ class RemoteEmbedder:
                     f"{Path(self.server_model).name}: refused mid-run",
                     hint="run the command again: the new model is checked first")
         usage = data.get("usage")
+        self._local.last_usage = 0  # what this thread's last request counted (0: nothing)
         if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+            self._local.last_usage = usage["prompt_tokens"]
             with self._count_lock:
                 self.tokens_embedded += usage["prompt_tokens"]
         return vectors
@@ -404,14 +406,13 @@ class RemoteEmbedder:
         words -= self._formatted_tokens(text) - needed
         text = format_document(None, " ".join(["x"] * max(1, words)))
         exact = self._formatted_tokens(text)
-        before = self.tokens_embedded
         try:
             self._embed_unverified([text])
         except ModelError as exc:
             raise ModelError(f"the embedding server at {self.url} cannot embed a "
                              f"{exact}-token input: {exc.message}", hint=SERVER_FLAGS_HINT
                              ) from exc
-        counted = self.tokens_embedded - before
+        counted = getattr(self._local, "last_usage", 0)
         if 0 < counted < exact:
             raise ModelError(f"the embedding server at {self.url} cuts inputs to {counted} "
                              f"tokens; chunks here take up to {exact}", hint=SERVER_FLAGS_HINT)
