@@ -40,8 +40,8 @@ def start_server(model: Path, threads: int, log: Path) -> tuple[str, subprocess.
     process = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--embedding",
          "true", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_batch",
-         "2048", "--n_ubatch", "2048", "--n_threads", str(threads), "--n_threads_batch",
-         str(threads)], stdout=log.open("wb"), stderr=subprocess.STDOUT)
+         "2048", "--n_ubatch", "2048", "--flash_attn", "true", "--n_threads", str(threads),
+         "--n_threads_batch", str(threads)], stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         if process.poll() is not None:
