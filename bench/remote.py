@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=200)
     parser.add_argument("--model", type=Path,
                         default=DEV_MODELS / "embeddinggemma-300m-q8_0.gguf")
+    parser.add_argument("--server-model", type=Path,
+                        help="GGUF the server runs (default --model; e.g. a BF16 copy)")
     parser.add_argument("--threads", type=int, default=physical_cores())
     args = parser.parse_args()
 
@@ -90,7 +92,8 @@ def main() -> None:
             (root / f"doc{i:04d}.md").write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
         results = {"in-process": index_once(root, tmp / "local", tmp / "home", args.model,
                                             None)}
-        url, server = start_server(args.model, args.threads, tmp / "server.log")
+        url, server = start_server(args.server_model or args.model, args.threads,
+                                   tmp / "server.log")
         try:
             results["llama_cpp.server"] = index_once(root, tmp / "remote", tmp / "home",
                                                      args.model, url)
@@ -98,13 +101,16 @@ def main() -> None:
             server.kill()
             server.wait()
 
-    print(f"{args.docs} NFCorpus documents, {args.model.name}, {args.threads} threads")
+    served = (args.server_model or args.model).name
+    print(f"{args.docs} NFCorpus documents, {args.model.name} (server: {served}), "
+          f"{args.threads} threads")
     print(f"{'path':20} {'tokens':>8} {'seconds':>8} {'tokens/s':>9} {'× in-process':>13}")
     base = results["in-process"]["tokens_per_second"]
     for name, r in results.items():
         print(f"{name:20} {r['tokens']:>8} {r['seconds']:>8} {r['tokens_per_second']:>9} "
               f"{r['tokens_per_second'] / base:>13.2f}")
     print(json.dumps({"bench": "remote", "docs": args.docs, "model": args.model.name,
+                      "server_model": served,
                       "threads": args.threads, **{k.replace(".", "_"): v
                                                   for k, v in results.items()}}))
 
