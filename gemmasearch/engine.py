@@ -180,7 +180,7 @@ class Engine:
 
     def model_sha256(self) -> str:
         if self._model_sha256 is None and self.remote:
-            from gemmasearch.remote_embedder import remote_identity
+            from gemmasearch.remote_identity import remote_identity
 
             self._remote().verify()  # another model is refused here, before any index
             self._model_sha256, self._remote_name = remote_identity(self.settings,
@@ -192,7 +192,7 @@ class Engine:
 
     def model_info(self) -> dict[str, Any]:
         if self.remote:
-            from gemmasearch.remote_embedder import remote_model_info
+            from gemmasearch.remote_identity import remote_model_info
 
             return remote_model_info(self._remote(), self.model_sha256())
         spec = self.model_spec()

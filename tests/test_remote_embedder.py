@@ -20,7 +20,8 @@ from gemmasearch.engine import Engine
 from gemmasearch.errors import ConfigError, IndexMismatchError, ModelError
 from gemmasearch.fake_embedder import FakeEmbedder
 from gemmasearch.models import DEFAULT_FILE, DEFAULT_SHA256
-from gemmasearch.remote_embedder import RemoteEmbedder, probe_set
+from gemmasearch.remote_embedder import RemoteEmbedder
+from gemmasearch.remote_identity import probe_set
 from tests.conftest import write_files
 
 
