@@ -12,6 +12,7 @@ default. The config file lives at ``<config dir>/config.toml``::
     follow_symlinks = false
     service = true              # false: every search loads the model itself
     service_idle_minutes = 10   # an auto-started service exits when idle this long
+    embedder = "http://gpu-box:8080"  # embed on a llama.cpp server ("local": here)
 
     [keys]            # TUI key remapping: binding id = "key[,key]"
     open = "enter,o"
@@ -93,6 +94,9 @@ class Settings:
     theme: str | None = None
     service: bool = True  # searches use (and auto-start) a background service
     service_idle_minutes: float = 10.0  # an auto-started service exits after this
+    # URL of an OpenAI-compatible embedding server running the same GGUF (llama-server,
+    # llama_cpp.server); None: the model runs in this process (gemmasearch.remote_embedder).
+    embedder: str | None = None
 
     @property
     def max_file_bytes(self) -> int:
@@ -123,6 +127,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     settings = Settings(paths=paths, index_dir=index_dir, **data)
     if env.get("GEMMASEARCH_MODEL"):
         settings = replace(settings, model=env["GEMMASEARCH_MODEL"])
+    if env.get("GEMMASEARCH_EMBEDDER"):
+        settings = replace(settings, embedder=env["GEMMASEARCH_EMBEDDER"])
     if env.get("GEMMASEARCH_COMPUTE"):
         settings = replace(settings, compute=env["GEMMASEARCH_COMPUTE"])
     if "index_dir" in overrides and overrides["index_dir"] is not None:
@@ -135,6 +141,19 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     if settings.compute not in COMPUTE_CHOICES:
         raise ConfigError(f"compute must be auto or model, not {settings.compute!r}",
                           hint="auto runs Q8_0 models from an F16/BF16 copy where that is faster")
+    settings = replace(settings, embedder=_embedder_url(settings.embedder))
     if not 0 <= settings.chunk_overlap < settings.chunk_tokens // 2:
         raise ConfigError("chunk_overlap must be below half of chunk_tokens")
     return settings
+
+
+def _embedder_url(value: str | None) -> str | None:
+    """The embedding server's URL, or None for the model in this process ("local")."""
+    value = (value or "").strip()
+    if value.lower() in ("", "local"):
+        return None
+    if not value.lower().startswith(("http://", "https://")) or len(value.split("//", 1)[1]) < 1:
+        raise ConfigError(f"embedder must be an http:// or https:// URL or local, not {value!r}",
+                          hint="e.g. embedder = \"http://gpu-box:8080\" (a llama-server "
+                               "--embeddings running the same GGUF)")
+    return value.rstrip("/")

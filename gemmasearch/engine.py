@@ -7,13 +7,19 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gemmasearch.config import Settings, load_settings
 from gemmasearch.embedder import DOCUMENT_PROMPT, QUERY_PROMPT, Embedder
-from gemmasearch.errors import IndexDamagedError, IndexError_, NoIndexError, UsageError
+from gemmasearch.errors import (
+    IndexDamagedError,
+    IndexError_,
+    IndexMismatchError,
+    NoIndexError,
+    UsageError,
+)
 from gemmasearch.extract import Document, extract
 from gemmasearch.index import Collection, IndexFingerprint
 from gemmasearch.indexer import Indexer
@@ -29,6 +35,9 @@ from gemmasearch.report import IndexReport, Progress
 from gemmasearch.scan import Scanner
 from gemmasearch.search import Searcher, SearchOptions, SearchResult
 from gemmasearch.sniff import UNSUPPORTED
+
+if TYPE_CHECKING:
+    from gemmasearch.remote_embedder import RemoteEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +111,7 @@ class Engine:
         # An injected embedder (tests, benchmarks) is identified by its name.
         self._injected = embedder is not None
         self._model_sha256 = model_sha256 or (embedder.name if embedder else None)
+        self._remote_name = ""  # with an embedding server: the model file it stands in for
         self._reader: Collection | None = None
         self._watcher: Any = None
         self._fingerprints: dict[int, IndexFingerprint] = {}
@@ -112,9 +122,14 @@ class Engine:
     def model_spec(self) -> ModelSpec:
         return resolve_model(self.settings, self._model_flag)
 
+    @property
+    def remote(self) -> bool:
+        """Whether texts are embedded by a server (``embedder = URL``), not in-process."""
+        return bool(self.settings.embedder) and not self._injected
+
     def ensure_model(self) -> None:
         """For writing commands: fetch the default model if nothing else is configured."""
-        if self._embedder is not None:
+        if self._embedder is not None or self.remote:
             return
         from gemmasearch.errors import ModelError
 
@@ -129,6 +144,12 @@ class Engine:
     @property
     def embedder(self) -> SharedEmbedder:
         with self._lock:
+            if self._embedder is None and self.remote:
+                from gemmasearch.remote_embedder import RemoteEmbedder
+
+                assert self.settings.embedder
+                self._embedder = SharedEmbedder(RemoteEmbedder(
+                    self.settings.embedder, document_tokens=self.settings.chunk_tokens))
             if self._embedder is None:
                 from gemmasearch.compute import compute_model
                 from gemmasearch.embedder import (
@@ -145,6 +166,13 @@ class Engine:
                     path, n_threads=self.settings.threads, name=spec.path.stem))
             return self._embedder
 
+    def _remote(self) -> RemoteEmbedder:
+        from gemmasearch.remote_embedder import RemoteEmbedder
+
+        inner = self.embedder.inner
+        assert isinstance(inner, RemoteEmbedder)
+        return inner
+
     @property
     def embedder_loaded(self) -> bool:
         return self._embedder is not None
@@ -154,12 +182,22 @@ class Engine:
         _ = self.embedder
 
     def model_sha256(self) -> str:
+        if self._model_sha256 is None and self.remote:
+            from gemmasearch.remote_identity import remote_identity
+
+            self._remote().verify()  # another model is refused here, before any index
+            self._model_sha256, self._remote_name = remote_identity(self.settings,
+                                                                    self._model_flag)
         if self._model_sha256 is None:
             spec = self.model_spec()
             self._model_sha256 = file_sha256(spec.path, self.settings.paths.cache_dir)
         return self._model_sha256
 
     def model_info(self) -> dict[str, Any]:
+        if self.remote:
+            from gemmasearch.remote_identity import remote_model_info
+
+            return remote_model_info(self._remote(), self.model_sha256())
         spec = self.model_spec()
         info = inspect_model(spec.path)
         from gemmasearch.compute import cpu_class, plan_compute
@@ -188,6 +226,10 @@ class Engine:
         return known
 
     def _fingerprint_for(self, dims: int) -> IndexFingerprint:
+        if self.remote:  # the model file the verified server stands in for
+            sha256 = self.model_sha256()
+            return IndexFingerprint(model_sha256=sha256, dims=dims, prompt_format=PROMPT_FORMAT,
+                                    model_name=self._remote_name)
         if self._injected and self._embedder:
             name, quantization = self._embedder.name, ""
         else:
@@ -269,7 +311,7 @@ class Engine:
             # `gemmasearch index` of its parent or a --rebuild forgets them.
             missing = [str(r) for r in roots if not r.exists()]
             roots = [r for r in roots if r.exists()]
-            collection.ensure_fingerprint(self.fingerprint_for(dims))
+            self._ensure_fingerprint(collection, dims)
             collection.vectors()  # load now so commits update it in place
             indexer = Indexer(collection, self.embedder, self.scanner(),
                               self.settings.chunk_tokens, self.settings.chunk_overlap,
@@ -313,7 +355,18 @@ class Engine:
         if fp is None:
             raise NoIndexError("the index is empty",
                                hint="add files with: gemmasearch index PATH")
-        collection.ensure_fingerprint(self.fingerprint_for(fp.dims))
+        self._ensure_fingerprint(collection, fp.dims)
+
+    def _ensure_fingerprint(self, collection: Collection, dims: int) -> None:
+        try:
+            collection.ensure_fingerprint(self.fingerprint_for(dims))
+        except IndexMismatchError as exc:
+            if self.remote and not self._model_flag and exc.message.startswith(
+                    "this index was built differently: asked for model"):
+                exc.hint = ("the server was verified, and stands in for the model file given "
+                            "here: give the index's model with --model PATH (only its "
+                            "checksum is read), or --rebuild")
+            raise
 
     def search(self, query: str, options: SearchOptions | None = None) -> list[SearchResult]:
         return next(iter(self.search_many([query], options)))[1]
@@ -369,6 +422,8 @@ class Engine:
         info: dict[str, Any] = {"index": str(self.index_dir), "exists": False, "roots": [],
                                 "files": 0, "chunks": 0, "failed": 0, "failures": [],
                                 "skipped": []}
+        if self.remote:  # where texts are embedded, and what that server says it runs
+            info["embedder"] = self._remote().server_info()
         if not (self.index_dir / "index.sqlite").exists():
             return info
         # None: could not be read (a damaged index).

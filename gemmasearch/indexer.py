@@ -24,7 +24,7 @@ import numpy as np
 
 from gemmasearch.chunking import Chunk, chunk_document
 from gemmasearch.embedder import Embedder, format_document
-from gemmasearch.errors import ExtractionError, IndexError_
+from gemmasearch.errors import ExtractionError, IndexError_, ModelError
 from gemmasearch.eta import RateMeter, estimate_tokens
 from gemmasearch.extract import TEXT_KINDS, extract
 from gemmasearch.index import ChunkRecord, Collection, FileRecord
@@ -142,6 +142,7 @@ class Indexer:
         self._vanished: dict[str, list[str]] = {}
         self._claimed: set[str] = set()
         self._look_up_moves = False
+        self._aborted: ModelError | None = None  # the reader thread's reason to stop
 
     # -- planning -------------------------------------------------------------------
 
@@ -338,6 +339,9 @@ class Indexer:
                     break
                 try:
                     prepared = self._prepare(item, existing)
+                except ModelError as exc:  # the embedding server, counting tokens: not the
+                    self._aborted = exc    # file's fault, so it must not be marked failed
+                    break
                 except Exception as exc:  # noqa: BLE001 - one bad file never ends a run
                     log.exception("failed to prepare %s", item.path)
                     prepared = self._failed(
@@ -356,6 +360,7 @@ class Indexer:
         stop = threading.Event()
         producer = threading.Thread(target=self._produce, name="gemmasearch-reader",
                                     args=(work, existing, prepared_queue, stop), daemon=True)
+        self._aborted = None
         producer.start()
         group: list[_Prepared] = []
         n_chunks = 0
@@ -363,6 +368,8 @@ class Indexer:
             while True:
                 item = prepared_queue.get()
                 if item is None:
+                    if self._aborted is not None:
+                        raise self._aborted
                     break
                 group.append(item)
                 n_chunks += len(item.chunks)

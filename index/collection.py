@@ -52,8 +52,12 @@ class IndexFingerprint:
     def differences(self, other: IndexFingerprint) -> list[str]:
         out = []
         if self.model_sha256 != other.model_sha256:
-            out.append(f"model {other.model_name or other.model_sha256[:12]} "
-                       f"(index built with {self.model_name or self.model_sha256[:12]})")
+            ours, theirs = other.model_name, self.model_name
+            if ours == theirs:  # two files of one name: their checksums tell them apart
+                ours, theirs = (f"{name} sha256 {fp.model_sha256[:12]}".lstrip()
+                                for name, fp in ((ours, other), (theirs, self)))
+            out.append(f"model {ours or other.model_sha256[:12]} "
+                       f"(index built with {theirs or self.model_sha256[:12]})")
         if self.dims != other.dims:
             out.append(f"dims {other.dims} (index built with {self.dims})")
         if self.prompt_format != other.prompt_format:

@@ -29,6 +29,13 @@ ModelOption = Annotated[
     typer.Option("--model", "-m", help="Path to an EmbeddingGemma GGUF "
                  "(else $GEMMASEARCH_MODEL, the config file, or the downloaded default)."),
 ]
+EmbedderOption = Annotated[
+    str | None,
+    typer.Option("--embedder", envvar="GEMMASEARCH_EMBEDDER", show_envvar=True,
+                 help="URL of an embedding server running the same GGUF (llama-server "
+                 "--embeddings), or 'local' for the model in this process (default: the "
+                 "config file's embedder, else local)."),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Write JSON to stdout, nothing else.")]
 
 

@@ -26,6 +26,7 @@ OPTIONS: dict[str, tuple[str, bool, bool]] = {
     "--no-rescore": ("no_rescore", False, False), "--explain": ("explain", False, False),
     "--index": ("index", True, False),
     "--model": ("model", True, False), "-m": ("model", True, False),
+    "--embedder": ("embedder", True, False),
 }
 # Left to the full CLI: help, batches of queries, an explicit local search.
 FULL_CLI_ONLY = ("--help", "-h", "--batch", "--no-service")

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from gemmasearch.cli.common import (
+    EmbedderOption,
     IndexOption,
     JsonOption,
     ModelOption,
@@ -114,6 +115,7 @@ def index(
     = False,
     index_dir: IndexOption = None,
     model: ModelOption = None,
+    embedder: EmbedderOption = None,
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -122,7 +124,7 @@ def index(
              else "the same command again")
     with cli_errors(interrupted=f"interrupted: the files indexed so far are kept; run {again} "
                                 "to continue from there"):
-        engine = make_engine(index_dir, model, dims=dims)
+        engine = make_engine(index_dir, model, dims=dims, embedder=embedder)
         resolved = [p.expanduser().absolute() for p in paths] if paths else None
         view = _ProgressView(enabled=not quiet and not as_json and sys.stderr.isatty())
         from gemmasearch.service.cli import hand_off_index, report_from, stop_service_for_writing

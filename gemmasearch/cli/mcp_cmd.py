@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from gemmasearch.cli.common import IndexOption, ModelOption, cli_errors
+from gemmasearch.cli.common import EmbedderOption, IndexOption, ModelOption, cli_errors
 
 
-def mcp(index_dir: IndexOption = None, model: ModelOption = None) -> None:
+def mcp(index_dir: IndexOption = None, model: ModelOption = None,
+        embedder: EmbedderOption = None) -> None:
     """Serve search, similar, get and status as MCP tools on stdin/stdout."""
     from gemmasearch.service.mcp_server import run_stdio
 
     with cli_errors():
-        run_stdio(index_dir, model)
+        run_stdio(index_dir, model, embedder)

@@ -7,31 +7,42 @@ from typing import Annotated
 
 import typer
 
-from gemmasearch.cli.common import JsonOption, ModelOption, cli_errors, err, out, write_json
+from gemmasearch.cli.common import (
+    EmbedderOption,
+    JsonOption,
+    ModelOption,
+    cli_errors,
+    err,
+    out,
+    write_json,
+)
 from gemmasearch.config import Settings
 
 app = typer.Typer(help="Show, download or quantize the embedding model.", no_args_is_help=True)
 
 
-def _settings() -> Settings:
+def _settings(embedder: str | None = None) -> Settings:
     from gemmasearch.config import load_settings
 
-    return load_settings()
+    return load_settings(embedder=embedder)
 
 
 @app.command("info")
-def info(model: ModelOption = None, as_json: JsonOption = False) -> None:
+def info(model: ModelOption = None, embedder: EmbedderOption = None,
+         as_json: JsonOption = False) -> None:
     """Which model is used, where it comes from, what it runs as here and why, its sha256."""
     from gemmasearch.engine import Engine
 
     with cli_errors():
-        details = Engine(_settings(), model=model).model_info()
+        details = Engine(_settings(embedder), model=model).model_info()
     if as_json:
         write_json(details)
         return
-    for key in ("name", "path", "source", "architecture", "quantization", "runs_as",
-                "runs_on", "why", "size_bytes", "sha256"):
-        out.print(f"{key + ':':14}{details[key]}", markup=False)
+    keys = ("name", "embedder", "server_model", "verified", "path", "source", "architecture",
+            "quantization", "runs_as", "runs_on", "why", "size_bytes", "sha256")
+    for key in keys:
+        if key in details:  # an embedding server has no local file
+            out.print(f"{key + ':':14}{details[key]}", markup=False)
 
 
 @app.command("pull")

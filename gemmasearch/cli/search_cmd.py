@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gemmasearch.cli.common import (
+    EmbedderOption,
     IndexOption,
     JsonOption,
     ModelOption,
@@ -61,6 +62,7 @@ def search(
     = None,
     index_dir: IndexOption = None,
     model: ModelOption = None,
+    embedder: EmbedderOption = None,
     no_service: Annotated[bool, typer.Option(
         "--no-service", help="Load the model here instead of asking (or starting) the "
                              "background service ($GEMMASEARCH_NO_SERVICE=1).")] = False,
@@ -86,7 +88,8 @@ def search(
         if batch is None and not no_service:
             from gemmasearch.service.cli import search_with_service
 
-            served = search_with_service(index_dir, model, query or "", options)
+            served = search_with_service(index_dir, model, query or "", options,
+                                         embedder=embedder)
             if served is not None:
                 if as_json:
                     write_json([r.to_json() for r in served])
@@ -94,11 +97,11 @@ def search(
                     _print_results(served, explain)
                 raise typer.Exit(EXIT_OK if served else EXIT_NOTHING_FOUND)
         if batch is not None:
-            found_any = _run_batch(_batch_queries(batch), options, index_dir, model,
+            found_any = _run_batch(_batch_queries(batch), options, index_dir, model, embedder,
                                    use_service=not no_service)
             raise typer.Exit(EXIT_OK if found_any else EXIT_NOTHING_FOUND)
         assert query is not None
-        engine = make_engine(index_dir, model)
+        engine = make_engine(index_dir, model, embedder=embedder)
         try:
             results = engine.search(query, options)
         finally:
@@ -112,7 +115,7 @@ def search(
 
 
 def _run_batch(queries: Iterator[str], options: Any, index_dir: Path | None,
-               model: str | None, use_service: bool) -> bool:
+               model: str | None, embedder: str | None, use_service: bool) -> bool:
     """One JSON line per query, answered by the service when one runs (or starts): a
     batch then costs no model load. Without one, or once it is gone, the model loads
     here, once. Whether anything was found."""
@@ -124,10 +127,10 @@ def _run_batch(queries: Iterator[str], options: Any, index_dir: Path | None,
         for query in queries:
             results = None
             if use_service:
-                results = served_results(index_dir, model, search_body(query, options))
+                results = served_results(index_dir, model, search_body(query, options), embedder)
                 use_service = results is not None
             if results is None:
-                engine = engine or make_engine(index_dir, model)
+                engine = engine or make_engine(index_dir, model, embedder=embedder)
                 results = [r.to_json() for r in engine.search(query, options)]
             found_any = found_any or bool(results)
             write_json({"query": query, "results": results})

@@ -7,12 +7,20 @@ from typing import Annotated, Any
 
 import typer
 
-from gemmasearch.cli.common import IndexOption, ModelOption, cli_errors, err, make_engine
+from gemmasearch.cli.common import (
+    EmbedderOption,
+    IndexOption,
+    ModelOption,
+    cli_errors,
+    err,
+    make_engine,
+)
 
 
 def serve(
     index_dir: IndexOption = None,
     model: ModelOption = None,
+    embedder: EmbedderOption = None,
     stop: Annotated[bool, typer.Option(
         "--stop", help="Stop the service running for this index.")] = False,
     idle_timeout: Annotated[float, typer.Option(
@@ -35,7 +43,7 @@ def serve(
     from gemmasearch.config import load_settings
 
     with cli_errors():
-        settings = load_settings(index_dir=index_dir)
+        settings = load_settings(index_dir=index_dir, embedder=embedder)
         if stop:
             from gemmasearch.service.client import ServiceClient
 
@@ -52,7 +60,7 @@ def serve(
             listen = parse_listen(http, allow_remote)  # before the model loads
 
         # Queries run at normal priority; the watcher lowers its own thread's.
-        engine = make_engine(index_dir, model)
+        engine = make_engine(index_dir, model, embedder=embedder)
 
         def ready(service: Any) -> None:
             if quiet:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from gemmasearch.cli.common import (
+    EmbedderOption,
     IndexOption,
     JsonOption,
     ModelOption,
@@ -45,6 +46,7 @@ def similar(
     before: Annotated[str | None, typer.Option("--before", help="Modified before.")] = None,
     index_dir: IndexOption = None,
     model: ModelOption = None,
+    embedder: EmbedderOption = None,
 ) -> None:
     """Find what is most like a file (from its stored vectors; no model for indexed files)."""
     from gemmasearch.cli.search_cmd import _print_results
@@ -61,7 +63,7 @@ def similar(
                                 since=parse_when(since, "--since"),
                                 before=parse_when(before, "--before"))
         options = SearchOptions(k=k, filters=filters, files_only=files_only)
-        engine = make_engine(index_dir, model)
+        engine = make_engine(index_dir, model, embedder=embedder)
         try:
             results = engine.similar(file_path.expanduser().absolute(), line, options)
         finally:

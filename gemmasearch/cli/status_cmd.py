@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from gemmasearch.cli.common import (
+    EmbedderOption,
     IndexOption,
     JsonOption,
     ModelOption,
@@ -38,13 +39,14 @@ def _uptime(seconds: float) -> str:
 def status(
     index_dir: IndexOption = None,
     model: ModelOption = None,
+    embedder: EmbedderOption = None,
     as_json: JsonOption = False,
     failures: Annotated[int, typer.Option("--failures", help="Failed files to list.")] = 20,
 ) -> None:
     """Show roots, counts, model, dims, size on disk, last update and failed files
     (exit 2 when there is no index, or it is damaged: then what can still be read)."""
     with cli_errors():
-        engine = make_engine(index_dir, model)
+        engine = make_engine(index_dir, model, embedder=embedder)
         try:
             info = engine.status()
             from gemmasearch.service.cli import service_status
@@ -89,6 +91,11 @@ def _print(info: dict[str, Any], max_failures: int) -> None:
     if info.get("dims"):
         out.print(f"dims:     {info['dims']}")
     out.print(f"size:     {_size(info['bytes_on_disk'])}")
+    remote = info.get("embedder")
+    if remote:  # texts are embedded by a server
+        says = (", ".join(remote["models"]) or "no model listed") if remote["reachable"] \
+            else f"unreachable: {remote.get('error', '?')}"
+        out.print(f"embedder: {remote['url']} ({says})", markup=False)
     if info.get("updated_at"):
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["updated_at"])))
         out.print(f"updated:  {stamp}")

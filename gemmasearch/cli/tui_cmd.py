@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from gemmasearch.cli.common import IndexOption, ModelOption, cli_errors, make_engine
+from gemmasearch.cli.common import EmbedderOption, IndexOption, ModelOption, cli_errors, make_engine
 
 
-def tui(index: IndexOption = None, model: ModelOption = None) -> None:
+def tui(index: IndexOption = None, model: ModelOption = None,
+        embedder: EmbedderOption = None) -> None:
     """Open the interactive terminal UI."""
     with cli_errors():
         from gemmasearch.service.attached import attach
 
-        engine = attach(make_engine(index, model))  # a running service answers for it
+        # a running service answers for it
+        engine = attach(make_engine(index, model, embedder=embedder))
         from gemmasearch.tui.app import run
 
         run(engine)

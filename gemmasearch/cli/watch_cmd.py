@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from gemmasearch.cli.common import (
+    EmbedderOption,
     IndexOption,
     JsonOption,
     ModelOption,
@@ -105,6 +106,7 @@ def watch(
         show_default=False)] = None,
     index_dir: IndexOption = None,
     model: ModelOption = None,
+    embedder: EmbedderOption = None,
     poll: Annotated[bool, typer.Option(
         "--poll", help="Poll instead of using file-system notifications "
                        "(network drives).")] = False,
@@ -117,7 +119,7 @@ def watch(
 
     view = _View(as_json, quiet)
     with cli_errors():
-        engine = make_engine(index_dir, model)
+        engine = make_engine(index_dir, model, embedder=embedder)
         resolved = [p.expanduser().absolute() for p in paths] if paths else None
         from gemmasearch.service.cli import stop_service_for_writing
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 
-def _settings(index_dir: Path | None) -> Any:
+def _settings(index_dir: Path | None, embedder: str | None = None) -> Any:
     from gemmasearch.config import load_settings
 
-    return load_settings(index_dir=index_dir)
+    return load_settings(index_dir=index_dir, embedder=embedder)
 
 
 def search_body(query: str, options: Any) -> dict[str, Any]:
@@ -25,22 +25,24 @@ def search_body(query: str, options: Any) -> dict[str, Any]:
 
 
 def served_results(index_dir: Path | None, model: str | None,
-                   body: dict[str, Any]) -> list[dict[str, Any]] | None:
+                   body: dict[str, Any], embedder: str | None = None
+                   ) -> list[dict[str, Any]] | None:
     """JSON results from the service, or None: switched off, or none could be had."""
     from gemmasearch.service import client
 
-    settings = _settings(index_dir)
+    settings = _settings(index_dir, embedder)
     if client.disabled(settings.service):
         return None
-    return client.search(settings.index_dir, body, model=model, autostart=True,
+    return client.search(settings.index_dir, body, model=model, embedder=embedder,
+                         autostart=True,
                          idle_seconds=settings.service_idle_minutes * 60)
 
 
 def search_with_service(index_dir: Path | None, model: str | None, query: str,
-                        options: Any) -> list[Any] | None:
+                        options: Any, embedder: str | None = None) -> list[Any] | None:
     """SearchResults from the service (same as a local search), or None."""
     body = {**search_body(query, options), "full_scores": True}  # printed as the local ones
-    results = served_results(index_dir, model, body)
+    results = served_results(index_dir, model, body, embedder)
     if results is None:
         return None
     from gemmasearch.search import SearchResult

@@ -112,7 +112,8 @@ def running(index_dir: Path) -> ServiceClient | None:
 
 
 def start(index_dir: Path, model: str | None = None,
-          idle_seconds: float = DEFAULT_IDLE_SECONDS) -> ServiceClient:
+          idle_seconds: float = DEFAULT_IDLE_SECONDS, embedder: str | None = None
+          ) -> ServiceClient:
     """Start a service for ``index_dir`` in the background and wait until it answers.
 
     ServiceError when it exits first (say, another writer holds the index)."""
@@ -124,6 +125,8 @@ def start(index_dir: Path, model: str | None = None,
     if model:
         command += ["--model", str(Path(model).expanduser().absolute())
                     if Path(model).expanduser().exists() else model]
+    if embedder:
+        command += ["--embedder", embedder]
     env = {**os.environ, "GEMMASEARCH_NO_SERVICE": "1"}
     for key in ("GEMMASEARCH_HOME", "GEMMASEARCH_MODEL", "GEMMASEARCH_RUNTIME_DIR"):
         if env.get(key) and Path(env[key]).expanduser().exists():
@@ -168,7 +171,8 @@ def disabled(settings_service: bool = True) -> bool:
 
 
 def search(index_dir: Path, body: dict[str, Any], *, model: str | None = None,
-           autostart: bool = True, idle_seconds: float = DEFAULT_IDLE_SECONDS
+           embedder: str | None = None, autostart: bool = True,
+           idle_seconds: float = DEFAULT_IDLE_SECONDS
            ) -> list[dict[str, Any]] | None:
     """Results from the service for ``index_dir``; None when there is none to ask (the
     caller then searches itself). Starts one first when ``autostart``."""
@@ -182,7 +186,7 @@ def search(index_dir: Path, body: dict[str, Any], *, model: str | None = None,
     if writer_busy(Path(index_dir)):
         return None  # a `watch` or `index` writes it: a service could not start now
     try:
-        client = start(index_dir, model, idle_seconds)
+        client = start(index_dir, model, idle_seconds, embedder)
         return list(client.request("POST", "/search", body)["results"])
     except (ServiceError, ServiceUnavailable):
         return None  # another writer holds the index, or the start failed: search locally

@@ -19,10 +19,11 @@ from gemmasearch.service.client import ServiceClient, ServiceUnavailable
 class Backend:
     """Answers the tools: through the service when it runs, else a local engine."""
 
-    def __init__(self, index_dir: Path | None, model: str | None) -> None:
+    def __init__(self, index_dir: Path | None, model: str | None,
+                 embedder: str | None = None) -> None:
         from gemmasearch.config import load_settings
 
-        self.settings = load_settings(index_dir=index_dir)
+        self.settings = load_settings(index_dir=index_dir, embedder=embedder)
         self.model = model
         self.client = ServiceClient.for_index(self.settings.index_dir)
         self._engine: Any = None
@@ -149,8 +150,9 @@ def build_server(backend: Backend) -> Any:
     return server
 
 
-def run_stdio(index_dir: Path | None, model: str | None) -> None:
-    backend = Backend(index_dir, model)
+def run_stdio(index_dir: Path | None, model: str | None, embedder: str | None = None
+              ) -> None:
+    backend = Backend(index_dir, model, embedder)
     try:
         build_server(backend).run("stdio")
     finally:
