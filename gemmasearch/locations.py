@@ -26,7 +26,7 @@ APP_NAME = "gemmasearch"
 CONFIG_FILE_KEYS = frozenset({
     "index", "model", "dims", "chunk_tokens", "chunk_overlap", "max_file_mb", "exclude",
     "follow_symlinks", "threads", "compute", "keys", "theme", "service",
-    "service_idle_minutes"})
+    "service_idle_minutes", "embedder"})
 
 # platformdirs' Linux defaults when the XDG variable is unset.
 _XDG_DEFAULTS = {"config": ("XDG_CONFIG_HOME", "~/.config"),
