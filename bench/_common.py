@@ -88,15 +88,17 @@ v = model.encode(job["texts"], prompt="", batch_size=job["batch_size"],
 seconds = time.perf_counter() - t
 np.save(sys.argv[2], v.astype(np.float32))
 print(json.dumps({"seconds": seconds, "torch": torch.__version__,
-                  "threads": torch.get_num_threads()}))
+                  "threads": torch.get_num_threads(),
+                  "cpu_capability": torch.backends.cpu.get_cpu_capability()}))
 """
 
 
 def run_reference(
     python: str, model: Path, texts: list[str], threads: int, batch_size: int = 32
-) -> tuple[Any, float]:
+) -> tuple[Any, float, dict[str, Any]]:
     """Embed already-formatted ``texts`` with sentence-transformers float32 in a
-    subprocess; returns (vectors, seconds of encode excluding load and warm-up)."""
+    subprocess; returns (vectors, seconds of encode excluding load and warm-up, what the
+    reference reported: torch version, threads, cpu_capability)."""
     import numpy as np
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,4 +121,4 @@ def run_reference(
             sys.stderr.write(proc.stderr[-3000:])
             raise RuntimeError(f"reference run failed ({python})")
         info = json.loads(proc.stdout.strip().splitlines()[-1])
-        return np.load(out), float(info["seconds"])
+        return np.load(out), float(info["seconds"]), info

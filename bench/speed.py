@@ -6,10 +6,17 @@ sentence-transformers float32 reference on the same documents and prompts.
 
 --model is run the way gemmasearch runs it (--compute auto: a Q8_0 model from its BF16
 copy on AVX512-BF16 CPUs); each --variant PATH[@model] is timed on the same documents in
-the same run and compared with the same reference run. The last line printed is one JSON
-object with every figure. Each measurement is one function taking (args, state) and
-returning a dict merged into the results, so more (index throughput of `gemmasearch
-index`, cold search) are entries of MEASUREMENTS.
+the same run and compared with the same reference run. --isa avx2|avx512|avx512bf16|native
+measures another CPU class on this machine (bench/isa.py: a llama-cpp-python built for that
+instruction set only, the torch reference restricted to it) and prints the class's table:
+
+    .venv/bin/python bench/speed.py --isa avx2 --docs 60 --compare-reference \
+        --reference-python ~/.cache/gemmasearch-dev/refvenv/bin/python
+
+(with no --variant: Q8_0 as is, F16, BF16 and Q4_0 copies quantized once from --f32-model).
+The last line printed is one JSON object with every figure. Each measurement is one
+function taking (args, state) and returning a dict merged into the results, so more
+(index throughput of `gemmasearch index`, cold search) are entries of MEASUREMENTS.
 """
 
 from __future__ import annotations
@@ -27,8 +34,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import isa  # noqa: E402
 import numpy as np  # noqa: E402
 from _common import (  # noqa: E402
+    DEV_MODELS,
     cap_document,
     default_reference_model,
     nfcorpus_docs,
@@ -76,10 +85,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep-index", action="store_true", help="keep the index built under /tmp")
     p.add_argument("--reference-python", default=os.environ.get("GEMMASEARCH_REFERENCE_PYTHON"))
     p.add_argument("--reference-model", default=str(default_reference_model()))
-    p.add_argument("--reference-batch-sizes", default="1",
+    p.add_argument("--isa", choices=isa.CLASSES,
+                   help="measure this CPU class: its own llama.cpp build (bench/isa.py), the "
+                        "reference limited to the same instruction set")
+    p.add_argument("--f32-model", default=os.environ.get("GEMMASEARCH_TEST_MODEL_F32"),
+                   help="f32 GGUF the --isa variants (F16, BF16, Q4_0) are quantized from")
+    p.add_argument("--reference-batch-sizes", default=None,
                    help="comma list; the fastest counts (measured here: 1 and 4 fastest, "
                         "32, sentence-transformers' default, 2-3x slower)")
     args = p.parse_args(argv)
+    args.reference_batch_sizes = args.reference_batch_sizes or ("1,8" if args.isa else "1")
     if not args.model:
         p.error("--model or $GEMMASEARCH_TEST_MODEL is required")
     if args.compare_reference and not args.reference_python:
@@ -88,11 +103,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def quantize(src: str, kind: str) -> str:
-    """Quantize ``src`` (f32/f16 GGUF) with llama.cpp into /tmp (kept for reuse). Token
-    embeddings (only looked up, never multiplied) become Q8_0 for every type but f16."""
+    """Quantize ``src`` (f32/f16 GGUF) with llama.cpp into the dev cache (kept for reuse).
+    Token embeddings (only looked up, never multiplied) become Q8_0 for every type but f16."""
+    from gemmasearch.embedder import llama_build_features
+
+    llama_build_features()  # loads llama.cpp with its log routed to logging (quiet)
     import llama_cpp
 
-    dst = Path("/tmp") / f"embeddinggemma-300m-{kind}.gguf"
+    dst = DEV_MODELS / "quantized" / f"{Path(src).stem.removesuffix('-f32')}-{kind}.gguf"
+    dst.parent.mkdir(parents=True, exist_ok=True)
     if not dst.exists() or dst.stat().st_mtime < Path(src).stat().st_mtime:
         params = llama_cpp.llama_model_quantize_default_params()
         params.ftype = QUANT_TYPES[kind]
@@ -141,10 +160,15 @@ def measure_load(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, A
     state["embedder"] = load_embedder(args, args.model, args.compute)
     e = state["embedder"]
     features = llama_build_features()
-    return {"model": args.model, "runs": str(e.path), "compute": args.compute,
+    refused = args.isa and isa.check_llama_features(args.isa, features)
+    if refused:
+        raise SystemExit(f"refusing to measure: {refused}")
+    return {"isa": args.isa or "native", "model": args.model, "runs": str(e.path),
+            "compute": args.compute,
             "repack": e.repack, "model_load_s": round(time.perf_counter() - t, 3),
             "threads": e.n_threads, "batch_tokens": e.batch_tokens,
-            "cpu_features": sorted(f for f in features if f.startswith(("AVX512", "AMX")))}
+            "cpu_features": sorted(f for f in features
+                                   if f.startswith(("AVX", "AMX", "F16C", "FMA")))}
 
 
 def prepare_documents(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
@@ -196,8 +220,9 @@ def measure_contended_queries(args: argparse.Namespace, state: dict[str, Any]
     busy = subprocess.Popen(
         [sys.executable, "-c", _BUSY_SCRIPT, compute_path(args.model, args.compute),
          str(len(state["docs"]))], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(
-            [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)])})
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(  # after an --isa build's dir
+            [*filter(None, [os.environ.get("PYTHONPATH")]),
+             str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)])})
     out: dict[str, Any] = {}
     fitted = e._cpu_share
     try:
@@ -237,8 +262,13 @@ def measure_reference(args: argparse.Namespace, state: dict[str, Any]) -> dict[s
     out: dict[str, Any] = {}
     best = None
     for size in (int(x) for x in args.reference_batch_sizes.split(",")):
-        ref, seconds = run_reference(args.reference_python, Path(args.reference_model), texts,
-                                     threads=state["embedder"].n_threads, batch_size=size)
+        ref, seconds, info = run_reference(args.reference_python, Path(args.reference_model),
+                                           texts, threads=state["embedder"].n_threads,
+                                           batch_size=size)
+        refused = args.isa and isa.check_reference_capability(args.isa, info["cpu_capability"])
+        if refused:
+            raise SystemExit(f"refusing to measure: {refused}")
+        out["reference_cpu_capability"] = info["cpu_capability"]
         out[f"reference_tokens_per_s_batch{size}"] = round(state["doc_tokens"] / seconds, 1)
         if best is None or seconds < best[1]:
             best = (ref, seconds, size)
@@ -317,6 +347,7 @@ def measure_index(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, 
     engine.close()
     raw = state["results"].get("ours_tokens_per_s")
     tokens_per_s = embedded / seconds
+    ref = state["results"].get("reference_tokens_per_s")
     if not args.keep_index:
         state["cleanup"] = lambda: shutil.rmtree(work, ignore_errors=True)
     return {"index_files": report.added, "index_chunks": report.chunks,
@@ -324,7 +355,8 @@ def measure_index(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, 
             "index_files_per_s": round(report.added / seconds, 2),
             "index_chunks_per_s": round(report.chunks / seconds, 2),
             "index_tokens_per_s": round(tokens_per_s, 1),
-            "index_share_of_raw": round(tokens_per_s / raw, 3) if raw else None}
+            "index_share_of_raw": round(tokens_per_s / raw, 3) if raw else None,
+            "index_ratio": round(tokens_per_s / ref, 2) if ref else None}
 
 
 def measure_cold_search(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
@@ -369,14 +401,31 @@ def run(args: argparse.Namespace, measurements: list[Measurement] = MEASUREMENTS
     return state["results"]
 
 
+def isa_variants(args: argparse.Namespace) -> list[str]:
+    """The --isa table's rows: the model as is, then F16, BF16, Q4_0 copies of --f32-model."""
+    kinds = ("f16", "bf16", "q4_0")
+    f32 = args.f32_model or str(DEV_MODELS / "embeddinggemma-300m-f32.gguf")
+    if not Path(f32).is_file():
+        log.warning("no f32 model (%s): --isa measures the model as is only", f32)
+        return [f"{args.model}@model"]
+    return [f"{args.model}@model", *(quantize(f32, k) for k in kinds)]
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     args = parse_args(argv)
+    if args.isa and os.environ.get(isa.CHILD_ENV) != args.isa:
+        return isa.rerun_under(args.isa, Path(__file__).resolve(),
+                               sys.argv[1:] if argv is None else argv)
     if args.quantize:
         args.model = quantize(args.model, args.quantize)
+    if args.isa and not args.variant:
+        args.variant = isa_variants(args)
     results = run(args)
     results.setdefault("reference_tokens_per_s", None)
     results.setdefault("ratio", None)
+    if args.isa:
+        print(isa.table(args.isa, results), flush=True)
     print(json.dumps(results))
     return 0
 
