@@ -6,10 +6,11 @@
 Embeds NFCorpus documents packed the way LlamaEmbedder packs them (and, with --queries,
 single queries) on one llama.cpp context whose eval callback asks to see every node, so the
 scheduler computes the graph one node at a time and the time between two callbacks is one
-operation's. Matrix multiplications are grouped by weight (attn_q, ffn_up, ...) with their
-GFLOP/s; --peak-gflops (e.g. bench/cpu_peak.c's figure for the threads used) adds the share
-of that peak. Per-node dispatch adds overhead (the total is printed beside the plain run's),
-so read shares, not absolute times. The last line is one JSON object.
+operation's (one thread: this thread's CPU time, which other processes' load does not
+inflate; more threads: wall time). Matrix multiplications are grouped by weight (attn_q,
+ffn_up, ...) with their GFLOP/s; --peak-gflops (bench/cpu_peak.c's figure for the threads
+used) adds the share of that peak. Per-node dispatch adds a little overhead (the plain
+run's rate is printed beside it). The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import re
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,7 +49,8 @@ class GgmlTensor(ctypes.Structure):  # ggml.h, struct ggml_tensor (the fields re
 
 
 class OpTimer:
-    def __init__(self, ggml_base: ctypes.CDLL) -> None:
+    def __init__(self, ggml_base: ctypes.CDLL, clock: Callable[[], float]) -> None:
+        self.clock = clock
         self._desc = ggml_base.ggml_op_desc
         self._desc.restype = ctypes.c_char_p
         self._desc.argtypes = [ctypes.c_void_p]
@@ -56,18 +59,18 @@ class OpTimer:
         self.seconds: dict[str, float] = defaultdict(float)
         self.flops: dict[str, float] = defaultdict(float)
         self.on = False
-        self._last = time.perf_counter()
+        self._last = clock()
 
     def callback(self, t: int, ask: bool, _user: int) -> bool:
         if ask:
             return True  # observe every node: each is computed on its own
-        now = time.perf_counter()
+        now = self.clock()
         if self.on:
             tensor = GgmlTensor.from_address(t)
             key, flops = self._classify(t, tensor)
             self.seconds[key] += now - self._last
             self.flops[key] += flops
-        self._last = time.perf_counter()
+        self._last = self.clock()
         return True
 
     def _classify(self, ptr: int, t: GgmlTensor) -> tuple[str, float]:
@@ -113,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         seqs = [e._tokenize(format_document(t, x), add_special=True) for t, x in docs]
         packs = e._packs(seqs)
     base = ctypes.CDLL(str(Path(llama_cpp.__file__).parent / "lib" / "libggml-base.so"))
-    timer = OpTimer(base)
+    # One thread computes on this (the calling) thread: its CPU time excludes preemption.
+    clock = time.thread_time if args.threads == 1 else time.perf_counter
+    timer = OpTimer(base, clock)
     cb = llama_cpp.ggml_backend_sched_eval_callback(timer.callback)
     # A second context of the same model, whose scheduler reports every node.
     slot = LlamaSlot(llama_cpp, e._model, max_tokens=e.max_tokens, max_seqs=e.max_seqs,
@@ -124,23 +129,23 @@ def main(argv: list[str] | None = None) -> int:
                       kv_type=0 if args.kv_f32 else None)
     tokens = sum(len(s) for s in seqs)
     plain.encode([seqs[i] for i in packs[0]])  # warm-up
-    t = time.perf_counter()
+    t = clock()
     for pack in packs:
         plain.encode([seqs[i] for i in pack])
-    plain_s = time.perf_counter() - t
+    plain_s = clock() - t
     slot.encode([seqs[i] for i in packs[0]])
     timer.on = True
-    t = time.perf_counter()
+    t = clock()
     for pack in packs:
-        timer._last = time.perf_counter()
+        timer._last = clock()
         slot.encode([seqs[i] for i in pack])
-    profiled_s = time.perf_counter() - t
+    profiled_s = clock() - t
     total = sum(timer.seconds.values())
     rows = sorted(timer.seconds.items(), key=lambda kv: -kv[1])
     print(f"{Path(args.model).name}: {len(seqs)} sequences, {tokens} tokens in {len(packs)} "
           f"packs, {args.threads} thread(s); features {sorted(llama_build_features())}")
-    print(f"plain run {tokens / plain_s:.0f} tokens/s; per-node run {tokens / profiled_s:.0f} "
-          f"tokens/s ({total:.2f} s in nodes)")
+    print(f"{'CPU' if args.threads == 1 else 'wall'} time: plain run {tokens / plain_s:.0f} "
+          f"tokens/s; per-node run {tokens / profiled_s:.0f} tokens/s ({total:.2f} s in nodes)")
     out = []
     for key, s in rows:
         gf = timer.flops[key] / s / 1e9 if timer.flops[key] else None
