@@ -9,6 +9,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,36 @@ def cap_document(embedder: Any, title: str, text: str, cap: int) -> str:
         else:
             hi = mid - 1
     return text[:lo]
+
+
+class OthersLoad:
+    """How many CPUs' worth of work other processes did while the block ran (from
+    /proc/stat; this process and its waited-for children excluded). On a shared machine a
+    figure measured under load > 0.2 is suspect: see the tables' "others" column."""
+
+    cpus: float | None = None
+
+    @staticmethod
+    def _read() -> tuple[float, float] | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as f:
+                ticks = [int(x) for x in f.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        t = os.times()
+        own = t.user + t.system + t.children_user + t.children_system
+        busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+        return busy / os.sysconf("SC_CLK_TCK"), own
+
+    def __enter__(self) -> OthersLoad:
+        self._start, self._t = self._read(), time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end, wall = self._read(), time.monotonic() - self._t
+        if self._start and end and wall > 0:
+            others = (end[0] - self._start[0]) - (end[1] - self._start[1])
+            self.cpus = round(max(0.0, others / wall), 2)
 
 
 def peak_rss_mb() -> float:

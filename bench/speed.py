@@ -38,6 +38,7 @@ import isa  # noqa: E402
 import numpy as np  # noqa: E402
 from _common import (  # noqa: E402
     DEV_MODELS,
+    OthersLoad,
     cap_document,
     default_reference_model,
     nfcorpus_docs,
@@ -183,9 +184,10 @@ def measure_documents(args: argparse.Namespace, state: dict[str, Any]) -> dict[s
     e, docs = state["embedder"], state["docs"]
     e.embed_documents(docs[:4])  # warm-up: first graph build and page-in
     t = time.perf_counter()
-    state["vectors"] = e.embed_documents(docs)
+    with OthersLoad() as load:
+        state["vectors"] = e.embed_documents(docs)
     seconds = time.perf_counter() - t
-    return {"ours_seconds": round(seconds, 2),
+    return {"ours_seconds": round(seconds, 2), "ours_others_load": load.cpus,
             "ours_tokens_per_s": round(state["doc_tokens"] / seconds, 1)}
 
 
@@ -262,9 +264,12 @@ def measure_reference(args: argparse.Namespace, state: dict[str, Any]) -> dict[s
     out: dict[str, Any] = {}
     best = None
     for size in (int(x) for x in args.reference_batch_sizes.split(",")):
-        ref, seconds, info = run_reference(args.reference_python, Path(args.reference_model),
-                                           texts, threads=state["embedder"].n_threads,
-                                           batch_size=size)
+        with OthersLoad() as load:
+            ref, seconds, info = run_reference(args.reference_python,
+                                               Path(args.reference_model), texts,
+                                               threads=state["embedder"].n_threads,
+                                               batch_size=size)
+        out[f"reference_others_load_batch{size}"] = load.cpus
         refused = args.isa and isa.check_reference_capability(args.isa, info["cpu_capability"])
         if refused:
             raise SystemExit(f"refusing to measure: {refused}")
@@ -301,11 +306,12 @@ def measure_variants(args: argparse.Namespace, state: dict[str, Any]) -> dict[st
         e = load_embedder(args, model, compute)
         e.embed_documents(state["docs"][:4])
         t = time.perf_counter()
-        vectors = e.embed_documents(state["docs"])
+        with OthersLoad() as load:
+            vectors = e.embed_documents(state["docs"])
         seconds = time.perf_counter() - t
         times = query_times_ms(e, queries)
         variants.append({"model": model, "compute": compute, "runs": str(e.path),
-                         "repack": e.repack,
+                         "repack": e.repack, "others_load": load.cpus,
                          "tokens_per_s": round(state["doc_tokens"] / seconds, 1),
                          "query_p50_ms": round(percentile(times, 50), 1),
                          "vectors": vectors})
@@ -340,7 +346,8 @@ def measure_index(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, 
     engine.load_model()
     before = engine.embedder.inner.tokens_embedded
     t = time.perf_counter()
-    report = engine.index([docs])
+    with OthersLoad() as load:
+        report = engine.index([docs])
     seconds = time.perf_counter() - t
     # Tokens as embedded (prompt included), like doc_tokens of the raw measurement.
     embedded = engine.embedder.inner.tokens_embedded - before
@@ -351,6 +358,7 @@ def measure_index(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, 
     if not args.keep_index:
         state["cleanup"] = lambda: shutil.rmtree(work, ignore_errors=True)
     return {"index_files": report.added, "index_chunks": report.chunks,
+            "index_others_load": load.cpus,
             "index_seconds": round(seconds, 2),
             "index_files_per_s": round(report.added / seconds, 2),
             "index_chunks_per_s": round(report.chunks / seconds, 2),
@@ -371,7 +379,9 @@ def measure_cold_search(args: argparse.Namespace, state: dict[str, Any]) -> dict
     times = []
     for query in ("vitamin D and bone health", "statins and breast cancer", "gut bacteria"):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "gemmasearch", "search", query, "--json"],
+        # --no-service: a cold process, not an answer from the service the first call starts
+        subprocess.run([sys.executable, "-m", "gemmasearch", "search", query, "--json",
+                        "--no-service"],
                        env=env, capture_output=True, check=True)
         times.append(time.perf_counter() - t)
     if "cleanup" in state:
