@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import cap_document, nfcorpus_docs, nfcorpus_queries  # noqa: E402
+from _common import cap_document, nfcorpus_docs, nfcorpus_queries, shared_dir  # noqa: E402, F401
 
 from gemmasearch.embedder import (  # noqa: E402
     LlamaEmbedder,
