@@ -88,7 +88,7 @@ def test_the_table_has_a_row_per_measurement() -> None:
     lines = text.splitlines()
     assert len(lines) == 2 + 5  # header, rule, reference, shipped, variant, index, query
     assert "| 500 / 250 | 1 |" in text
-    assert "q8_0.gguf) | 750 | 1.50 | 0.9996 / 0.9995 | 0.1 |" in text
+    assert "q8_0.gguf) | 750 | 1.50 | - | 0.9996 / 0.9995 | 0.1 |" in text
     assert "f16.gguf (query p50 28.0 ms) | 600 | 1.20 |" in text
     assert "at batch 1 | 700 | 1.40 |" in text
 
