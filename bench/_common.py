@@ -9,6 +9,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,38 @@ def cap_document(embedder: Any, title: str, text: str, cap: int) -> str:
     return text[:lo]
 
 
+class OthersLoad:
+    """How many CPUs' worth of work other processes did while the block ran (from
+    /proc/stat; this process and its waited-for children excluded). On a shared machine a
+    figure measured under load > 0.2 is suspect: see the tables' "others" column."""
+
+    cpus: float | None = None
+    own_cpu_s: float | None = None  # CPU time of this process and its waited-for children
+
+    @staticmethod
+    def _read() -> tuple[float, float] | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as f:
+                ticks = [int(x) for x in f.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        t = os.times()
+        own = t.user + t.system + t.children_user + t.children_system
+        busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+        return busy / os.sysconf("SC_CLK_TCK"), own
+
+    def __enter__(self) -> OthersLoad:
+        self._start, self._t = self._read(), time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end, wall = self._read(), time.monotonic() - self._t
+        if self._start and end and wall > 0:
+            own = end[1] - self._start[1]
+            self.own_cpu_s = round(own, 3)
+            self.cpus = round(max(0.0, (end[0] - self._start[0] - own) / wall), 2)
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
@@ -82,21 +115,23 @@ job = json.load(open(sys.argv[1]))
 torch.set_num_threads(job["threads"])
 model = SentenceTransformer(job["model"], device="cpu")
 model.encode(job["texts"][:8], prompt="", batch_size=job["batch_size"])  # warm-up
-t = time.perf_counter()
+t, cpu = time.perf_counter(), time.process_time()
 v = model.encode(job["texts"], prompt="", batch_size=job["batch_size"],
                  normalize_embeddings=True, convert_to_numpy=True)
-seconds = time.perf_counter() - t
+seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
 np.save(sys.argv[2], v.astype(np.float32))
-print(json.dumps({"seconds": seconds, "torch": torch.__version__,
-                  "threads": torch.get_num_threads()}))
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "torch": torch.__version__,
+                  "threads": torch.get_num_threads(),
+                  "cpu_capability": torch.backends.cpu.get_cpu_capability()}))
 """
 
 
 def run_reference(
     python: str, model: Path, texts: list[str], threads: int, batch_size: int = 32
-) -> tuple[Any, float]:
+) -> tuple[Any, float, dict[str, Any]]:
     """Embed already-formatted ``texts`` with sentence-transformers float32 in a
-    subprocess; returns (vectors, seconds of encode excluding load and warm-up)."""
+    subprocess; returns (vectors, seconds of encode excluding load and warm-up, what the
+    reference reported: torch version, threads, cpu_capability)."""
     import numpy as np
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,4 +154,4 @@ def run_reference(
             sys.stderr.write(proc.stderr[-3000:])
             raise RuntimeError(f"reference run failed ({python})")
         info = json.loads(proc.stdout.strip().splitlines()[-1])
-        return np.load(out), float(info["seconds"])
+        return np.load(out), float(info["seconds"]), info

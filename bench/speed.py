@@ -5,12 +5,19 @@ sentence-transformers float32 reference on the same documents and prompts.
         --reference-python /tmp/refvenv/bin/python --variant Q8.gguf@model --variant Q4_0.gguf
 
 --model is run the way gemmasearch runs it (--compute auto: a Q8_0 model from the F16 or
-BF16 copy gemmasearch.compute picks for the build's CPU class); each --variant
-PATH[@model] is timed on the same documents in the same run and compared with the same
-reference run. The last line printed is one JSON object with every figure. Each
-measurement is one function taking (args, state) and returning a dict merged into the
-results, so more (index throughput of `gemmasearch index`, cold search) are entries of
-MEASUREMENTS.
+BF16 copy gemmasearch.compute picks for the build's CPU class); each --variant PATH[@model]
+is timed on the same documents in the same run and compared with the same reference run.
+--isa avx2|avx512|avx512bf16|native
+measures another CPU class on this machine (bench/isa.py: a llama-cpp-python built for that
+instruction set only, the torch reference restricted to it) and prints the class's table:
+
+    .venv/bin/python bench/speed.py --isa avx2 --docs 60 --compare-reference \
+        --reference-python ~/.cache/gemmasearch-dev/refvenv/bin/python
+
+(with no --variant: Q8_0 as is, F16, BF16 and Q4_0 copies quantized once from --f32-model).
+The last line printed is one JSON object with every figure. Each measurement is one
+function taking (args, state) and returning a dict merged into the results, so more
+(index throughput of `gemmasearch index`, cold search) are entries of MEASUREMENTS.
 """
 
 from __future__ import annotations
@@ -28,8 +35,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import isa  # noqa: E402
 import numpy as np  # noqa: E402
 from _common import (  # noqa: E402
+    DEV_MODELS,
+    OthersLoad,
     cap_document,
     default_reference_model,
     nfcorpus_docs,
@@ -77,10 +87,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep-index", action="store_true", help="keep the index built under /tmp")
     p.add_argument("--reference-python", default=os.environ.get("GEMMASEARCH_REFERENCE_PYTHON"))
     p.add_argument("--reference-model", default=str(default_reference_model()))
-    p.add_argument("--reference-batch-sizes", default="1",
+    p.add_argument("--isa", choices=isa.CLASSES,
+                   help="measure this CPU class: its own llama.cpp build (bench/isa.py), the "
+                        "reference limited to the same instruction set")
+    p.add_argument("--f32-model", default=os.environ.get("GEMMASEARCH_TEST_MODEL_F32"),
+                   help="f32 GGUF the --isa variants (F16, BF16, Q4_0) are quantized from")
+    p.add_argument("--reference-batch-sizes", default=None,
                    help="comma list; the fastest counts (measured here: 1 and 4 fastest, "
                         "32, sentence-transformers' default, 2-3x slower)")
     args = p.parse_args(argv)
+    args.reference_batch_sizes = args.reference_batch_sizes or ("1,8" if args.isa else "1")
     if not args.model:
         p.error("--model or $GEMMASEARCH_TEST_MODEL is required")
     if args.compare_reference and not args.reference_python:
@@ -89,11 +105,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def quantize(src: str, kind: str) -> str:
-    """Quantize ``src`` (f32/f16 GGUF) with llama.cpp into /tmp (kept for reuse). Token
-    embeddings (only looked up, never multiplied) become Q8_0 for every type but f16."""
+    """Quantize ``src`` (f32/f16 GGUF) with llama.cpp into the dev cache (kept for reuse).
+    Token embeddings (only looked up, never multiplied) become Q8_0 for every type but f16."""
+    from gemmasearch.embedder import llama_build_features
+
+    llama_build_features()  # loads llama.cpp with its log routed to logging (quiet)
     import llama_cpp
 
-    dst = Path("/tmp") / f"embeddinggemma-300m-{kind}.gguf"
+    dst = DEV_MODELS / "quantized" / f"{Path(src).stem.removesuffix('-f32')}-{kind}.gguf"
+    dst.parent.mkdir(parents=True, exist_ok=True)
     if not dst.exists() or dst.stat().st_mtime < Path(src).stat().st_mtime:
         params = llama_cpp.llama_model_quantize_default_params()
         params.ftype = QUANT_TYPES[kind]
@@ -143,10 +163,15 @@ def measure_load(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, A
     state["embedder"] = load_embedder(args, args.model, args.compute)
     e = state["embedder"]
     features = llama_build_features()
-    return {"model": args.model, "runs": str(e.path), "compute": args.compute,
+    refused = args.isa and isa.check_llama_features(args.isa, features)
+    if refused:
+        raise SystemExit(f"refusing to measure: {refused}")
+    return {"isa": args.isa or "native", "model": args.model, "runs": str(e.path),
+            "compute": args.compute,
             "repack": e.repack, "model_load_s": round(time.perf_counter() - t, 3),
             "threads": e.n_threads, "batch_tokens": e.batch_tokens,
-            "cpu_features": sorted(f for f in features if f.startswith(("AVX512", "AMX")))}
+            "cpu_features": sorted(f for f in features
+                                   if f.startswith(("AVX", "AMX", "F16C", "FMA")))}
 
 
 def prepare_documents(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
@@ -161,9 +186,13 @@ def measure_documents(args: argparse.Namespace, state: dict[str, Any]) -> dict[s
     e, docs = state["embedder"], state["docs"]
     e.embed_documents(docs[:4])  # warm-up: first graph build and page-in
     t = time.perf_counter()
-    state["vectors"] = e.embed_documents(docs)
+    with OthersLoad() as load:
+        state["vectors"] = e.embed_documents(docs)
     seconds = time.perf_counter() - t
-    return {"ours_seconds": round(seconds, 2),
+    return {"ours_seconds": round(seconds, 2), "ours_others_load": load.cpus,
+            # contention-free: tokens per second of CPU time (1-thread contexts never spin)
+            "ours_tokens_per_cpu_s": round(state["doc_tokens"] / load.own_cpu_s, 1)
+            if load.own_cpu_s else None,
             "ours_tokens_per_s": round(state["doc_tokens"] / seconds, 1)}
 
 
@@ -198,8 +227,9 @@ def measure_contended_queries(args: argparse.Namespace, state: dict[str, Any]
     busy = subprocess.Popen(
         [sys.executable, "-c", _BUSY_SCRIPT, compute_path(args.model, args.compute),
          str(len(state["docs"]))], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(
-            [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)])})
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(  # after an --isa build's dir
+            [*filter(None, [os.environ.get("PYTHONPATH")]),
+             str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)])})
     out: dict[str, Any] = {}
     fitted = e._cpu_share
     try:
@@ -239,8 +269,20 @@ def measure_reference(args: argparse.Namespace, state: dict[str, Any]) -> dict[s
     out: dict[str, Any] = {}
     best = None
     for size in (int(x) for x in args.reference_batch_sizes.split(",")):
-        ref, seconds = run_reference(args.reference_python, Path(args.reference_model), texts,
-                                     threads=state["embedder"].n_threads, batch_size=size)
+        with OthersLoad() as load:
+            ref, seconds, info = run_reference(args.reference_python,
+                                               Path(args.reference_model), texts,
+                                               threads=state["embedder"].n_threads,
+                                               batch_size=size)
+        out[f"reference_others_load_batch{size}"] = load.cpus
+        # torch's OpenMP threads spin between operations: with >1 thread this counts
+        # their waiting too, so compare per CPU-second with --threads 1
+        out[f"reference_tokens_per_cpu_s_batch{size}"] = round(
+            state["doc_tokens"] / info["cpu_seconds"], 1)
+        refused = args.isa and isa.check_reference_capability(args.isa, info["cpu_capability"])
+        if refused:
+            raise SystemExit(f"refusing to measure: {refused}")
+        out["reference_cpu_capability"] = info["cpu_capability"]
         out[f"reference_tokens_per_s_batch{size}"] = round(state["doc_tokens"] / seconds, 1)
         if best is None or seconds < best[1]:
             best = (ref, seconds, size)
@@ -273,11 +315,14 @@ def measure_variants(args: argparse.Namespace, state: dict[str, Any]) -> dict[st
         e = load_embedder(args, model, compute)
         e.embed_documents(state["docs"][:4])
         t = time.perf_counter()
-        vectors = e.embed_documents(state["docs"])
+        with OthersLoad() as load:
+            vectors = e.embed_documents(state["docs"])
         seconds = time.perf_counter() - t
         times = query_times_ms(e, queries)
         variants.append({"model": model, "compute": compute, "runs": str(e.path),
-                         "repack": e.repack,
+                         "repack": e.repack, "others_load": load.cpus,
+                         "tokens_per_cpu_s": round(state["doc_tokens"] / load.own_cpu_s, 1)
+                         if load.own_cpu_s else None,
                          "tokens_per_s": round(state["doc_tokens"] / seconds, 1),
                          "query_p50_ms": round(percentile(times, 50), 1),
                          "vectors": vectors})
@@ -307,26 +352,30 @@ def measure_index(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, 
     for i, (title, text) in enumerate(nfcorpus_docs(args.docs)):
         (docs / f"doc{i:05d}.md").write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
     settings = load_settings(env={"GEMMASEARCH_HOME": str(work / "home")},
-                             compute=args.compute)
+                             compute=args.compute, threads=args.threads)
     engine = Engine(settings, model=args.model)
     engine.load_model()
     before = engine.embedder.inner.tokens_embedded
     t = time.perf_counter()
-    report = engine.index([docs])
+    with OthersLoad() as load:
+        report = engine.index([docs])
     seconds = time.perf_counter() - t
     # Tokens as embedded (prompt included), like doc_tokens of the raw measurement.
     embedded = engine.embedder.inner.tokens_embedded - before
     engine.close()
     raw = state["results"].get("ours_tokens_per_s")
     tokens_per_s = embedded / seconds
+    ref = state["results"].get("reference_tokens_per_s")
     if not args.keep_index:
         state["cleanup"] = lambda: shutil.rmtree(work, ignore_errors=True)
     return {"index_files": report.added, "index_chunks": report.chunks,
+            "index_others_load": load.cpus,
             "index_seconds": round(seconds, 2),
             "index_files_per_s": round(report.added / seconds, 2),
             "index_chunks_per_s": round(report.chunks / seconds, 2),
             "index_tokens_per_s": round(tokens_per_s, 1),
-            "index_share_of_raw": round(tokens_per_s / raw, 3) if raw else None}
+            "index_share_of_raw": round(tokens_per_s / raw, 3) if raw else None,
+            "index_ratio": round(tokens_per_s / ref, 2) if ref else None}
 
 
 def measure_cold_search(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
@@ -341,7 +390,9 @@ def measure_cold_search(args: argparse.Namespace, state: dict[str, Any]) -> dict
     times = []
     for query in ("vitamin D and bone health", "statins and breast cancer", "gut bacteria"):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "gemmasearch", "search", query, "--json"],
+        # --no-service: a cold process, not an answer from the service the first call starts
+        subprocess.run([sys.executable, "-m", "gemmasearch", "search", query, "--json",
+                        "--no-service"],
                        env=env, capture_output=True, check=True)
         times.append(time.perf_counter() - t)
     if "cleanup" in state:
@@ -371,14 +422,31 @@ def run(args: argparse.Namespace, measurements: list[Measurement] = MEASUREMENTS
     return state["results"]
 
 
+def isa_variants(args: argparse.Namespace) -> list[str]:
+    """The --isa table's rows: the model as is, then F16, BF16, Q4_0 copies of --f32-model."""
+    kinds = ("f16", "bf16", "q4_0")
+    f32 = args.f32_model or str(DEV_MODELS / "embeddinggemma-300m-f32.gguf")
+    if not Path(f32).is_file():
+        log.warning("no f32 model (%s): --isa measures the model as is only", f32)
+        return [f"{args.model}@model"]
+    return [f"{args.model}@model", *(quantize(f32, k) for k in kinds)]
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     args = parse_args(argv)
+    if args.isa and os.environ.get(isa.CHILD_ENV) != args.isa:
+        return isa.rerun_under(args.isa, Path(__file__).resolve(),
+                               sys.argv[1:] if argv is None else argv)
     if args.quantize:
         args.model = quantize(args.model, args.quantize)
+    if args.isa and not args.variant:
+        args.variant = isa_variants(args)
     results = run(args)
     results.setdefault("reference_tokens_per_s", None)
     results.setdefault("ratio", None)
+    if args.isa:
+        print(isa.table(args.isa, results), flush=True)
     print(json.dumps(results))
     return 0
 

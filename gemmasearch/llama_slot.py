@@ -25,7 +25,8 @@ class LlamaSlot:
     """Not thread-safe by itself: callers hold ``lock`` around set_threads + encode."""
 
     def __init__(self, ll: Any, model: Any, *, max_tokens: int, max_seqs: int,
-                 n_threads: int, flash_attn: bool, release_logits: bool = True) -> None:
+                 n_threads: int, flash_attn: bool, release_logits: bool = True,
+                 eval_callback: Any = None, kv_type: int | None = None) -> None:
         self._ll = ll
         self.lock = threading.Lock()
         self.max_tokens = max_tokens
@@ -40,6 +41,10 @@ class LlamaSlot:
             ll.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else ll.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
         p.no_perf = True
+        if kv_type is not None:  # a ggml_type for the K/V cache (llama.cpp default: F16)
+            p.type_k = p.type_v = kv_type
+        if eval_callback is not None:  # bench/op_profile.py: sees every graph node
+            p.cb_eval = eval_callback
         self.ctx: Any = ll.llama_init_from_model(model, p)
         self.batch: Any = None
         if not self.ctx:
