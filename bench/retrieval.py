@@ -119,6 +119,10 @@ def main() -> None:
                              "title 'none' (the prompt question of issue 13)")
     parser.add_argument("--types", default=None,
                         help="search with --type filters, e.g. code (the code-retrieval prompt)")
+    parser.add_argument("--compute", choices=("auto", "model"), default="auto",
+                        help="auto: the weight format gemmasearch picks for this llama.cpp "
+                             "build (run with PYTHONPATH=<a bench/isa.py build> for another "
+                             "CPU class); model: the GGUF as given")
     parser.add_argument("--variants", default="rescore,no-rescore",
                         help="search variants to report for truncated dims")
     args = parser.parse_args()
@@ -134,9 +138,12 @@ def main() -> None:
         kept = {doc["_id"] for doc in corpus[:args.limit_docs]}
         queries = {q: t for q, t in queries.items()
                    if any(r > 0 and d in kept for d, r in qrels[q].items())}
-    settings = load_settings(env={"GEMMASEARCH_HOME": str(work / "home")},
+    settings = load_settings(env={"GEMMASEARCH_HOME": str(work / "home"),
+                                  "GEMMASEARCH_COMPUTE": args.compute},
                              index_dir=work / "index")
     engine = Engine(settings, model=args.model)
+    runs_as = engine.model_info()["runs_as"]
+    print(f"model runs as: {runs_as}", file=sys.stderr)
     rows = []
     started = time.monotonic()
     try:  # re-runs reuse what is already embedded
@@ -165,7 +172,7 @@ def main() -> None:
     engine.close()
     print(json.dumps({"bench": "retrieval", "corpus": args.folder.resolve().name,
                       "suffix": args.suffix, "name_titles": args.name_titles,
-                      "model": Path(args.model).name, "docs": n_docs,
+                      "model": Path(args.model).name, "runs_as": runs_as, "docs": n_docs,
                       "queries": len(queries), "results": rows}))
 
 
