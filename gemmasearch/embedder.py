@@ -48,7 +48,7 @@ def format_document(title: str | None, text: str) -> str:
     return DOCUMENT_PROMPT.format(title=title or "none", text=text)
 
 
-def _l2_normalize(v: np.ndarray) -> np.ndarray:
+def l2_normalize(v: np.ndarray) -> np.ndarray:
     v = np.asarray(v, dtype=np.float32)
     norms = np.linalg.norm(v, axis=-1, keepdims=True)
     return (v / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
@@ -193,7 +193,8 @@ class LlamaEmbedder:
         self._cpu_share = CpuShare() if policy.adaptive_threads else None
         # Documents are embedded by `workers` contexts at once, threads split between
         # them: no barriers between them, so two 1-thread contexts beat one 2-thread
-        # context on 2 cores (bench/speed.py). A query runs on one context, all threads.
+        # context on 2 cores (bench/speed.py). Queries run on a context of their own
+        # (_query_slot) with the threads the document contexts leave free.
         self.workers = policy.workers
         if repack is None:
             # Weight repacking (llama.cpp's "extra" CPU buffer types) makes Q4_0 1.7x
@@ -204,7 +205,7 @@ class LlamaEmbedder:
         self.repack = repack
         self._load_model(repack)
         self._check_embedding_model()
-        self._init_contexts(flash_attn)
+        self._init_contexts()
         self._vocab = self._ll.llama_model_get_vocab(self._model)
 
     # -- loading
@@ -246,17 +247,14 @@ class LlamaEmbedder:
             self.close()
             raise ModelError(f"{self.path} {problem}", hint)
 
-    def _init_contexts(self, flash_attn: bool) -> None:
+    def _init_contexts(self) -> None:
         ll = self._ll
         for _ in range(self.workers):
-            slot = LlamaSlot(ll, self._model, max_tokens=self.max_tokens,
-                             max_seqs=self.max_seqs, n_threads=self.n_threads,
-                             flash_attn=flash_attn, release_logits=self._release_logits)
-            self._slots.append(slot)
-            if not slot.ctx:
+            try:
+                self._slots.append(self._new_slot())
+            except ModelError:
                 self.close()
-                raise ModelError(
-                    f"cannot create a llama.cpp context for {self.path} (out of memory?)")
+                raise
         if ll.llama_pooling_type(self._slots[0].ctx) == ll.LLAMA_POOLING_TYPE_NONE:
             self.close()
             raise ModelError(f"{self.path} has no pooling layer; it is not an embedding model")
@@ -326,7 +324,7 @@ class LlamaEmbedder:
             for pack in packs:
                 out[pack] = self._encode(slot, [seqs[i] for i in pack],
                                          None if query else threads)
-            return _l2_normalize(out)
+            return l2_normalize(out)
         # Each slot takes the next pack (longest first) until none are left.
         queue = iter(packs)
         queue_lock = threading.Lock()
@@ -358,7 +356,7 @@ class LlamaEmbedder:
         for exc in errors:
             if exc is not None:
                 raise exc
-        return _l2_normalize(out)
+        return l2_normalize(out)
 
     def _query_slot(self) -> LlamaSlot:
         """Queries' own context (made on the first query; a few MB): a query never waits
@@ -367,15 +365,17 @@ class LlamaEmbedder:
         a document slot."""
         with self._query_slot_lock:
             if self._query_slot_ is None:
-                slot = LlamaSlot(self._ll, self._model, max_tokens=self.max_tokens,
-                                 max_seqs=self.max_seqs, n_threads=self.n_threads,
-                                 flash_attn=self._flash_attn,
-                                 release_logits=self._release_logits)
-                if not slot.ctx:
-                    raise ModelError(f"cannot create a llama.cpp context for {self.path} "
-                                     "(out of memory?)")
-                self._query_slot_ = slot
+                self._query_slot_ = self._new_slot()
             return self._query_slot_
+
+    def _new_slot(self) -> LlamaSlot:
+        slot = LlamaSlot(self._ll, self._model, max_tokens=self.max_tokens,
+                         max_seqs=self.max_seqs, n_threads=self.n_threads,
+                         flash_attn=self._flash_attn, release_logits=self._release_logits)
+        if not slot.ctx:
+            raise ModelError(f"cannot create a llama.cpp context for {self.path} "
+                             "(out of memory?)")
+        return slot
 
     def _packs(self, seqs: list[list[int]]) -> list[list[int]]:
         """Group indices (longest first) so each group fits one ubatch of batch_tokens.

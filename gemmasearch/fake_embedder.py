@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gemmasearch.embedder import DIM, MAX_TOKENS, _l2_normalize, format_document, format_query
+from gemmasearch.embedder import DIM, MAX_TOKENS, format_document, format_query, l2_normalize
 
 _WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -56,7 +56,7 @@ class FakeEmbedder:
     def _stack(self, rows: list[np.ndarray]) -> np.ndarray:
         if not rows:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _l2_normalize(np.stack(rows))
+        return l2_normalize(np.stack(rows))
 
     def _vector(self, text: str) -> np.ndarray:
         v = np.zeros(self.dim, dtype=np.float32)

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from gemmasearch.embedder import DIM, MAX_TOKENS, _l2_normalize, format_document, format_query
+from gemmasearch.embedder import DIM, MAX_TOKENS, format_document, format_query, l2_normalize
 from gemmasearch.errors import ModelError
 from gemmasearch.remote_identity import probe_set
 
@@ -342,7 +342,7 @@ class RemoteEmbedder:
                 end += 1
             out[start:end] = self._post_embeddings(list(texts[start:end]))
             start = end
-        return _l2_normalize(out)
+        return l2_normalize(out)
 
     def embed_documents(self, items: Sequence[tuple[str | None, str]]) -> np.ndarray:
         texts = [format_document(title, text) for title, text in items]

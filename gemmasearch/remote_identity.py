@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gemmasearch.embedder import _l2_normalize, format_document, format_query
+from gemmasearch.embedder import format_document, format_query, l2_normalize
 from gemmasearch.errors import ModelError
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def probe_set() -> tuple[list[str], np.ndarray]:
         texts = [format_query(str(q)) for q in z["queries"]]
         texts += [format_document(None, str(d)) for d in z["documents"]]
         vectors = np.vstack([z["query_vectors"], z["document_vectors"]]).astype(np.float32)
-    return texts, _l2_normalize(vectors)
+    return texts, l2_normalize(vectors)
 
 
 # GGUF types whose vectors match the reference as closely as the probe demands.
