@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import resource
 import subprocess
 import sys
@@ -55,6 +56,46 @@ def cap_document(embedder: Any, title: str, text: str, cap: int) -> str:
         else:
             hi = mid - 1
     return text[:lo]
+
+
+def cpu_model() -> dict[str, Any]:
+    """Which CPU the figures come from: name, vendor, family and model (Linux), and for AMD
+    the Zen generation. The instruction-set class is not enough: Zen 4 runs AVX-512 on
+    256-bit halves (its zmm FMA peak equals its ymm one, bench/cpu_peak.c), Zen 5 server
+    parts on full-width units, so the BF16 path's lead over the float32 reference about
+    doubles between the two."""
+    info: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("model name", "vendor_id", "cpu family", "model") and key not in info:
+                info[key] = value.strip()
+            if not line.strip() and info:
+                break  # the first processor's block is enough
+    except OSError:
+        pass
+    out: dict[str, Any] = {"name": info.get("model name") or platform.processor()
+                           or platform.machine(), "vendor": info.get("vendor_id")}
+    if "cpu family" in info and "model" in info:
+        out["family"], out["model"] = int(info["cpu family"]), int(info["model"])
+    if out["vendor"] == "AuthenticAMD" and "family" in out:
+        # family 25 is Zen 3 or Zen 4; only Zen 4 has AVX-512
+        zen = {23: "Zen/Zen+/Zen 2", 26: "Zen 5"}.get(out["family"])
+        if out["family"] == 25:
+            zen = "Zen 4" if "avx512f" in _cpu_flags() else "Zen 3"
+        out["microarchitecture"] = zen
+    return out
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return set()
 
 
 class OthersLoad:

@@ -41,6 +41,7 @@ from _common import (  # noqa: E402
     DEV_MODELS,
     OthersLoad,
     cap_document,
+    cpu_model,
     default_reference_model,
     nfcorpus_docs,
     nfcorpus_queries,
@@ -166,7 +167,8 @@ def measure_load(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, A
     refused = args.isa and isa.check_llama_features(args.isa, features)
     if refused:
         raise SystemExit(f"refusing to measure: {refused}")
-    return {"isa": args.isa or "native", "model": args.model, "runs": str(e.path),
+    return {"isa": args.isa or "native", "cpu": cpu_model(), "model": args.model,
+            "runs": str(e.path),
             "compute": args.compute,
             "repack": e.repack, "model_load_s": round(time.perf_counter() - t, 3),
             "threads": e.n_threads, "batch_tokens": e.batch_tokens,
@@ -446,6 +448,10 @@ def main(argv: list[str] | None = None) -> int:
     results.setdefault("reference_tokens_per_s", None)
     results.setdefault("ratio", None)
     if args.isa:
+        cpu = results.get("cpu") or {}
+        arch = (cpu.get("microarchitecture")
+                or f"family {cpu.get('family')} model {cpu.get('model')}")
+        print(f"CPU: {cpu.get('name')} ({arch})")
         print(isa.table(args.isa, results), flush=True)
     print(json.dumps(results))
     return 0
