@@ -37,6 +37,18 @@ def test_each_cpu_class_runs_q8_0_in_its_measured_fastest_format():
     assert "AVX512 and no AVX512_BF16" in plain.reason
 
 
+def test_avx_vnni_runs_q8_0_as_given_and_says_the_figures_are_borrowed():
+    # Intel 12th gen and later: AVX2 with AVX-VNNI, no AVX-512. Q8_0's int8 kernel uses
+    # vpdpbusd there, as on the AVX512 VNNI build whose ratios stand in for it.
+    vnni = choose_compute("Q8_0", AVX2 | {"AVX_VNNI"})
+    assert vnni.copy is None
+    assert vnni.reason == ("Q8_0 as given: this llama.cpp build has AVX2 with AVX_VNNI and no "
+                           "AVX512, where the AVX512 VNNI build (not this class) ran no copy "
+                           "faster than Q8_0 (BF16 0.89x, F16 0.90x)")
+    # AVX-VNNI alongside AVX-512 is still the AVX-512 class
+    assert compute.cpu_class(AVX512 | {"AVX_VNNI"}) is compute.MEASURED["AVX512"]
+
+
 def test_what_runs_as_given_says_why():
     assert choose_compute("Q8_0", AVX2, mode="model") == compute.ComputeChoice(
         None, "compute = model: the GGUF runs exactly as given")
