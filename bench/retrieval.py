@@ -90,9 +90,9 @@ def drop_name_titles() -> None:
     """Index as if a title taken from the file name were no title at all."""
     import dataclasses
 
-    from gemmasearch import indexer
+    from gemmasearch import prepare
 
-    extract = indexer.extract
+    extract = prepare.extract
 
     def extract_without_name_title(path, data, kind=None):  # type: ignore[no-untyped-def]
         document = extract(path, data, kind)
@@ -100,7 +100,7 @@ def drop_name_titles() -> None:
             document = dataclasses.replace(document, title="")
         return document
 
-    indexer.extract = extract_without_name_title
+    prepare.extract = extract_without_name_title
 
 
 def main() -> None:

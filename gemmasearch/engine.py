@@ -7,12 +7,12 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from gemmasearch.config import Settings, load_settings
-from gemmasearch.embedder import DOCUMENT_PROMPT, QUERY_PROMPT, Embedder
+from gemmasearch.embedder import Embedder
 from gemmasearch.errors import (
     IndexDamagedError,
     IndexError_,
@@ -24,69 +24,17 @@ from gemmasearch.extract import Document, extract
 from gemmasearch.index import Collection, IndexFingerprint
 from gemmasearch.indexer import Indexer
 from gemmasearch.lexical import parse_query
-from gemmasearch.models import (
-    ModelSpec,
-    file_sha256,
-    inspect_model,
-    pull_default_model,
-    resolve_model,
-)
+from gemmasearch.model_handle import PROMPT_FORMAT, ModelHandle, SharedEmbedder
+from gemmasearch.models import ModelSpec
 from gemmasearch.report import IndexReport, Progress
 from gemmasearch.scan import Scanner
 from gemmasearch.search import Searcher, SearchOptions, SearchResult
-from gemmasearch.sniff import UNSUPPORTED
+from gemmasearch.status import SKIP_REASONS, STATUS_SKIPPED_PATHS, index_status
 
-if TYPE_CHECKING:
-    from gemmasearch.remote_embedder import RemoteEmbedder
+__all__ = ["PROMPT_FORMAT", "SKIP_REASONS", "STATUS_SKIPPED_PATHS", "Engine",
+           "SharedEmbedder"]
 
 log = logging.getLogger(__name__)
-
-PROMPT_FORMAT = f"{QUERY_PROMPT} || {DOCUMENT_PROMPT}"
-# Reasons `status` lists as skipped (by design) rather than failed, with a few paths each.
-SKIP_REASONS = (UNSUPPORTED,)
-STATUS_SKIPPED_PATHS = 20
-
-
-class SharedEmbedder:
-    """Shares an embedder between threads (searches, the watcher, TUI re-indexing).
-
-    Document batches run one at a time. An embedder with ``concurrent_queries`` (the
-    llama.cpp one) lets a query in between two of its packs; any other is serialized,
-    documents in small slices so a query waits for at most one slice."""
-
-    SLICE = 8
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
-        self._lock = threading.Lock()
-        self._concurrent = bool(getattr(inner, "concurrent_queries", False))
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)  # the tokenizer only reads the vocabulary
-
-    def prompt_overhead_tokens(self, title: str | None) -> int:
-        return self.inner.prompt_overhead_tokens(title)
-
-    def embed_documents(self, items: Sequence[tuple[str | None, str]]) -> np.ndarray:
-        if self._concurrent:
-            with self._lock:
-                return self.inner.embed_documents(items)
-        parts = []
-        for start in range(0, len(items), self.SLICE):
-            with self._lock:
-                parts.append(self.inner.embed_documents(items[start:start + self.SLICE]))
-        return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
-
-    def embed_queries(self, texts: Sequence[str], task: str = "search") -> np.ndarray:
-        if self._concurrent:
-            return self.inner.embed_queries(texts, task)
-        with self._lock:
-            return self.inner.embed_queries(texts, task)
-
-    def close(self) -> None:
-        with self._lock:
-            self.inner.close()
 
 
 class _LazyEmbedder:
@@ -106,138 +54,45 @@ class Engine:
     def __init__(self, settings: Settings | None = None, *, model: str | None = None,
                  embedder: Embedder | None = None, model_sha256: str | None = None) -> None:
         self.settings = settings or load_settings()
-        self._model_flag = model
-        self._embedder = SharedEmbedder(embedder) if embedder is not None else None
-        # An injected embedder (tests, benchmarks) is identified by its name.
-        self._injected = embedder is not None
-        self._model_sha256 = model_sha256 or (embedder.name if embedder else None)
-        self._remote_name = ""  # with an embedding server: the model file it stands in for
+        self._lock = threading.RLock()
+        self._model = ModelHandle(self.settings, model, embedder, model_sha256, self._lock)
         self._reader: Collection | None = None
         self._watcher: Any = None
-        self._fingerprints: dict[int, IndexFingerprint] = {}
-        self._lock = threading.RLock()
 
-    # -- model ----------------------------------------------------------------------
+    # -- model (see gemmasearch.model_handle) ---------------------------------------
 
     def model_spec(self) -> ModelSpec:
-        return resolve_model(self.settings, self._model_flag)
+        return self._model.spec()
 
     @property
     def remote(self) -> bool:
         """Whether texts are embedded by a server (``embedder = URL``), not in-process."""
-        return bool(self.settings.embedder) and not self._injected
+        return self._model.remote
 
     def ensure_model(self) -> None:
         """For writing commands: fetch the default model if nothing else is configured."""
-        if self._embedder is not None or self.remote:
-            return
-        from gemmasearch.errors import ModelError
-
-        try:
-            self.model_spec()
-            return
-        except ModelError:
-            if self._model_flag or self.settings.model:
-                raise
-        pull_default_model(self.settings)
+        self._model.ensure()
 
     @property
     def embedder(self) -> SharedEmbedder:
-        with self._lock:
-            if self._embedder is None and self.remote:
-                from gemmasearch.remote_embedder import RemoteEmbedder
-
-                assert self.settings.embedder
-                self._embedder = SharedEmbedder(RemoteEmbedder(
-                    self.settings.embedder, document_tokens=self.settings.chunk_tokens))
-            if self._embedder is None:
-                from gemmasearch.compute import compute_model
-                from gemmasearch.embedder import (
-                    LlamaEmbedder,
-                    llama_build_features,
-                    llama_gpu_devices,
-                )
-
-                spec = self.model_spec()
-                path = compute_model(spec.path, self.settings.paths.cache_dir,
-                                     llama_build_features(), self.settings.compute,
-                                     info=inspect_model(spec.path), gpus=llama_gpu_devices())
-                self._embedder = SharedEmbedder(LlamaEmbedder(
-                    path, n_threads=self.settings.threads, name=spec.path.stem))
-            return self._embedder
-
-    def _remote(self) -> RemoteEmbedder:
-        from gemmasearch.remote_embedder import RemoteEmbedder
-
-        inner = self.embedder.inner
-        assert isinstance(inner, RemoteEmbedder)
-        return inner
+        return self._model.embedder
 
     @property
     def embedder_loaded(self) -> bool:
-        return self._embedder is not None
+        return self._model.loaded
 
     def load_model(self) -> None:
         """Load the embedder now (the TUI calls this from a worker thread at start)."""
         _ = self.embedder
 
     def model_sha256(self) -> str:
-        if self._model_sha256 is None and self.remote:
-            from gemmasearch.remote_identity import remote_identity
-
-            self._remote().verify()  # another model is refused here, before any index
-            self._model_sha256, self._remote_name = remote_identity(self.settings,
-                                                                    self._model_flag)
-        if self._model_sha256 is None:
-            spec = self.model_spec()
-            self._model_sha256 = file_sha256(spec.path, self.settings.paths.cache_dir)
-        return self._model_sha256
+        return self._model.sha256()
 
     def model_info(self) -> dict[str, Any]:
-        if self.remote:
-            from gemmasearch.remote_identity import remote_model_info
-
-            return remote_model_info(self._remote(), self.model_sha256())
-        spec = self.model_spec()
-        info = inspect_model(spec.path)
-        from gemmasearch.compute import cpu_class, plan_compute
-        from gemmasearch.embedder import llama_build_features, llama_gpu_devices
-
-        features, gpus = llama_build_features(), llama_gpu_devices()
-        plan = plan_compute(spec.path, self.settings.paths.cache_dir, info.quantization,
-                            features, self.settings.compute, gpus)
-        runs_as = plan.runs_as
-        if plan.choice.copy and not plan.path.is_file():
-            runs_as += " (made on first load)"
-        cls = cpu_class(features)
-        runs_on = (f"GPU: {', '.join(gpus)}" if gpus
-                   else f"CPU ({cls.name} build)" if cls else "CPU")
-        return {"path": str(spec.path), "source": spec.source, "name": spec.path.name,
-                "architecture": info.architecture, "quantization": info.quantization,
-                "runs_as": runs_as, "runs_on": runs_on, "why": plan.choice.reason,
-                "size_bytes": spec.path.stat().st_size, "sha256": self.model_sha256()}
+        return self._model.info()
 
     def fingerprint_for(self, dims: int) -> IndexFingerprint:
-        # Reading the GGUF header takes 0.5 s: once per process, not once per query of a
-        # long-lived service.
-        known = self._fingerprints.get(dims)
-        if known is None:
-            known = self._fingerprints[dims] = self._fingerprint_for(dims)
-        return known
-
-    def _fingerprint_for(self, dims: int) -> IndexFingerprint:
-        if self.remote:  # the model file the verified server stands in for
-            sha256 = self.model_sha256()
-            return IndexFingerprint(model_sha256=sha256, dims=dims, prompt_format=PROMPT_FORMAT,
-                                    model_name=self._remote_name)
-        if self._injected and self._embedder:
-            name, quantization = self._embedder.name, ""
-        else:
-            path = self.model_spec().path
-            name, quantization = path.name, inspect_model(path).quantization
-        return IndexFingerprint(model_sha256=self.model_sha256(), dims=dims,
-                                prompt_format=PROMPT_FORMAT, model_name=name,
-                                model_quantization=quantization)
+        return self._model.fingerprint_for(dims)
 
     # -- index ----------------------------------------------------------------------
 
@@ -361,7 +216,7 @@ class Engine:
         try:
             collection.ensure_fingerprint(self.fingerprint_for(dims))
         except IndexMismatchError as exc:
-            if self.remote and not self._model_flag and exc.message.startswith(
+            if self.remote and not self._model.flag and exc.message.startswith(
                     "this index was built differently: asked for model"):
                 exc.hint = ("the server was verified, and stands in for the model file given "
                             "here: give the index's model with --model PATH (only its "
@@ -419,54 +274,8 @@ class Engine:
     def status(self) -> dict[str, Any]:
         """What the index holds. Of a damaged one, what can still be read, with ``error``
         set to the IndexDamagedError; of none, ``exists`` false."""
-        info: dict[str, Any] = {"index": str(self.index_dir), "exists": False, "roots": [],
-                                "files": 0, "chunks": 0, "failed": 0, "failures": [],
-                                "skipped": []}
-        if self.remote:  # where texts are embedded, and what that server says it runs
-            info["embedder"] = self._remote().server_info()
-        if not (self.index_dir / "index.sqlite").exists():
-            return info
-        # None: could not be read (a damaged index).
-        info.update(exists=True, files=None, chunks=None, failed=None, model=None, dims=None,
-                    updated_at=None, bytes_on_disk=sum(
-            p.stat().st_size for p in self.index_dir.iterdir() if p.is_file()))
-        try:
-            collection = self.reader()
-            collection.refresh()
-        except IndexDamagedError as exc:
-            return {**info, "error": exc}
-        except NoIndexError:  # a file whose first writer stopped before the schema
-            return {**info, "exists": False}
-        store = collection.store
-
-        def fingerprint() -> dict[str, Any]:
-            fp = collection.fingerprint()
-            return {} if fp is None else {"dims": fp.dims, "model": {
-                "name": fp.model_name, "sha256": fp.model_sha256,
-                "quantization": fp.model_quantization or None}}
-
-        def skipped() -> dict[str, Any]:
-            # Files not indexed by design (no known type, not text) are listed by reason,
-            # apart from the failures.
-            items = []
-            for reason in SKIP_REASONS:
-                count, paths = store.files_with_error(reason, limit=STATUS_SKIPPED_PATHS)
-                if count:
-                    items.append({"reason": reason, "count": count, "paths": paths})
-            return {"skipped": items}
-
-        parts: list[Callable[[], dict[str, Any]]] = [
-            fingerprint, store.stats, skipped, lambda: {"roots": store.roots()},
-            lambda: {"updated_at": store.get_meta("updated_at")},
-            lambda: {"failures": store.failures(exclude=SKIP_REASONS)}]
-        for part in parts:  # each on its own: damage in one table hides only that part
-            try:
-                info.update(part())
-            except IndexDamagedError as exc:
-                info.setdefault("error", exc)
-        if isinstance(info.get("failed"), int):
-            info["failed"] -= sum(item["count"] for item in info["skipped"])
-        return info
+        server = self._model.remote_embedder().server_info() if self.remote else None
+        return index_status(self.index_dir, self.reader, server)
 
     def check(self, repair: bool = False) -> tuple[list[str], list[str]]:
         """(problems found, fixes made). Raises IndexDamagedError for a corrupt file."""
@@ -485,6 +294,4 @@ class Engine:
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
-            if self._embedder is not None:
-                self._embedder.close()
-                self._embedder = None
+            self._model.close()

@@ -66,3 +66,24 @@ class IndexLockedError(IndexError_):
 
 class ExtractionError(GemmasearchError):
     """A single file could not be turned into text; recorded, never fatal to a run."""
+
+
+def storage_error(exc: BaseException) -> IndexError_:
+    """A clear error for a failed write to the index (the transaction was rolled back)."""
+    # SQLite rolls back by itself on SQLITE_FULL, so the ROLLBACK that follows fails and
+    # hides the cause: look at the whole chain.
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 5:
+        chain.append(cause)
+        cause = cause.__context__
+    text = "; ".join(str(e) for e in chain)
+    if "full" in text or any(getattr(e, "errno", None) == 28 for e in chain):
+        return IndexError_(f"the disk holding the index is full ({text})",
+                           hint="free some space and run again; nothing was lost")
+    if "readonly" in text or "read-only" in text or any(
+            getattr(e, "errno", None) in (1, 13, 30) for e in chain):
+        return IndexError_(f"the index folder is read-only ({text})",
+                           hint="choose another with --index or GEMMASEARCH_HOME")
+    return IndexError_(f"cannot write to the index: {text}",
+                       hint="run: gemmasearch check --repair")

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gemmasearch.errors import GemmasearchError, UsageError
-from gemmasearch.indexer import Indexer, storage_error
+from gemmasearch.errors import GemmasearchError, UsageError, storage_error
+from gemmasearch.indexer import Indexer
 from gemmasearch.report import IndexReport, Progress
 from gemmasearch.scan import IGNORE_FILES
 

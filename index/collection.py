@@ -8,10 +8,7 @@ an index that opens and heals itself.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,18 +21,20 @@ import numpy as np
 from gemmasearch.errors import (
     IndexDamagedError,
     IndexError_,
-    IndexLockedError,
     IndexMismatchError,
     NoIndexError,
 )
+from gemmasearch.index.consistency import repair_rows, row_problems, snapshot_problems
+from gemmasearch.index.lock import LOCK_NAME, WriterLock
 from gemmasearch.index.previous import PreviousDatabase, set_aside
 from gemmasearch.index.store import ChunkRecord, FileRecord, Store
 from gemmasearch.index.vectors import VectorIndex, truncate_normalize
 
 log = logging.getLogger(__name__)
 
+__all__ = ["DB_NAME", "LOCK_NAME", "Collection", "IndexFingerprint", "WriterLock"]
+
 DB_NAME = "index.sqlite"
-LOCK_NAME = "writer.lock"
 
 
 @dataclass(frozen=True)
@@ -65,52 +64,6 @@ class IndexFingerprint:
         if self.full_dims != other.full_dims:
             out.append(f"embedding size {other.full_dims} (index built with {self.full_dims})")
         return out
-
-
-class WriterLock:
-    """An exclusive, advisory, per-index lock naming its holder."""
-
-    def __init__(self, folder: Path, description: str) -> None:
-        self.path = folder / LOCK_NAME
-        self.description = description
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        if sys.platform == "win32":  # pragma: no cover - no fcntl; single-writer by convention
-            return
-        import fcntl
-
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise IndexError_(f"cannot write to the index at {self.path.parent}: "
-                              f"{exc.strerror} (read-only?)",
-                              hint="choose another with --index or GEMMASEARCH_HOME") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace")
-            os.close(fd)
-            try:
-                info = json.loads(holder)
-                who = f"pid {info['pid']} ({info['command']}, since {info['since']})"
-            except (ValueError, KeyError):
-                who = "another process"
-            raise IndexLockedError(
-                f"the index is being written by {who}",
-                hint="wait for it to finish, or stop it; searching works meanwhile",
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({
-            "pid": os.getpid(), "command": self.description,
-            "since": time.strftime("%Y-%m-%d %H:%M:%S"),
-        }).encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
 
 
 class Collection:
@@ -384,80 +337,18 @@ class Collection:
     # -- consistency ----------------------------------------------------------------
 
     def check(self) -> list[str]:
-        """Problems found; an empty list means consistent."""
-        problems: list[str] = []
-        q = self.store.conn.execute
-        self.store.quick_check()  # first: a corrupt file is beyond repair here
-        pairs = {
-            "chunks without a vector": "SELECT count(*) FROM chunks WHERE id NOT IN "
-                                       "(SELECT chunk_id FROM embeddings)",
-            "vectors without a chunk": "SELECT count(*) FROM embeddings WHERE chunk_id NOT IN "
-                                       "(SELECT id FROM chunks)",
-            "chunks without a file": "SELECT count(*) FROM chunks WHERE file_id NOT IN "
-                                     "(SELECT id FROM files)",
-            "files whose chunk count is wrong": "SELECT count(*) FROM files f WHERE n_chunks != "
-                                                "(SELECT count(*) FROM chunks WHERE file_id=f.id)",
-            "chunks missing from the word index": "SELECT count(*) FROM chunks WHERE id NOT IN "
-                                                  "(SELECT rowid FROM chunks_fts)",
-            "chunks missing from the trigram index": "SELECT count(*) FROM chunks WHERE id NOT "
-                                                     "IN (SELECT rowid FROM chunks_trigram)",
-        }
-        for label, sql in pairs.items():
-            n = q(sql).fetchone()[0]
-            if n:
-                problems.append(f"{n} {label}")
+        """Problems found; an empty list means consistent (see consistency.py)."""
+        problems = row_problems(self.store)
         fp = self.fingerprint()
         if fp is not None:
-            snapshot, snapshot_generation = VectorIndex.load(self.folder, fp.dims)
-            have, want = snapshot.ids(), self.store.embedding_ids()
-            if len(have) != len(np.unique(have)):
-                problems.append("duplicate ids in the vector snapshot")
-            stale = len(np.setdiff1d(have, want)) + len(np.setdiff1d(want, have))
-            # A snapshot older than the database is normal after a crash: it is brought up
-            # to date on open. Only an unreadable one, or a wrong one that claims to be
-            # current, is a problem.
-            if snapshot_generation == -1 and (self.folder / "vectors.json").exists():
-                problems.append("the vector snapshot is unreadable (rebuilt on open)")
-            elif stale and snapshot_generation >= self.store.generation():
-                problems.append(f"vector snapshot differs from the database by {stale} ids")
+            problems += snapshot_problems(self.folder, self.store, fp.dims)
         return problems
 
     def repair(self) -> list[str]:
         """Fix what ``check`` finds, in one pass: re-queue damaged files, drop orphans
         (chunks first, each with its vector and lexical rows), rewrite FAISS."""
         assert self.writable
-        fixed: list[str] = []
-        with self.store.transaction():
-            q = self.store.conn.execute
-            broken = [r[0] for r in q(
-                "SELECT DISTINCT f.path FROM files f JOIN chunks c ON c.file_id = f.id WHERE "
-                "c.id NOT IN (SELECT chunk_id FROM embeddings) "
-                "OR c.id NOT IN (SELECT rowid FROM chunks_fts) "
-                "OR c.id NOT IN (SELECT rowid FROM chunks_trigram) "
-                "UNION SELECT f.path FROM files f WHERE f.n_chunks != "
-                "(SELECT count(*) FROM chunks WHERE file_id = f.id)")]
-            for path in broken:  # deleting the row makes the next run re-index the file
-                self.store.delete_file(path)
-            if broken:
-                fixed.append(f"re-queued {len(broken)} damaged files")
-            orphans = [r[0] for r in q(
-                "SELECT id FROM chunks WHERE file_id NOT IN (SELECT id FROM files)")]
-            self.store.delete_chunks(orphans)
-            if orphans:
-                fixed.append(f"removed {len(orphans)} orphan chunks")
-            # Then what no chunk owns any more (deleting chunks above left none behind).
-            for sql, label in (
-                ("DELETE FROM embeddings WHERE chunk_id NOT IN (SELECT id FROM chunks)",
-                 "orphan vectors"),
-                ("DELETE FROM chunks_fts WHERE rowid NOT IN (SELECT id FROM chunks)",
-                 "orphan word-index rows"),
-                ("DELETE FROM chunks_trigram WHERE rowid NOT IN (SELECT id FROM chunks)",
-                 "orphan trigram rows"),
-            ):
-                n = q(sql).rowcount
-                if n:
-                    fixed.append(f"removed {n} {label}")
-            self.store.bump_generation()
+        fixed = repair_rows(self.store)
         fp = self.fingerprint()
         if fp is not None:
             self._vectors = VectorIndex(fp.dims)

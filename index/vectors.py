@@ -24,26 +24,50 @@ widens ``nprobe`` by 1/selectivity, so it visits a superset of the lists the unf
 search visits (a filter never drops an allowed result the unfiltered search returns);
 a small allow-list (<= ``exact_filter_max``) or a search that comes back short is
 answered by probing every list, which is exact among the allowed ids.
+
+The stateless FAISS pieces (sizing, construction, selectors, the search of one FAISS
+index) are in ann.py; the snapshot files in snapshot.py.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gemmasearch.index.ann import (
+    EMPTY,
+    FLAT,
+    IVF,
+    id_selector,
+    ivf_nlist,
+    ivf_nprobe,
+    merge_topk,
+    new_flat,
+    new_ivf,
+    nprobe_for,
+    search_base,
+)
+from gemmasearch.index.snapshot import (
+    POINTER,
+    fsync_replace,
+    map_snapshot,
+    read_snapshot,
+    write_snapshot,
+)
+
 if TYPE_CHECKING:
     import faiss
 
+__all__ = ["DEFAULT_EXACT_FILTER_MAX", "DEFAULT_FLAT_MAX", "FLAT", "IVF", "POINTER",
+           "RETRAIN_GROWTH", "TRAIN_PER_LIST", "VectorIndex", "VectorSource", "fsync_replace",
+           "ivf_nlist", "ivf_nprobe", "truncate_normalize"]
+
 log = logging.getLogger(__name__)
 
-FLAT, IVF = "flat", "ivf"
 DEFAULT_FLAT_MAX = 100_000
 DEFAULT_EXACT_FILTER_MAX = 4096
 TRAIN_PER_LIST = 40  # training points per IVF list (k-means sample = nlist * this)
@@ -61,44 +85,6 @@ def truncate_normalize(vectors: np.ndarray, dims: int) -> np.ndarray:
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     np.divide(out, norms, out=out, where=norms > 0)
     return out
-
-
-def fsync_replace(tmp: Path, final: Path) -> None:
-    """Make ``tmp`` durable, then atomically put it in place of ``final``."""
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, final)
-    dir_fd = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def ivf_nlist(n: int) -> int:
-    """Number of IVF lists for ``n`` vectors: a power of two near 2*sqrt(n)."""
-    return int(min(65536, max(64, 2 ** round(math.log2(2 * math.sqrt(max(n, 1)))))))
-
-
-def ivf_nprobe(nlist: int) -> int:
-    """Lists visited per query (measured: recall@10 >= 0.95 on clustered data)."""
-    return min(nlist, max(32, nlist // 8))
-
-
-_EMPTY = (np.zeros(0, np.float32), np.zeros(0, np.int64))
-
-
-def _merge_topk(parts: list[tuple[np.ndarray, np.ndarray]], k: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    scores = np.concatenate([p[0] for p in parts])
-    ids = np.concatenate([p[1] for p in parts])
-    keep = ids >= 0
-    scores, ids = scores[keep], ids[keep]
-    order = np.argsort(-scores, kind="stable")[:k]
-    return scores[order], ids[order]
 
 
 class VectorIndex:
@@ -127,30 +113,14 @@ class VectorIndex:
     # -- construction ------------------------------------------------------------------
 
     def _new_flat(self) -> Any:
-        import faiss
-
-        return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dims))
+        return new_flat(self.dims)
 
     def _nprobe_for(self, nlist: int) -> int:
-        return min(nlist, self._nprobe_override or ivf_nprobe(nlist))
+        return nprobe_for(nlist, self._nprobe_override)
 
     def _new_ivf(self, n: int, sample: np.ndarray) -> Any:
         """An empty IVF-Flat index for about ``n`` vectors, trained on ``sample``."""
-        import faiss
-
-        nlist = min(ivf_nlist(n), max(1, len(sample) // 8))
-        quantizer = faiss.IndexFlatIP(self.dims)
-        index = faiss.IndexIVFFlat(quantizer, self.dims, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.own_fields = True
-        quantizer.this.disown()
-        index.cp.spherical = True
-        index.cp.niter = 10
-        index.cp.max_points_per_centroid = 10**9  # the sample is already chosen
-        index.cp.min_points_per_centroid = 1
-        index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        index.set_direct_map_type(faiss.DirectMap.Hashtable)
-        index.nprobe = self._nprobe_for(nlist)
-        return index
+        return new_ivf(self.dims, n, sample, self._nprobe_override)
 
     # -- size and ids ------------------------------------------------------------------
 
@@ -275,7 +245,7 @@ class VectorIndex:
         import faiss
 
         if len(self) == 0 or k <= 0:
-            return _EMPTY
+            return EMPTY
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
@@ -299,13 +269,13 @@ class VectorIndex:
             if len(self._tombs):
                 allowed = np.setdiff1d(allowed, self._tombs, assume_unique=True)
             if not len(allowed):
-                return _EMPTY
+                return EMPTY
             if self.kind == IVF and len(allowed) <= self.exact_filter_max:
                 return self._score_exactly(q[0], k, allowed)
             n_allowed = len(allowed)
             k = min(k, n_allowed)
-            sel = self._selector(allowed, keep)
-        base = self._search_base(q, k, sel, n_allowed, keep)
+            sel = id_selector(allowed, keep)
+        base = search_base(self.index, self.kind, self._tombs, q, k, sel, n_allowed, keep)
         if self._delta is None or not self._delta.ntotal:
             keep_ = base[1] >= 0
             return base[0][keep_], base[1][keep_]
@@ -314,7 +284,7 @@ class VectorIndex:
             params = faiss.SearchParameters(sel=sel) if sel is not None else None
             scores, ids = self._delta.search(q, min(k, int(self._delta.ntotal)), params=params)
             parts.append((scores[0], ids[0]))
-        return _merge_topk(parts, k)
+        return merge_topk(parts, k)
 
     def _score_exactly(self, q: np.ndarray, k: int,
                        allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -323,59 +293,10 @@ class VectorIndex:
         pos = np.minimum(np.searchsorted(held, allowed), len(held) - 1)
         present = allowed[held[pos] == allowed]
         if not len(present):
-            return _EMPTY
+            return EMPTY
         scores = self._reconstruct(present) @ q
         top = np.argsort(-scores, kind="stable")[:k]
         return scores[top], present[top]
-
-    def _selector(self, allowed: np.ndarray, keep: list[Any]) -> Any:
-        """A bitmap when ids are dense enough (fast to build and test), else a hash set."""
-        import faiss
-
-        top = int(allowed[-1])
-        if allowed[0] >= 0 and top < 64 * len(allowed) + (1 << 23):
-            bits = np.zeros(top + 1, dtype=bool)
-            bits[allowed] = True
-            bitmap = np.packbits(bits, bitorder="little")
-            keep.append(bitmap)
-            sel = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))  # n = bytes
-        else:
-            sel = faiss.IDSelectorBatch(allowed)
-        keep.append(sel)
-        return sel
-
-    def _search_base(self, q: np.ndarray, k: int, sel: Any, n_allowed: int,
-                     keep: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-        import faiss
-
-        n_base = int(self.index.ntotal)
-        if n_base == 0:
-            return _EMPTY
-        if len(self._tombs):
-            tombs = faiss.IDSelectorBatch(self._tombs)
-            not_tomb = faiss.IDSelectorNot(tombs)
-            keep += [tombs, not_tomb]
-            if sel is None:
-                sel = not_tomb
-            else:
-                sel = faiss.IDSelectorAnd(sel, not_tomb)
-                keep.append(sel)
-        kk = min(k, n_base)
-        if self.kind == FLAT:
-            params = faiss.SearchParameters(sel=sel) if sel is not None else None
-            scores, ids = self.index.search(q, kk, params=params)
-            return scores[0], ids[0]
-        nlist, nprobe = int(self.index.nlist), int(self.index.nprobe)
-        if sel is not None and n_allowed < n_base:
-            # visit 1/selectivity times more lists: as many allowed vectors get scored
-            # as without a filter, and the lists visited include the unfiltered ones
-            nprobe = min(nlist, math.ceil(nprobe * n_base / n_allowed))
-        params = faiss.SearchParametersIVF(sel=sel, nprobe=nprobe)
-        scores, ids = self.index.search(q, kk, params=params)
-        if sel is not None and nprobe < nlist and int((ids[0] >= 0).sum()) < min(kk, n_allowed):
-            params = faiss.SearchParametersIVF(sel=sel, nprobe=nlist)  # came back short
-            scores, ids = self.index.search(q, kk, params=params)
-        return scores[0], ids[0]
 
     # -- maintenance -------------------------------------------------------------------
 
@@ -480,38 +401,19 @@ class VectorIndex:
         log.info("vectors: rebuilt as %s at %d vectors%s", kind, self.trained_n,
                  f" (nlist {new.nlist})" if kind == IVF else "")
 
-    # -- persistence ----------------------------------------------------------------
-    # ``vectors.json`` names the current snapshot file ``vectors.<generation>.faiss``.
-    # Each is replaced atomically and the pointer is written last, so a reader that
-    # follows the pointer always gets a whole snapshot of the generation it names.
-    # Snapshots are never modified in place, so readers may memory-map them.
+    # -- persistence (the files: see snapshot.py) ----------------------------------
 
     def save(self, folder: Path, generation: int) -> None:
         """Write a snapshot atomically (temp file, fsync, rename), then drop older ones."""
-        import faiss
-
         self.compact()
-        name = f"vectors.{generation}.faiss"
-        tmp = folder / (name + ".tmp")
-        faiss.write_index(self.index, str(tmp))
-        fsync_replace(tmp, folder / name)
-        pointer = folder / POINTER
-        pointer_tmp = folder / (POINTER + ".tmp")
-        pointer_tmp.write_text(json.dumps(
-            {"file": name, "generation": generation, "dims": self.dims, "count": len(self),
-             "kind": self.kind, "trained_n": self.trained_n}))
-        fsync_replace(pointer_tmp, pointer)
-        for old in folder.glob("vectors.*.faiss*"):
-            if old.name != name:
-                old.unlink(missing_ok=True)
+        path = write_snapshot(self.index, folder, generation, {
+            "dims": self.dims, "count": len(self), "kind": self.kind,
+            "trained_n": self.trained_n})
         if self.kind == IVF:
             # Continue from the snapshot, memory-mapped: the lists built in memory hold
             # spare capacity (~1.5x); the mapped ones are shared page cache. Later changes
             # go to the delta and tombstones until the next save compacts them (tightly).
-            import faiss as _faiss
-
-            self.index = _faiss.read_index(
-                str(folder / name), _faiss.IO_FLAG_MMAP | _faiss.IO_FLAG_READ_ONLY)
+            self.index = map_snapshot(path)
             self.index.nprobe = self._nprobe_for(self.index.nlist)
             self._readonly = True
             self._changed()
@@ -523,25 +425,10 @@ class VectorIndex:
         generation -1: the caller rebuilds it from SQLite, the source of truth. IVF
         snapshots are memory-mapped unless ``mmap`` is false; ``options`` go to the
         constructor (``flat_max``, ``exact_filter_max``, ``nprobe``)."""
-        import faiss
-
-        for _attempt in range(3):  # the writer may replace the snapshot as we read
-            try:
-                meta = json.loads((folder / POINTER).read_text())
-                flags = 0
-                if mmap and meta.get("kind") == IVF:
-                    flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
-                index = faiss.read_index(str(folder / meta["file"]), flags)
-            except FileNotFoundError:
-                continue
-            except Exception:  # noqa: BLE001 - any damage means "rebuild"
-                break
-            if index.d == dims and index.ntotal == meta["count"]:
-                out = cls(dims, index, trained_n=meta.get("trained_n"), **options)
-                out._readonly = bool(flags)
-                return out, int(meta["generation"])
-            break
-        return cls(dims, **options), -1
-
-
-POINTER = "vectors.json"
+        found = read_snapshot(folder, dims, mmap)
+        if found is None:
+            return cls(dims, **options), -1
+        index, meta, mapped = found
+        out = cls(dims, index, trained_n=meta.get("trained_n"), **options)
+        out._readonly = mapped
+        return out, int(meta["generation"])

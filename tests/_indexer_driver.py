@@ -37,7 +37,7 @@ def _killer(point: str, n: int):
 
 def install_hooks(hit) -> None:
     from gemmasearch.index import collection as col
-    from gemmasearch.index import vectors as vec
+    from gemmasearch.index import snapshot
 
     delay = float(os.environ.get("DRIVER_EMBED_DELAY", "0") or 0)
     embed = FakeEmbedder.embed_documents
@@ -64,12 +64,12 @@ def install_hooks(hit) -> None:
         apply(self)
     col.Collection._apply_pending = apply_pending
 
-    replace = vec.fsync_replace
+    replace = snapshot.fsync_replace
 
     def fsync_replace(tmp, final):
         hit("save")
         replace(tmp, final)
-    vec.fsync_replace = fsync_replace
+    snapshot.fsync_replace = fsync_replace
 
 
 def engine_for(index_dir: Path) -> Engine:

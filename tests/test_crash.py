@@ -110,7 +110,7 @@ def resume(root: Path, index_dir: Path) -> int:
     """Finish in-process; returns the number of chunks embedded."""
     engine = engine_for(index_dir)
     embedder = CountingEmbedder()
-    engine._embedder = embedder
+    engine._model._embedder = embedder
     try:
         report = engine.index([root])
     finally:

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from pdfgen import pdf_bytes as make_pdf  # noqa: E402
 
 from gemmasearch import indexer as indexer_module  # noqa: E402
+from gemmasearch import prepare as prepare_module  # noqa: E402
 from gemmasearch import scan as scan_module  # noqa: E402
 from gemmasearch.config import load_settings  # noqa: E402
 from gemmasearch.engine import Engine  # noqa: E402
@@ -210,7 +211,7 @@ def test_file_deleted_or_replaced_between_scan_and_read(tmp_path: Path, monkeypa
     docs.mkdir()
     for name in ("stays.md", "vanishes.md", "replaced.md"):
         (docs / name).write_text(f"original {name}")
-    real_read = indexer_module._read
+    real_read = prepare_module._read
 
     def racing_read(path: Path, bounded: bool):  # the race, for real, just before reading
         if path.name == "vanishes.md":
@@ -220,11 +221,11 @@ def test_file_deleted_or_replaced_between_scan_and_read(tmp_path: Path, monkeypa
             tmp.write_text("a completely new replacement body")
             os.replace(tmp, path)
         return real_read(path, bounded)
-    monkeypatch.setattr(indexer_module, "_read", racing_read)
+    monkeypatch.setattr(prepare_module, "_read", racing_read)
     engine = make_engine(tmp_path)
     report = engine.index([docs])
     assert report.failed == 0
-    monkeypatch.setattr(indexer_module, "_read", real_read)
+    monkeypatch.setattr(prepare_module, "_read", real_read)
     report = engine.index([docs])  # the next run sees the current state; nothing to do
     assert report.added == report.changed == report.removed == 0
     files = {r.path for r in engine.search("replacement body original", None)}

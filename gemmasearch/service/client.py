@@ -150,7 +150,8 @@ def writer_busy(index_dir: Path) -> bool:
     """Whether another process holds the index's writer lock (a service would refuse)."""
     import fcntl
 
-    # The name of gemmasearch.index.collection.LOCK_NAME, not imported: that loads numpy.
+    # The name of gemmasearch.index.lock.LOCK_NAME, not imported: the index package loads
+    # numpy.
     try:
         fd = os.open(index_dir / "writer.lock", os.O_RDONLY)
     except OSError:
