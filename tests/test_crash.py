@@ -59,7 +59,10 @@ def snapshot(index_dir: Path) -> dict[str, list[str]]:
 def committed_chunks(index_dir: Path) -> int:
     if not (index_dir / "index.sqlite").exists():
         return 0
-    c = Collection(index_dir)
+    try:
+        c = Collection(index_dir)
+    except NoIndexError:  # killed after the file was created, before its schema
+        return 0
     try:
         return int(c.store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
     finally:
