@@ -175,6 +175,14 @@ def check_reference_capability(isa: str, capability: str | None) -> str | None:
     return None
 
 
+def rerun_once(isa: str | None, script: Path, argv: list[str] | None) -> int | None:
+    """For a bench script's ``main``: with ``--isa`` given and not yet on that class's
+    build, run ``script`` again there and return its exit status; else None (go on)."""
+    if not isa or os.environ.get(CHILD_ENV) == isa:
+        return None
+    return rerun_under(isa, script, sys.argv[1:] if argv is None else argv)
+
+
 def rerun_under(isa: str, script: Path, argv: list[str]) -> int:
     """Run ``script argv`` in a new process on the build for ``isa`` (built if needed)
     with the reference restricted to the same set; returns its exit status."""

@@ -101,9 +101,9 @@ def time_format(path: Path, threads: int | None, queries: list[str], repeats: in
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     args = parse_args(argv)
-    if args.isa and os.environ.get(isa.CHILD_ENV) != args.isa:
-        return isa.rerun_under(args.isa, Path(__file__).resolve(),
-                               sys.argv[1:] if argv is None else argv)
+    status = isa.rerun_once(args.isa, Path(__file__).resolve(), argv)
+    if status is not None:
+        return status
     from gemmasearch.embedder import llama_build_features
 
     features = llama_build_features()
