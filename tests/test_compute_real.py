@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import gemmasearch.embedder as embedder_module
+from gemmasearch import compute
 from gemmasearch.compute import COPY_FTYPES, MEASURED, choose_compute, copy_path, write_copy
 from gemmasearch.config import load_settings
 from gemmasearch.embedder import LlamaEmbedder
@@ -22,7 +23,8 @@ pytestmark = pytest.mark.real_model
 
 CLASS_FEATURES = {"AVX2": {"AVX", "AVX2", "F16C", "FMA"},
                   "AVX512": {"AVX", "AVX2", "F16C", "FMA", "AVX512"},
-                  "AVX512_BF16": {"AVX", "AVX2", "F16C", "FMA", "AVX512", "AVX512_BF16"}}
+                  "AVX512_BF16": {"AVX", "AVX2", "F16C", "FMA", "AVX512", "AVX512_BF16"},
+                  "AVX_VNNI": {"AVX", "AVX2", "F16C", "FMA", "AVX_VNNI"}}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -47,6 +49,9 @@ def q8_0_vectors(reference) -> tuple[np.ndarray, np.ndarray]:  # noqa: F811
 
 
 def test_auto_chooses_only_formats_that_are_tested_here() -> None:
+    assert set(CLASS_FEATURES) == set(MEASURED)  # a new class needs its features here
+    assert {name: compute.cpu_class(f).name for name, f in CLASS_FEATURES.items()} == {
+        name: name for name in MEASURED}
     chosen = {choose_compute("Q8_0", CLASS_FEATURES[name]).copy for name in MEASURED}
     assert chosen - {None} <= set(COPY_FTYPES)  # each of those is gated below
 
