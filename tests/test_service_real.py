@@ -124,9 +124,12 @@ def test_ctrl_c_on_a_handed_off_index_cancels_the_services_run(cli: Cli, tmp_pat
     many = write_files(tmp_path / "many", {
         f"n{i:03d}.md": f"# Note {i}\nA paragraph about subject {i}, long enough to embed "
                         f"for a while: {'words ' * 60}\n" for i in range(150)})
+    # Ctrl-C's default action even where this test runs as a background job of a
+    # non-interactive shell, whose children inherit SIGINT ignored (Python then keeps it so).
     index = subprocess.Popen([sys.executable, "-m", "gemmasearch", "index", str(many)],
                              env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+                             text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     service = ServiceClient.for_index(Path(cli.env["GEMMASEARCH_HOME"]) / "index")
     try:
         deadline = time.monotonic() + 300
