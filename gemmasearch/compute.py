@@ -149,9 +149,23 @@ def compute_model(source: Path, cache_dir: Path, features: set[str], mode: str =
 
         info = inspect_model(source)
     plan = plan_compute(source, cache_dir, info.quantization, features, mode, gpus)
+    if plan.choice.copy is None and not gpus:
+        # This CPU runs the model as given (e.g. after an upgrade that changed the choice):
+        # a copy left from before is 433 MB of nothing. A GPU build keeps them, in case a
+        # CPU-only install shares the cache.
+        _remove_copies(source, cache_dir / "compute")
     if plan.choice.copy is None or plan.path.is_file():
         return plan.path
     return write_copy(source, plan.path, plan.choice.copy)
+
+
+def _remove_copies(source: Path, folder: Path, keep: Path | None = None) -> None:
+    if not folder.is_dir():
+        return
+    for old in _copies_of(source, folder):
+        if old != keep:
+            log.info("removing %s: this build runs %s without it", old, source.name)
+            old.unlink(missing_ok=True)
 
 
 def write_copy(source: Path, target: Path, fmt: str) -> Path:
@@ -175,7 +189,5 @@ def write_copy(source: Path, target: Path, fmt: str) -> Path:
         tmp.unlink(missing_ok=True)
         log.warning("running %s as is: could not write its %s copy (%s)", source.name, fmt, exc)
         return source
-    for old in _copies_of(source, target.parent):
-        if old != target:  # an earlier version of the file, or another CPU class's format
-            old.unlink(missing_ok=True)
+    _remove_copies(source, target.parent, keep=target)  # an older file's, another format's
     return target

@@ -112,6 +112,21 @@ def test_a_copy_is_written_once_and_replaces_the_models_other_copies(tmp_path, m
     assert len(calls) == 1
 
 
+def test_a_build_that_runs_the_model_as_given_removes_its_old_copies(tmp_path, monkeypatch):
+    calls: list[int] = []
+    _fake_quantizer(monkeypatch, calls)
+    model = fake_gguf(tmp_path / "m.gguf")
+    cache = tmp_path / "cache"
+    f16 = compute_model(model, cache, AVX2)  # an AVX2 build made a copy
+    other = cache / "compute" / "other.f16-0123456789ab.gguf"
+    other.write_text("x")
+    assert compute_model(model, cache, AVX2, gpus=("CUDA0",)) == model  # a GPU build keeps it
+    assert f16.is_file()
+    # An AVX-VNNI build runs Q8_0 as given: the copy would only take space.
+    assert compute_model(model, cache, AVX2 | {"AVX_VNNI"}) == model
+    assert not f16.exists() and other.is_file() and len(calls) == 1
+
+
 def test_a_failed_copy_falls_back_to_the_model(tmp_path, caplog):
     model = fake_gguf(tmp_path / "m.gguf")  # a valid header, no tensors: llama.cpp refuses
     assert compute_model(model, tmp_path / "cache", AVX2) == model
