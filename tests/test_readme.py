@@ -199,3 +199,22 @@ def test_readme_install_and_test_commands_are_what_ci_runs() -> None:
 def test_readme_links_to_the_docs(doc: str) -> None:
     assert (ROOT / doc).is_file()
     assert f"]({doc}" in _readme_text()
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    headings = re.findall(r"^#+ (.+)$", _FENCE.sub("", markdown), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_readme_and_docs_links_resolve() -> None:
+    for doc in (README, ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "design.md"):
+        text = doc.read_text(encoding="utf-8")
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]+))?\)", text):
+            if target.startswith("http"):
+                continue
+            path = (doc.parent / target).resolve() if target else doc
+            assert path.exists(), f"{doc.name}: link to missing {target}"
+            if anchor:
+                assert anchor in _anchors(path.read_text(encoding="utf-8")), (
+                    f"{doc.name}: no heading for #{anchor} in {path.name}")
