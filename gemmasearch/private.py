@@ -34,8 +34,9 @@ def private_dir(folder: Path) -> Path:
         with contextlib.suppress(FileExistsError):
             path.mkdir(mode=DIR_MODE)
         os.chmod(path, DIR_MODE)
-    if stat.S_IMODE(folder.stat().st_mode) & 0o077:
-        os.chmod(folder, DIR_MODE)
+    st = folder.stat()
+    if stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.getuid():
+        os.chmod(folder, DIR_MODE)  # someone else's folder (shared on purpose) is theirs
     return folder
 
 

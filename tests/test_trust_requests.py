@@ -137,30 +137,71 @@ def test_status_json_dates_are_iso_8601_with_offset(tmp_path: Path,
 
 # -- random JSON at every route and tool: never a 500 -----------------------------------
 
+EDGES = [1e300, -1e300, math.nan, math.inf, -math.inf, 10**400, -3, 0, 2**63, "", "\x00",
+         "9" * 400 + "d", "0001-01-01", "9999-12-31T23:59", "/dev/zero", "/etc/shadow", "..",
+         "x" * 10_000]
+
+
 def _json_values() -> Any:
     from hypothesis import strategies as st
 
     scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70)
-               | st.floats(allow_nan=True, allow_infinity=True)
-               | st.text(max_size=30) | st.sampled_from(["/", "/etc/shadow", "/dev/zero",
-                                                         "..", "\x00", "7d", "2024-05-01",
-                                                         "hybrid", "lexical", "code"]))
+               | st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(EDGES)
+               | st.text(max_size=30) | st.sampled_from(["/", "7d", "2024-05-01", "hybrid",
+                                                         "lexical", "code", "*.md"]))
     return st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
                         | st.dictionaries(st.text(max_size=8), inner, max_size=4),
                         max_leaves=12)
 
 
-def _bodies(fields: set[str]) -> Any:
+LINES = [1, 2, 6, 0, -3, 10**9, 10**30, 2.5]
+WHEN = ["7d", "2024-05-01", 1e300, -1e300, math.nan, math.inf, -math.inf, 10**400, 1.7e9,
+        "9" * 400 + "d", "0001-01-01", "2024-05-01\x00"]
+# Plausible values per field, edge cases among them: a body whose other fields are sound
+# carries its bad value past the first check.
+FIELD_VALUES: dict[str, list[Any]] = {
+    "k": [1, 5, 1000, 0, -1, 10**9, 2.5, True], "since": WHEN, "before": WHEN,
+    "paths": [["*.md"], [], ["\x00"], "*.md"], "types": [["markdown"], ["code"], ["nope"]],
+    "mode": ["hybrid", "semantic", "lexical", "fuzzy"], "line": LINES,
+    "start_line": LINES, "end_line": LINES,
+    **{flag: [True, False] for flag in ("files_only", "rescore", "explain", "with_text",
+                                        "full_scores", "results_only")}}
+
+
+def _value(name: str) -> Any:
     from hypothesis import strategies as st
 
-    keys = st.sampled_from(sorted(fields) or ["x"]) | st.text(max_size=10)
-    return st.dictionaries(keys, _json_values(), max_size=6) | _json_values()
+    plausible = st.sampled_from(FIELD_VALUES.get(name, EDGES))
+    return st.one_of(plausible, plausible, plausible, _json_values())
 
 
-ROUTES = [("POST", "/search", api.SEARCH_FIELDS), ("POST", "/similar", api.SIMILAR_FIELDS),
-          ("POST", "/get", api.GET_FIELDS), ("POST", "/index", {"paths"}),
-          ("GET", "/status", set()), ("GET", "/health", set()), ("GET", "/index", set()),
-          ("DELETE", "/index", set())]
+def _bodies(fields: set[str], required: dict[str, list[Any]]) -> Any:
+    """Mostly well-formed bodies with hostile values in known fields (so a bad value
+    reaches the code behind the first checks), sometimes anything at all."""
+    from hypothesis import strategies as st
+
+    known = st.fixed_dictionaries(
+        {name: st.one_of(st.sampled_from(values), st.sampled_from(values), _value(name))
+         for name, values in required.items()},
+        optional={name: _value(name) for name in sorted(fields - set(required))})
+    junk = st.dictionaries(st.sampled_from(sorted(fields) or ["x"]) | st.text(max_size=10),
+                           _json_values(), max_size=6) | _json_values()
+    return st.one_of(known, known, known, junk)
+
+
+QUERY = {"query": ["flour", "tomato sun", "x", "x" * 9000, "a\x00b"]}
+PATH = {"path": ["DOCS/bread.md", "DOCS/garden.md", "DOCS/.env", "/etc/shadow"]}
+ROUTES = [("POST", "/search", api.SEARCH_FIELDS, QUERY),
+          ("POST", "/similar", api.SIMILAR_FIELDS, PATH),
+          ("POST", "/get", api.GET_FIELDS, PATH), ("POST", "/index", {"paths"}, {}),
+          ("GET", "/status", set(), {}), ("GET", "/health", set(), {}),
+          ("GET", "/index", set(), {}), ("DELETE", "/index", set(), {})]
+
+
+def _real_paths(body: Any, root: Path) -> Any:
+    if isinstance(body, dict) and isinstance(body.get("path"), str):
+        body = {**body, "path": body["path"].replace("DOCS", str(root))}
+    return body
 HTTP_CASES = 1200
 MCP_CASES = 800
 
@@ -175,17 +216,17 @@ def test_random_json_at_every_route_finds_no_500(served: Any,
     @settings(max_examples=HTTP_CASES, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(st.sampled_from(range(len(ROUTES))).flatmap(
-        lambda i: st.tuples(st.just(i), _bodies(ROUTES[i][2]))))
+        lambda i: st.tuples(st.just(i), _bodies(ROUTES[i][2], ROUTES[i][3]))))
     def check(case: tuple[int, Any]) -> None:
-        method, path, _ = ROUTES[case[0]]
-        body = json.dumps(case[1], allow_nan=True).encode()
+        method, path, _, _ = ROUTES[case[0]]
+        body = json.dumps(_real_paths(case[1], served.root), allow_nan=True).encode()
         code, answer = raw(served.service.address, method, path,
                            body if method != "GET" else None)
         assert code < 500, (path, body[:300], answer)
         seen[path] = seen.get(path, 0) + 1
 
     check()
-    assert set(seen) == {path for _, path, _ in ROUTES}
+    assert set(seen) == {route[1] for route in ROUTES}
     assert served.client.health() is not None
 
 
@@ -198,23 +239,26 @@ def test_random_arguments_at_every_tool_find_no_crash(fake_engine: Engine, tmp_p
 
     from gemmasearch.service.mcp_server import Backend, build_server
 
-    fake_engine.index([write_files(tmp_path / "docs", DOCS)])
+    root = write_files(tmp_path / "docs", DOCS)
+    fake_engine.index([root])
     backend = Backend(fake_engine.index_dir, None)
     backend._engine = fake_engine
     server = build_server(backend)
-    tool_fields = {"search": api.SEARCH_FIELDS, "similar": api.SIMILAR_FIELDS,
-                   "get": api.GET_FIELDS, "status": set()}
+    tool_fields = {"search": (api.SEARCH_FIELDS - {"with_text", "full_scores", "results_only",
+                                                   "rescore", "explain"}, QUERY),
+                   "similar": (api.SIMILAR_FIELDS - {"with_text", "full_scores", "paths",
+                                                     "types", "since", "before"}, PATH),
+                   "get": (api.GET_FIELDS, PATH), "status": (set(), {})}
     names = sorted(tool_fields)
     cases: list[tuple[str, Any]] = []
 
     @settings(max_examples=MCP_CASES, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(st.sampled_from(names).flatmap(
-        lambda n: st.tuples(st.just(n), st.dictionaries(
-            st.sampled_from(sorted(tool_fields[n]) or ["x"]) | st.text(max_size=8),
-            _json_values(), max_size=5))))
+        lambda n: st.tuples(st.just(n), _bodies(*tool_fields[n]))))
     def collect(case: tuple[str, Any]) -> None:
-        cases.append(case)
+        body = _real_paths(case[1], root)
+        cases.append((case[0], body if isinstance(body, dict) else {"x": body}))
 
     collect()
 

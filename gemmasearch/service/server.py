@@ -171,9 +171,9 @@ class Service:
         return JSONResponse({"results": api.results_json(results, data)})
 
     async def _similar(self, request: Request) -> JSONResponse:
-        data = api.parse_body(await _read_body(request))
         from gemmasearch.service.files import similar_for_client
 
+        data = api.parse_body(await _read_body(request))
         path, line, options = api.similar_request(data)
         results = await run_in_threadpool(similar_for_client, self.engine, path, line, options)
         return JSONResponse({"results": api.results_json(results, data)})
