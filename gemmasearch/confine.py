@@ -67,8 +67,8 @@ def confine(path: str, roots: Sequence[str], is_indexed: Callable[[str], bool],
         if is_indexed(candidate):
             return candidate
     # Not (yet) indexed: what a scan of its root would take (it may be new).
-    root, root_resolved = inside
-    lexical, top = (raw, root) if root in raw.parents else (resolved, root_resolved)
+    given_root, real_root = inside
+    lexical, top = (raw, given_root) if given_root in raw.parents else (resolved, real_root)
     if not would_index(lexical, top):
         raise _refuse(path, "not a file gemmasearch indexes (ignored, hidden, not a "
                             "regular file, or missing)")

@@ -182,7 +182,7 @@ def _line(data: dict[str, Any], name: str) -> int | None:
     line = _typed(data, name, int, None)
     if line is not None and not 1 <= line <= MAX_LINE:
         raise UsageError(f"{name} must be between 1 and {MAX_LINE:,} (lines count from 1)")
-    return line  # type: ignore[no-any-return]
+    return line
 
 
 def check_line_range(start_line: int | None, end_line: int | None) -> None:

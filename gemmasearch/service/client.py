@@ -62,7 +62,7 @@ class _UnixConnection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(min(CONNECT_SECONDS, self.timeout))
+        sock.settimeout(min(CONNECT_SECONDS, self.timeout or CONNECT_SECONDS))
         try:
             sock.connect(self._path)
         except (TimeoutError, BlockingIOError):  # a Unix socket's full backlog: EAGAIN

@@ -139,13 +139,13 @@ TypesArg = Annotated[list[str] | None, Field(description="File kinds to keep: ma
                                                          "like '.rst'.", max_length=100)]
 
 
-def _line_arg(description: str) -> Any:
-    return Annotated[int | None, Field(description=description, ge=1, le=api.MAX_LINE)]
-
-
-LineArg = _line_arg("The passage at this line (counting from 1) instead of the whole file.")
-StartArg = _line_arg("First line to return, counting from 1.")
-EndArg = _line_arg("Last line to return (cut to the file's last line).")
+LineArg = Annotated[int | None, Field(
+    description="The passage at this line (counting from 1) instead of the whole file.",
+    ge=1, le=api.MAX_LINE)]
+StartArg = Annotated[int | None, Field(description="First line to return, counting from 1.",
+                                       ge=1, le=api.MAX_LINE)]
+EndArg = Annotated[int | None, Field(description="Last line to return (cut to the file's "
+                                                 "last line).", ge=1, le=api.MAX_LINE)]
 
 
 def build_server(backend: Backend) -> Any:
