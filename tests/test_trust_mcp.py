@@ -12,7 +12,7 @@ from typing import Any
 
 from gemmasearch.engine import Engine
 from tests.test_service import start_service
-from tests.test_trust_paths import hostile, hostile_paths  # noqa: F401 - a fixture
+from tests.test_trust_paths import hostile, hostile_paths, memory_cap  # noqa: F401 - fixtures
 
 Hostile = dict[str, Any]
 
