@@ -35,7 +35,7 @@ def private_dir(folder: Path) -> Path:
             path.mkdir(mode=DIR_MODE)
         os.chmod(path, DIR_MODE)
     st = folder.stat()
-    if stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.getuid():
+    if stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.geteuid():
         os.chmod(folder, DIR_MODE)  # someone else's folder (shared on purpose) is theirs
     return folder
 
@@ -68,7 +68,7 @@ def repair_modes(folder: Path) -> list[str]:
     """Tighten ``folder`` and what is in it (one level down, and its sub-folders) to
     owner-only; the names repaired. Files of other owners are left alone."""
     repaired: list[str] = []
-    uid = os.getuid() if hasattr(os, "getuid") else None
+    uid = os.geteuid() if hasattr(os, "geteuid") else None
     for dirpath, dirnames, filenames in os.walk(folder):
         for name in [".", *dirnames, *filenames]:
             path = os.path.join(dirpath, name)
