@@ -99,3 +99,28 @@ def test_private_dir_leaves_existing_parents_alone(tmp_path: Path,
     assert stat.S_IMODE(parent.stat().st_mode) == 0o755
     assert stat.S_IMODE((parent / "a").stat().st_mode) == 0o700
     assert stat.S_IMODE((parent / "a" / "b").stat().st_mode) == 0o700
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user needs root")
+def test_another_user_reads_nothing_of_the_index(tmp_path: Path, permissive_umask: None
+                                                 ) -> None:
+    from tests.test_hostile import as_nobody
+
+    base = tmp_path / "open"
+    base.mkdir()
+    os.chmod(tmp_path, 0o755)
+    os.chmod(base, 0o777)  # as if the index sat in a folder anyone may enter
+    index_dir = base / "index"
+    engine = Engine(load_settings(index_dir=index_dir), embedder=FakeEmbedder())
+    engine.index([write_files(tmp_path / "docs", {"salary.md": "# Salary\n100k a year\n"})])
+    engine.close()
+    paths = [index_dir, *index_dir.iterdir()]
+    read = []
+    with as_nobody():
+        for path in paths:
+            try:
+                os.listdir(path) if path.is_dir() else path.read_bytes()
+            except PermissionError:
+                continue
+            read.append(path.name)
+    assert len(paths) > 3 and read == []
