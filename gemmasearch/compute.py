@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gemmasearch.gguf import GGUFInfo
+from gemmasearch.private import make_private, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +181,11 @@ def write_copy(source: Path, target: Path, fmt: str) -> Path:
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     log.info("writing a %s copy of %s for this CPU (once): %s", fmt, source.name, target)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         status = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params)
         if status != 0 or not tmp.is_file():
             raise OSError(f"llama_model_quantize returned {status}")
+        make_private(tmp)  # llama.cpp writes it under the umask
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -24,6 +24,7 @@ from gemmasearch.extract import Document, extract
 from gemmasearch.index import Collection, IndexFingerprint
 from gemmasearch.indexer import Indexer
 from gemmasearch.lexical import parse_query
+from gemmasearch.limits import check_query
 from gemmasearch.model_handle import PROMPT_FORMAT, ModelHandle, SharedEmbedder
 from gemmasearch.models import ModelSpec
 from gemmasearch.report import IndexReport, Progress
@@ -44,7 +45,8 @@ class _LazyEmbedder:
         self._engine, self._collection = engine, collection
 
     def embed_documents(self, items: Sequence[tuple[str | None, str]]) -> np.ndarray:
-        self._engine._check_query_model(self._collection)
+        with self._engine._lock:
+            self._engine._check_query_model(self._collection)
         return self._engine.embedder.embed_documents(items)
 
 
@@ -234,8 +236,7 @@ class Engine:
         self._check_query_model(collection)
         searcher = Searcher(collection, self.embedder)
         for query in queries:
-            if not query.strip():
-                raise UsageError("empty query")
+            check_query(query)  # the same limits as a served search
             # The embedding waits for at most one document pack of a running index; the
             # lock (the reader's FAISS and SQLite are not thread-safe) only for the rest,
             # so concurrent searches do not queue behind each other's embedding.
@@ -247,27 +248,45 @@ class Engine:
 
     def similar(self, path: str | Path, line: int | None = None,
                 options: SearchOptions | None = None) -> list[SearchResult]:
-        """Chunks most like a file (or its chunk at ``line``), from the stored vectors."""
+        """Chunks most like a file (or its chunk at ``line``), from the stored vectors.
+
+        The lock is held only for work inside this process: reading a file that is not
+        indexed, and embedding it, happen outside it."""
         from gemmasearch.similar import similar
 
         collection = self.reader()
         if collection.fingerprint() is None:
             raise IndexError_("the index is empty", hint="add files with: gemmasearch index PATH")
+        # The model loads only for a file outside the index.
+        return similar(collection, _LazyEmbedder(self, collection), path, line,
+                       options or SearchOptions(), self._lock, self.settings.max_file_bytes)
+
+    def client_path(self, path: str) -> str:
+        """``path`` from a client (agent, API) checked by the one confinement rule (see
+        gemmasearch.confine): a file the index holds, or one a scan would index."""
+        from gemmasearch.confine import confine
+        from gemmasearch.scan import ScannedFile
+
+        collection = self.reader()
         with self._lock:
-            # The model loads only for a file outside the index.
-            return similar(collection, _LazyEmbedder(self, collection), path, line,
-                           options or SearchOptions())
+            roots = collection.store.roots()
+
+        def is_indexed(text: str) -> bool:
+            with self._lock:
+                return collection.store.file_row(text) is not None
+
+        scanner = self.scanner()
+        return confine(path, roots, is_indexed,
+                       lambda p, top: isinstance(scanner.check(p, top), ScannedFile))
 
     def open_document(self, path: str | Path) -> Document:
         """Text of an indexed file for previews: lines, or the numbered sections of a
-        document (pages, slides, sheets, chapters, messages, cells)."""
+        document (pages, slides, sheets, chapters, messages, cells). Only a regular file
+        within the size limit is read (a FIFO or device is refused, never waited on)."""
+        from gemmasearch.confine import read_regular
+
         file_path = Path(path)
-        try:
-            data = file_path.read_bytes()
-        except OSError as exc:
-            raise IndexError_(f"cannot read {file_path}: {exc.strerror or exc}",
-                              hint="the file may have moved; re-index to update") from exc
-        return extract(file_path, data)
+        return extract(file_path, read_regular(file_path, self.settings.max_file_bytes))
 
     # -- status ---------------------------------------------------------------------
 

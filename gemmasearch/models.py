@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from gemmasearch.config import Settings
 from gemmasearch.errors import ModelError
 from gemmasearch.gguf import GGUFInfo, read_gguf
+from gemmasearch.private import open_private, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +120,11 @@ def file_sha256(path: Path, cache_dir: Path | None = None) -> str:
     value = digest.hexdigest()
     if cache_file:
         try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(cache_file.parent)
             known[key] = value
             tmp = cache_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(known))
+            with os.fdopen(open_private(tmp), "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(known))
             os.replace(tmp, cache_file)
         except OSError:
             pass  # a cache, nothing more
@@ -141,7 +143,7 @@ def pull_default_model(settings: Settings) -> Path:
         raise ModelError("huggingface_hub is not installed",
                          hint=get_model_hint(settings)) from exc
     _probe_hub(settings)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     try:
         with _hub_warnings_silenced():
             downloaded = Path(hf_hub_download(DEFAULT_REPO, DEFAULT_FILE,
@@ -223,7 +225,7 @@ def quantize(source: Path, target: Path, qtype: str, threads: int = 0) -> Path:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = QUANT_TYPES[qtype]
     params.nthread = threads
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     tmp = target.with_name(target.name + ".tmp")
     status = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params)
     if status != 0 or not tmp.is_file():

@@ -6,6 +6,7 @@ index is embedded on the fly from its first chunk's worth of text."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -41,34 +42,44 @@ def stored_query(collection: Collection, path: str, line: int | None
     return query / max(float(np.linalg.norm(query)), 1e-12), own
 
 
-def similar(collection: Collection, embedder: Any, path: str | Path, line: int | None,
-            options: SearchOptions) -> list[SearchResult]:
+def _embedded_file(embedder: Any, file_path: Path, line: int | None, max_bytes: int
+                   ) -> np.ndarray:
+    """The query of a file outside the index: its first chunk's worth of text, embedded."""
+    from gemmasearch.confine import read_regular
     from gemmasearch.extract import extract
 
+    document = extract(file_path, read_regular(file_path, max_bytes))
+    text = "\n".join(segment.text for segment in document.segments)
+    if line is not None:
+        text = "\n".join(text.splitlines()[max(0, line - 1):])
+    if not text.strip():
+        raise UsageError(f"{file_path} has no text to compare")
+    return np.asarray(embedder.embed_documents([(file_path.name, text[:ON_THE_FLY_CHARS])])[0])
+
+
+def similar(collection: Collection, embedder: Any, path: str | Path, line: int | None,
+            options: SearchOptions, lock: Any = None, max_bytes: int = 50_000_000
+            ) -> list[SearchResult]:
+    """``lock`` guards the collection (not thread-safe); it is not held while a file is
+    read or embedded (a slow disk, an embedding server)."""
+    lock = lock if lock is not None else contextlib.nullcontext()
     file_path = Path(path).expanduser().absolute()
-    collection.refresh()
-    stored = stored_query(collection, str(file_path), line)
+    with lock:
+        collection.refresh()
+        stored = stored_query(collection, str(file_path), line)
     if stored is not None:
         query, own = stored
     else:
-        try:
-            document = extract(file_path, file_path.read_bytes())
-        except OSError as exc:
-            raise UsageError(f"cannot read {file_path}: {exc.strerror or exc}") from None
-        text = "\n".join(segment.text for segment in document.segments)
-        if line is not None:
-            text = "\n".join(text.splitlines()[max(0, line - 1):])
-        if not text.strip():
-            raise UsageError(f"{file_path} has no text to compare")
-        query = embedder.embed_documents([(file_path.name, text[:ON_THE_FLY_CHARS])])[0]
-        own = []
-    allowed = allowed_chunk_ids(collection, options.filters) if options.filters.active() else None
-    wanted = options.k * (8 if options.files_only else 1) + len(own)
-    _scores, ids = collection.search_vectors(query, max(wanted, 100), allowed)
-    own_ids = set(own)
-    ids = np.array([i for i in ids.tolist() if i not in own_ids], dtype=np.int64)
-    if not len(ids):
-        return []
-    found, scores = collection.rescore(query, ids)
-    order = np.argsort(-scores)
-    return build_results(collection, found[order], scores[order], options, "")
+        query, own = _embedded_file(embedder, file_path, line, max_bytes), []
+    with lock:
+        allowed = (allowed_chunk_ids(collection, options.filters)
+                   if options.filters.active() else None)
+        wanted = options.k * (8 if options.files_only else 1) + len(own)
+        _scores, ids = collection.search_vectors(query, max(wanted, 100), allowed)
+        own_ids = set(own)
+        ids = np.array([i for i in ids.tolist() if i not in own_ids], dtype=np.int64)
+        if not len(ids):
+            return []
+        found, scores = collection.rescore(query, ids)
+        order = np.argsort(-scores)
+        return build_results(collection, found[order], scores[order], options, "")

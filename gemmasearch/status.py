@@ -16,6 +16,19 @@ SKIP_REASONS = (UNSUPPORTED,)
 STATUS_SKIPPED_PATHS = 20
 
 
+def iso_time(epoch: str | float | None) -> str | None:
+    """Epoch seconds as ISO 8601 in local time with its offset (2024-05-01T12:00:00+02:00),
+    as every date gemmasearch prints."""
+    from datetime import datetime
+
+    if epoch in (None, ""):
+        return None
+    try:
+        return datetime.fromtimestamp(float(epoch)).astimezone().isoformat(timespec="seconds")
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def index_status(index_dir: Path, reader: Callable[[], Collection],
                  embedder: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the index in ``index_dir`` holds (``reader`` opens it). Of a damaged one, what
@@ -59,7 +72,7 @@ def index_status(index_dir: Path, reader: Callable[[], Collection],
 
     parts: list[Callable[[], dict[str, Any]]] = [
         fingerprint, store.stats, skipped, lambda: {"roots": store.roots()},
-        lambda: {"updated_at": store.get_meta("updated_at")},
+        lambda: {"updated_at": iso_time(store.get_meta("updated_at"))},
         lambda: {"failures": store.failures(exclude=SKIP_REASONS)}]
     for part in parts:  # each on its own: damage in one table hides only that part
         try:

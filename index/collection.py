@@ -29,6 +29,7 @@ from gemmasearch.index.lock import LOCK_NAME, WriterLock
 from gemmasearch.index.previous import PreviousDatabase, set_aside
 from gemmasearch.index.store import ChunkRecord, FileRecord, Store
 from gemmasearch.index.vectors import VectorIndex, truncate_normalize
+from gemmasearch.private import private_dir, repair_once
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class Collection:
         self._lock: WriterLock | None = None
         if self.writable:
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                private_dir(folder)
             except OSError as exc:
                 raise IndexError_(f"cannot create the index folder {folder}: {exc.strerror}",
                                   hint="choose another with --index or GEMMASEARCH_HOME") from exc
@@ -86,6 +87,7 @@ class Collection:
         elif not (folder / DB_NAME).exists():
             raise NoIndexError(f"no index at {folder}",
                                hint="create one with: gemmasearch index PATH")
+        repair_once(folder)  # an index written by an older version, under a loose umask
         try:
             if start_over:
                 self._set_aside()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gemmasearch.errors import IndexDamagedError
+from gemmasearch.private import create_private
 
 # SQLite's primary result codes for a file that is not (or no longer) a sound database.
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
@@ -90,6 +91,8 @@ class _Connection(sqlite3.Connection):
 
 def connect(path: Path, readonly: bool) -> sqlite3.Connection:
     target = f"{path.as_uri()}?mode=ro" if readonly else str(path)
+    if not readonly:
+        create_private(path)  # 0600 before SQLite makes it; its -wal/-shm copy the mode
     conn = sqlite3.connect(target, uri=readonly, timeout=30, check_same_thread=False,
                            isolation_level=None, factory=_Connection)
     conn.path = path

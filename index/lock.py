@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from gemmasearch.errors import IndexError_, IndexLockedError
+from gemmasearch.private import open_private
 
 LOCK_NAME = "writer.lock"
 
@@ -27,7 +28,7 @@ class WriterLock:
         import fcntl
 
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_private(self.path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             raise IndexError_(f"cannot write to the index at {self.path.parent}: "
                               f"{exc.strerror} (read-only?)",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gemmasearch.index.ann import IVF
+from gemmasearch.private import make_private, open_private
 
 POINTER = "vectors.json"
 
@@ -41,10 +42,12 @@ def write_snapshot(index: Any, folder: Path, generation: int, meta: dict[str, An
     name = f"vectors.{generation}.faiss"
     tmp = folder / (name + ".tmp")
     faiss.write_index(index, str(tmp))
+    make_private(tmp)  # FAISS creates it under the umask
     fsync_replace(tmp, folder / name)
     pointer = folder / POINTER
     pointer_tmp = folder / (POINTER + ".tmp")
-    pointer_tmp.write_text(json.dumps({"file": name, "generation": generation, **meta}))
+    with os.fdopen(open_private(pointer_tmp), "w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"file": name, "generation": generation, **meta}))
     fsync_replace(pointer_tmp, pointer)
     for old in folder.glob("vectors.*.faiss*"):
         if old.name != name:

@@ -156,7 +156,7 @@ def test_similar_over_the_socket(served: Running, docs: Path) -> None:
     assert results and all(not r["path"].endswith("bread.md") for r in results)
     code, answer = raw(served.service.address, "POST", "/similar",
                        b'{"path": "/nowhere/at/all.md"}')
-    assert code == 400 and "cannot read" in answer["error"]
+    assert code == 400 and "not inside an indexed folder" in answer["error"]
 
 
 def test_a_second_service_on_the_same_index_refuses(served: Running,

@@ -11,33 +11,28 @@ from pathlib import Path
 import pytest
 
 from gemmasearch.errors import UsageError
-from gemmasearch.service.files import get_text, inside_roots
+from gemmasearch.service.files import get_text
 from tests.conftest import real_model_path, write_files
 
 
-def test_get_refuses_paths_outside_the_roots(tmp_path: Path) -> None:
+def test_get_refuses_paths_outside_the_roots(tmp_path: Path, fake_engine: object) -> None:
     root = write_files(tmp_path / "root", {"a.md": "one\ntwo\nthree\n"})
     (tmp_path / "secret.txt").write_text("do not read")
     (root / "link.txt").symlink_to(tmp_path / "secret.txt")
-    roots = [str(root)]
-    assert inside_roots(str(root / "a.md"), roots) == (root / "a.md").resolve()
+    fake_engine.index([root])  # type: ignore[attr-defined]
+    assert fake_engine.client_path(str(root / "a.md")) == str(root / "a.md")  # type: ignore[attr-defined]
     for bad, words in [(str(root / ".." / "secret.txt"), "'..'"),
                        (str(tmp_path / "secret.txt"), "not inside"),
                        (str(root / "link.txt"), "not inside"),
                        ("a.md", "absolute path")]:
         with pytest.raises(UsageError, match=words):
-            inside_roots(bad, roots)
+            fake_engine.client_path(bad)  # type: ignore[attr-defined]
 
 
-def test_get_reads_a_line_range(tmp_path: Path) -> None:
-    from gemmasearch.extract import extract
-
+def test_get_reads_a_line_range(tmp_path: Path, fake_engine: object) -> None:
     root = write_files(tmp_path / "root", {"a.md": "one\ntwo\nthree\nfour\n"})
-
-    def open_document(path: Path) -> object:
-        return extract(path, path.read_bytes())
-
-    answer = get_text(open_document, [str(root)], str(root / "a.md"), 2, 3)
+    fake_engine.index([root])  # type: ignore[attr-defined]
+    answer = get_text(fake_engine, str(root / "a.md"), 2, 3)
     assert answer["text"] == "two\nthree" and answer["start_line"] == 2
 
 

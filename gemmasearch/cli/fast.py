@@ -120,6 +120,15 @@ def service_socket(index_flag: object) -> str:
     return os.path.join(folder, key + ".sock")
 
 
+def _read_timeout() -> float:
+    """gemmasearch.service.client.read_timeout's rule (that module costs imports)."""
+    try:
+        seconds = float(os.environ.get("GEMMASEARCH_SERVICE_TIMEOUT", ""))
+    except ValueError:
+        return 120.0
+    return seconds if 0 < seconds < 86400 else 120.0
+
+
 def fast_search(argv: list[str]) -> int | None:
     """The exit status when a running service answered; None to run the full CLI."""
     if any(arg in FULL_CLI_ONLY or arg.startswith("--batch=") for arg in argv):
@@ -132,10 +141,14 @@ def fast_search(argv: list[str]) -> int | None:
         socket_path = service_socket(options.get("index"))
     except _Unhandled:
         return None
-    from gemmasearch.service.wire import WireError, post
+    from gemmasearch.service.wire import WireError, WireTimeout, post
 
     try:
-        status, answer = post(socket_path, "/search", body)
+        status, answer = post(socket_path, "/search", body, timeout=_read_timeout())
+    except WireTimeout as exc:  # asking again through the full CLI would wait as long
+        sys.stderr.write(f"error: {exc}\nhint: it may be stuck: stop it with gemmasearch "
+                         "serve --stop (or set GEMMASEARCH_SERVICE_TIMEOUT to wait longer)\n")
+        return 2
     except WireError:
         return None  # none runs (the full CLI starts one) or it went away
     if status != 200:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -97,7 +97,7 @@ def _print(info: dict[str, Any], max_failures: int) -> None:
             else f"unreachable: {remote.get('error', '?')}"
         out.print(f"embedder: {remote['url']} ({says})", markup=False)
     if info.get("updated_at"):
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["updated_at"])))
+        stamp = datetime.fromisoformat(info["updated_at"]).strftime("%Y-%m-%d %H:%M:%S")
         out.print(f"updated:  {stamp}")
     for group in info.get("skipped", []):
         out.print(f"skipped:  {group['count']} file(s): {group['reason']}", markup=False)

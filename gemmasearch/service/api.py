@@ -1,7 +1,9 @@
 """Request bodies of the JSON API: strict parsing into the Engine's own option types.
 
 Everything a client sends is checked here, so a bad request is a 400 with a message and
-never reaches the engine: unknown fields, wrong types, out-of-range values."""
+never reaches the engine: unknown fields, wrong types, out-of-range or non-finite numbers,
+NUL bytes, bad line ranges. The HTTP routes, the MCP tools (with or without a service) and
+the CLI's service requests all go through these functions, so the rules are the same."""
 
 from __future__ import annotations
 
@@ -9,10 +11,14 @@ import json
 from typing import Any
 
 from gemmasearch.errors import UsageError
-from gemmasearch.when import parse_when
+from gemmasearch.limits import check_query
+from gemmasearch.when import check_epoch, parse_when
 
-# Larger bodies are refused before they are read in full (a query is a few hundred bytes).
+# Larger bodies are refused before they are read in full (a query is a few hundred bytes;
+# the longest one allowed, gemmasearch.search.MAX_QUERY_CHARS, fits in a quarter of this).
 MAX_BODY_BYTES = 64 * 1024
+# Line numbers beyond this are not lines of any file we index.
+MAX_LINE = 10**9
 
 SEARCH_FIELDS = {"query", "k", "files_only", "paths", "types", "since", "before", "mode",
                  "rescore", "explain", "with_text", "full_scores", "results_only"}
@@ -72,6 +78,14 @@ def _typed(data: dict[str, Any], name: str, kind: type | tuple[type, ...], defau
         raise UsageError(f"{name} must be {getattr(kind, '__name__', 'a number')}")
     if not isinstance(value, kind):
         raise UsageError(f"{name} has the wrong type: {type(value).__name__}")
+    if isinstance(value, str):
+        _no_nul(name, value)
+    return value
+
+
+def _no_nul(name: str, value: str) -> str:
+    if "\x00" in value:
+        raise UsageError(f"{name} holds a NUL byte")
     return value
 
 
@@ -81,7 +95,9 @@ def _strings(data: dict[str, Any], name: str) -> tuple[str, ...]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UsageError(f"{name} must be a list of strings")
-    return tuple(value)
+    if len(value) > 100:
+        raise UsageError(f"{name}: at most 100 values")
+    return tuple(_no_nul(name, v) for v in value)
 
 
 def _when(data: dict[str, Any], name: str) -> float | None:
@@ -89,7 +105,10 @@ def _when(data: dict[str, Any], name: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return check_epoch(float(value), name)
+        except OverflowError:  # an int too large for a float
+            raise UsageError(f"{name}: not a time between the years 1 and 9999") from None
     if isinstance(value, str):
         return parse_when(value, name)
     raise UsageError(f"{name} must be epoch seconds or a date like 2024-05-01 or 7d")
@@ -101,8 +120,11 @@ def _filters(data: dict[str, Any]) -> Any:
     types = _strings(data, "types")
     for value in types:  # an unknown kind is refused, as on the command line
         file_type(value)
+    since, before = _when(data, "since"), _when(data, "before")
+    if since is not None and before is not None and since > before:
+        raise UsageError("since is after before: nothing can match")
     return SearchFilters(paths=_strings(data, "paths"), types=types,
-                         since=_when(data, "since"), before=_when(data, "before"))
+                         since=since, before=before)
 
 
 def _k(data: dict[str, Any]) -> int:
@@ -118,8 +140,9 @@ def search_request(data: dict[str, Any]) -> tuple[str, Any]:
 
     _check_fields(data, SEARCH_FIELDS)
     query = data.get("query")
-    if not isinstance(query, str) or not query.strip():
+    if not isinstance(query, str):
         raise UsageError("query must be a non-empty string")
+    check_query(query)
     mode = _typed(data, "mode", str, "hybrid").lower()
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}", hint=f"one of {', '.join(MODES)}")
@@ -135,10 +158,8 @@ def similar_request(data: dict[str, Any]) -> tuple[str, int | None, Any]:
     from gemmasearch.search import SearchOptions
 
     _check_fields(data, SIMILAR_FIELDS)
-    path = data.get("path")
-    if not isinstance(path, str) or not path.strip():
-        raise UsageError("path must be a non-empty string")
-    line = _typed(data, "line", int, None)
+    path = _path(data)
+    line = _line(data, "line")
     options = SearchOptions(k=_k(data), filters=_filters(data),
                             files_only=bool(_typed(data, "files_only", bool, False)))
     return path, line, options
@@ -147,10 +168,37 @@ def similar_request(data: dict[str, Any]) -> tuple[str, int | None, Any]:
 GET_FIELDS = {"path", "start_line", "end_line"}
 
 
-def get_request(data: dict[str, Any]) -> tuple[str, int | None, int | None]:
-    """(path, start_line, end_line) from a /get body."""
-    _check_fields(data, GET_FIELDS)
+def _path(data: dict[str, Any]) -> str:
+    from gemmasearch.confine import check_syntax
+
     path = data.get("path")
     if not isinstance(path, str) or not path.strip():
         raise UsageError("path must be a non-empty string")
-    return path, _typed(data, "start_line", int, None), _typed(data, "end_line", int, None)
+    check_syntax(path)  # NUL, '..', relative: refused before anything looks at the disk
+    return path
+
+
+def _line(data: dict[str, Any], name: str) -> int | None:
+    line = _typed(data, name, int, None)
+    if line is not None and not 1 <= line <= MAX_LINE:
+        raise UsageError(f"{name} must be between 1 and {MAX_LINE:,} (lines count from 1)")
+    return line
+
+
+def check_line_range(start_line: int | None, end_line: int | None) -> None:
+    """Lines count from 1; a range may not run backwards (past the end is cut by get)."""
+    for name, value in (("start_line", start_line), ("end_line", end_line)):
+        if value is not None and not 1 <= value <= MAX_LINE:
+            raise UsageError(f"{name} must be between 1 and {MAX_LINE:,} "
+                             "(lines count from 1)")
+    if start_line is not None and end_line is not None and start_line > end_line:
+        raise UsageError(f"start_line {start_line} is after end_line {end_line}")
+
+
+def get_request(data: dict[str, Any]) -> tuple[str, int | None, int | None]:
+    """(path, start_line, end_line) from a /get body."""
+    _check_fields(data, GET_FIELDS)
+    path = _path(data)
+    start, end = _line(data, "start_line"), _line(data, "end_line")
+    check_line_range(start, end)
+    return path, start, end

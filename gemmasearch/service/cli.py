@@ -28,8 +28,10 @@ def served_results(index_dir: Path | None, model: str | None,
                    body: dict[str, Any], embedder: str | None = None
                    ) -> list[dict[str, Any]] | None:
     """JSON results from the service, or None: switched off, or none could be had."""
+    from gemmasearch.limits import check_query
     from gemmasearch.service import client
 
+    check_query(str(body.get("query", "")))  # the limits of a local search, before sending
     settings = _settings(index_dir, embedder)
     if client.disabled(settings.service):
         return None

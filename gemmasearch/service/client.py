@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gemmasearch.private import open_private
 from gemmasearch.service.runtime import (
     DEFAULT_IDLE_SECONDS,
     ServiceAddress,
@@ -26,10 +27,32 @@ from gemmasearch.service.runtime import (
 
 # How long a first search waits for the service it started (model load + index open).
 START_TIMEOUT_SECONDS = 60.0
+# A service that does not take the connection within this is stuck (a live one accepts at
+# once), and one that takes it but sends nothing for READ_SECONDS is given up on with an
+# error: never a wait for ever. GEMMASEARCH_SERVICE_TIMEOUT changes the second.
+CONNECT_SECONDS = 5.0
+READ_SECONDS = 120.0
+
+
+def read_timeout() -> float:
+    value = os.environ.get("GEMMASEARCH_SERVICE_TIMEOUT", "")
+    try:
+        seconds = float(value)
+    except ValueError:
+        return READ_SECONDS
+    return seconds if 0 < seconds < 86400 else READ_SECONDS
+
+
+class ServiceTimeout(ServiceError):
+    """The service took the request and did not answer in time."""
 
 
 class ServiceUnavailable(Exception):
     """No service answers on the socket (none runs, or a stale socket)."""
+
+
+class _ConnectTimeout(Exception):
+    pass
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -39,31 +62,41 @@ class _UnixConnection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
+        sock.settimeout(min(CONNECT_SECONDS, self.timeout or CONNECT_SECONDS))
         try:
             sock.connect(self._path)
+        except (TimeoutError, BlockingIOError):  # a Unix socket's full backlog: EAGAIN
+            sock.close()
+            raise _ConnectTimeout from None
         except OSError:
             sock.close()
             raise
+        sock.settimeout(self.timeout)  # each read: how long the answer may take
         self.sock = sock
 
 
+_STUCK_HINT = ("it may be stuck: stop it with gemmasearch serve --stop (or set "
+               "GEMMASEARCH_SERVICE_TIMEOUT to wait longer)")
+
+
 class ServiceClient:
-    def __init__(self, address: ServiceAddress, timeout: float = 300.0) -> None:
+    def __init__(self, address: ServiceAddress, timeout: float | None = None) -> None:
         self.address = address
-        self.timeout = timeout
+        self.timeout = timeout or read_timeout()
 
     @classmethod
-    def for_index(cls, index_dir: Path, timeout: float = 300.0) -> ServiceClient:
+    def for_index(cls, index_dir: Path, timeout: float | None = None) -> ServiceClient:
         return cls(ServiceAddress.for_index(index_dir), timeout)
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None,
                 timeout: float | None = None) -> Any:
-        """The decoded JSON answer; ServiceError for a 4xx/5xx with its message,
-        ServiceUnavailable when nothing answers."""
+        """The decoded JSON answer; ServiceError for a 4xx/5xx with its message or for a
+        service that does not answer in time (ServiceTimeout), ServiceUnavailable when
+        none runs."""
         if not self.address.socket.exists():
             raise ServiceUnavailable
-        conn = _UnixConnection(self.address.socket, timeout or self.timeout)
+        seconds = timeout or self.timeout
+        conn = _UnixConnection(self.address.socket, seconds)
         try:
             payload = None if body is None else json.dumps(body).encode()
             headers = {"Content-Type": "application/json"} if payload is not None else {}
@@ -71,6 +104,14 @@ class ServiceClient:
                 conn.request(method, path, body=payload, headers=headers)
                 response = conn.getresponse()
                 raw = response.read()
+            except _ConnectTimeout:
+                raise ServiceTimeout(
+                    f"the search service did not take the connection within "
+                    f"{CONNECT_SECONDS:g} s ({self.address.socket})", hint=_STUCK_HINT) from None
+            except TimeoutError:
+                raise ServiceTimeout(
+                    f"the search service did not answer {method} {path} within {seconds:g} s",
+                    hint=_STUCK_HINT) from None
             except (ConnectionRefusedError, FileNotFoundError) as exc:
                 raise ServiceUnavailable from exc
             except (OSError, http.client.HTTPException) as exc:
@@ -131,7 +172,7 @@ def start(index_dir: Path, model: str | None = None,
     for key in ("GEMMASEARCH_HOME", "GEMMASEARCH_MODEL", "GEMMASEARCH_RUNTIME_DIR"):
         if env.get(key) and Path(env[key]).expanduser().exists():
             env[key] = str(Path(env[key]).expanduser().absolute())
-    with open(log_path, "ab") as log:
+    with os.fdopen(open_private(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                    start_new_session=True, env=env, close_fds=True, cwd="/")
     client = ServiceClient(address)

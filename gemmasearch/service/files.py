@@ -1,13 +1,11 @@
-"""``get``: a file's text, only from inside the indexed roots.
+"""``get``: a file's text, only a file the confinement rule allows (gemmasearch.confine).
 
-An agent names the path, so it is treated as hostile: ``..`` is refused outright, and the
-path is resolved (symlinks followed) before it is compared with the roots, so a link that
-points outside them is refused too."""
+The line range is checked against the file itself: ``end_line`` past the end is cut to
+the last line (and the answer says which), a range that starts past the end, runs
+backwards or counts from below 1 is refused."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from gemmasearch.errors import UsageError
@@ -16,35 +14,37 @@ from gemmasearch.errors import UsageError
 MAX_GET_CHARS = 200_000
 
 
-def inside_roots(path: str, roots: Sequence[str]) -> Path:
-    """The resolved path when it lies inside one of ``roots``; UsageError otherwise."""
-    raw = Path(path).expanduser()
-    if ".." in raw.parts:
-        raise UsageError(f"refused {path}: '..' is not allowed", hint="give an absolute path")
-    if not raw.is_absolute():
-        raise UsageError(f"refused {path}: give an absolute path inside an indexed folder")
-    resolved = raw.resolve()
-    for root in roots:
-        root_resolved = Path(root).resolve()
-        if resolved == root_resolved or root_resolved in resolved.parents:
-            return resolved
-    raise UsageError(f"refused {path}: it is not inside an indexed folder",
-                     hint="roots: " + ", ".join(roots))
+def document_lines(text: str) -> list[str]:
+    """The lines of ``text`` as an editor numbers them (a final newline ends the last
+    line; it does not start another)."""
+    lines = text.split("\n")
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
-def get_text(open_document: Any, roots: Sequence[str], path: str,
-             start_line: int | None = None, end_line: int | None = None) -> dict[str, Any]:
-    """{"path", "start_line", "end_line", "text"} for a file (or a line range) in the roots."""
-    resolved = inside_roots(path, roots)
-    if not resolved.is_file():
-        raise UsageError(f"no such file: {path}")
-    if start_line is not None and start_line < 1:
-        raise UsageError("start_line counts from 1")
-    document = open_document(resolved)
-    lines = "\n".join(segment.text for segment in document.segments).split("\n")
+def get_text(engine: Any, path: str, start_line: int | None = None,
+             end_line: int | None = None) -> dict[str, Any]:
+    """{"path", "start_line", "end_line", "lines", "text", "truncated"} for a file (or a
+    line range of it) that a client may read."""
+    from gemmasearch.service.api import check_line_range
+
+    check_line_range(start_line, end_line)
+    allowed = engine.client_path(path)
+    document = engine.open_document(allowed)
+    lines = document_lines("\n".join(segment.text for segment in document.segments))
     first = start_line or 1
+    if first > len(lines):
+        raise UsageError(f"start_line {first} is past the end: {path} has {len(lines)} "
+                         f"line(s)")
     last = min(end_line or len(lines), len(lines))
     text = "\n".join(lines[first - 1:last])
     truncated = len(text) > MAX_GET_CHARS
-    return {"path": str(resolved), "start_line": first, "end_line": last,
+    return {"path": allowed, "start_line": first, "end_line": last, "lines": len(lines),
             "text": text[:MAX_GET_CHARS], "truncated": truncated}
+
+
+def similar_for_client(engine: Any, path: str, line: int | None, options: Any) -> list[Any]:
+    """``similar`` for a path a client named: confined first; an indexed file's query comes
+    from its stored vectors (a PATH:LINE from its chunk rows), never from reading it."""
+    return list(engine.similar(engine.client_path(path), line, options))

@@ -31,20 +31,40 @@ from gemmasearch.service.runtime import ServiceAddress, ServiceError
 log = logging.getLogger(__name__)
 
 
+# A request's head must arrive within this many seconds of the connection (or of the
+# previous answer on a kept-alive one), and its body within BODY_SECONDS: a client that
+# sends part of a request and stops is dropped, not held for ever.
+HEADER_SECONDS = 10.0
+BODY_SECONDS = 30.0
+
+
 class _BodyTooLarge(Exception):
     pass
 
 
+class _BodyTooSlow(Exception):
+    pass
+
+
 async def _read_body(request: Request) -> bytes:
+    import asyncio
+
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > api.MAX_BODY_BYTES:
         raise _BodyTooLarge
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > api.MAX_BODY_BYTES:
-            raise _BodyTooLarge
-    return bytes(body)
+
+    async def read() -> bytes:
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > api.MAX_BODY_BYTES:
+                raise _BodyTooLarge
+        return bytes(body)
+
+    try:
+        return await asyncio.wait_for(read(), BODY_SECONDS)
+    except asyncio.TimeoutError:
+        raise _BodyTooSlow from None
 
 
 def _error(status: int, message: str, hint: str | None = None) -> JSONResponse:
@@ -109,6 +129,8 @@ class Service:
                 return await handler(request)
             except _BodyTooLarge:
                 return _error(413, f"the request body is over {api.MAX_BODY_BYTES} bytes")
+            except _BodyTooSlow:
+                return _error(408, f"the request body did not arrive within {BODY_SECONDS:g} s")
             except GemmasearchError as exc:
                 return _error(_status_for(exc), exc.message, exc.hint)
             except Exception as exc:  # a bug: report it, keep serving
@@ -149,18 +171,18 @@ class Service:
         return JSONResponse({"results": api.results_json(results, data)})
 
     async def _similar(self, request: Request) -> JSONResponse:
+        from gemmasearch.service.files import similar_for_client
+
         data = api.parse_body(await _read_body(request))
         path, line, options = api.similar_request(data)
-        results = await run_in_threadpool(self.engine.similar, path, line, options)
+        results = await run_in_threadpool(similar_for_client, self.engine, path, line, options)
         return JSONResponse({"results": api.results_json(results, data)})
 
     async def _get(self, request: Request) -> JSONResponse:
         from gemmasearch.service.files import get_text
 
         path, start, end = api.get_request(api.parse_body(await _read_body(request)))
-        roots = self.engine.reader().store.roots()
-        answer = await run_in_threadpool(get_text, self.engine.open_document, roots, path,
-                                         start, end)
+        answer = await run_in_threadpool(get_text, self.engine, path, start, end)
         return JSONResponse(answer)
 
     async def _index(self, request: Request) -> JSONResponse:
@@ -265,8 +287,12 @@ class Service:
     def run(self, sock: socket.socket) -> None:
         import uvicorn
 
+        from gemmasearch.service.timeouts import header_timeout_protocol
+
         config = uvicorn.Config(self.app, log_level="warning", lifespan="off",
-                                access_log=False, timeout_graceful_shutdown=5)
+                                access_log=False, timeout_graceful_shutdown=5,
+                                timeout_keep_alive=5,
+                                http=header_timeout_protocol(HEADER_SECONDS))
         self._server = uvicorn.Server(config)
         if self.idle_seconds:
             threading.Thread(target=self._idle_watch, name="gemmasearch-idle",

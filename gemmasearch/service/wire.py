@@ -19,6 +19,10 @@ class WireError(Exception):
     """Nothing answered, or not in a way this client reads (the caller falls back)."""
 
 
+class WireTimeout(WireError):
+    """The service took the connection and did not answer in time (it is stuck)."""
+
+
 _ESCAPES = {i: f"\\u{i:04x}" for i in range(32)}
 _ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\"})
 
@@ -42,7 +46,7 @@ def json_text(value: object) -> str:
 
 
 def post(socket_path: str, path: str, body: dict[str, object],
-         timeout: float = 300.0) -> tuple[int, bytes]:
+         timeout: float = 120.0, connect_timeout: float = 5.0) -> tuple[int, bytes]:
     """(status, body) of ``POST path`` with a JSON ``body``; WireError otherwise."""
     try:
         payload = json_text(body).encode("utf-8")  # lone surrogates: strict refuses them
@@ -53,8 +57,9 @@ def post(socket_path: str, path: str, body: dict[str, object],
                ).encode("ascii") + payload
     sock = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
     try:
-        sock.settimeout(timeout)
+        sock.settimeout(connect_timeout)
         sock.connect(socket_path)
+        sock.settimeout(timeout)
         sock.sendall(request)
         parts = []
         while True:
@@ -62,6 +67,8 @@ def post(socket_path: str, path: str, body: dict[str, object],
             if not part:
                 break
             parts.append(part)
+    except TimeoutError:
+        raise WireTimeout(f"the search service did not answer within {timeout:g} s") from None
     except OSError as exc:
         raise WireError(str(exc)) from None
     finally:
