@@ -98,7 +98,9 @@ def install(engine: Any) -> CachedEmbedder:
     if isinstance(shared.inner, CachedEmbedder):
         return shared.inner
     info = engine.model_info()
-    key = f"{engine.model_sha256()}|{str(info.get('runs_as')).split(' (')[0]}"
+    # "F16 copy /path/to/copy.gguf (made on first load)": the kind of copy, not its path.
+    runs_as = str(info.get("runs_as")).split(" (")[0].split(" /")[0]
+    key = f"{engine.model_sha256()}|{runs_as}"
     cached = CachedEmbedder(shared.inner, key)
     shared.inner = cached
     return cached

@@ -77,7 +77,8 @@ def build_index(folder: Path, suffix: str, model: str | None) -> tuple[Engine, P
     work = WORK / tag
     corpus, _queries, _qrels = load_beir(folder)
     write_corpus(corpus, work / "docs", None, suffix)
-    engine = Engine(load_settings(env={"GEMMASEARCH_HOME": str(work / "home")},
+    # One home for all sets: the model's weight copy (compute = auto) is made once.
+    engine = Engine(load_settings(env={"GEMMASEARCH_HOME": str(WORK / "home")},
                                   index_dir=work / "index"), model=model)
     embed_cache.install(engine)
     started = time.monotonic()
@@ -144,9 +145,17 @@ def main() -> None:
                         help="candidates from the 256-dim stage (search.RESCORE_CANDIDATES)")
     parser.add_argument("--rare-share", type=float, default=None,
                         help="evidence.RARE_SHARE: a term in at most this share of chunks")
+    parser.add_argument("--index-only", action="store_true",
+                        help="embed and index the sets, evaluate nothing (a held-out set)")
     args = parser.parse_args()
     if not args.model:
         sys.exit("error: pass --model PATH or set GEMMASEARCH_TEST_MODEL")
+    if args.index_only:
+        for spec in args.collections:
+            _name, rest = spec.split("=", 1)
+            folder, _, suffix = rest.partition(":")
+            build_index(Path(folder), suffix or ".md", args.model)[0].close()
+        return
     if args.depth:
         search_module.RESCORE_CANDIDATES = args.depth
     if args.rare_share:

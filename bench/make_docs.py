@@ -80,6 +80,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--book", type=Path, default=None)
+    parser.add_argument("--max-chars", type=int, default=None,
+                        help="only chapters of at most this many characters (and their "
+                             "queries): a smaller set to embed on a slow machine")
     args = parser.parse_args()
     book = args.book or default_book()
     rows = [line.rstrip("\n").split("\t") for line in QUERIES.open(encoding="utf-8")
@@ -90,7 +93,9 @@ def main() -> None:
         (page,) = book.glob(f"{chapter}-*.html")
         text = chapter_text(page)
         title, _, body = text.partition("\n")
-        docs[chapter] = (title.lstrip("# ").strip(), body.strip())
+        if args.max_chars is None or len(text) <= args.max_chars:
+            docs[chapter] = (title.lstrip("# ").strip(), body.strip())
+    rows = [row for row in rows if row[1] in docs]
     for kind in ("questions", "keywords"):
         out = args.out / f"rustbook-{kind}"
         out.mkdir(parents=True, exist_ok=True)
