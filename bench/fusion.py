@@ -58,13 +58,14 @@ RULES: dict[str, Rule] = {
     "semantic": lambda legs: Legs.ranked(legs.dense),
     "lexical": lambda legs: Legs.ranked(legs.lexical),
     "rrf": _fused(FusionConfig(method="rrf")),
-    "before (agreement-0.15 + gate-0.1 + scripts)": _fused(FusionConfig(evidence=False)),
-    **{f"evidence × agreement, w {w}": _fused(FusionConfig(max_lexical_weight=w))
+    "before (agreement-0.15 + gate-0.1 + scripts)": _fused(FusionConfig(method="agreement",
+                                                                         evidence=False)),
+    **{f"evidence × agreement, w {w}": _fused(FusionConfig(method="agreement",
+                                                            max_lexical_weight=w))
        for w in (0.1, 0.15, 0.2, 0.3)},
-    **{f"evidence, w {w}": _fused(FusionConfig(method="convex", max_lexical_weight=w))
+    **{f"evidence, w {w}": _fused(FusionConfig(max_lexical_weight=w))
        for w in (0.05, 0.1, 0.15, 0.2, 0.3)},
-    **{f"evidence, w {w}, gate {g}": _fused(FusionConfig(method="convex",
-                                                        max_lexical_weight=w, gate=g))
+    **{f"evidence, w {w}, gate {g}": _fused(FusionConfig(max_lexical_weight=w, gate=g))
        for w in (0.1, 0.15, 0.2) for g in (0.05, 0.15, 0.2)},
     "default": _fused(FusionConfig()),
 }

@@ -31,7 +31,10 @@ from gemmasearch.evidence import Evidence
 
 @dataclass(frozen=True)
 class FusionConfig:
-    method: str = "agreement"  # "agreement", "convex" (fixed weight) or "rrf"
+    # "evidence": the weight × the query's evidence strength (bench/fusion.py: better than
+    # also × agreement on the code sets, equal elsewhere); "agreement" (the rule before
+    # issue 23: × the legs' agreement), "convex" (a fixed weight) or "rrf".
+    method: str = "evidence"
     max_lexical_weight: float = 0.15  # weight of normalized BM25 at full agreement
     # Weight × the query's evidence strength (gemmasearch.evidence): words count only where
     # the query names something exactly or shares a rare term with the semantic top.
@@ -117,7 +120,7 @@ def fuse(legs: Legs, config: FusionConfig) -> tuple[np.ndarray, np.ndarray]:
     weight = config.max_lexical_weight
     if config.method == "agreement":
         weight *= agreement(legs, config.top)
-    if config.evidence and legs.evidence is not None:
+    if config.evidence and config.method != "convex" and legs.evidence is not None:
         weight *= legs.evidence.strength
     if config.scripts:
         weight *= legs.visible

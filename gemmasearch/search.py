@@ -194,10 +194,14 @@ def targets_code(filters: SearchFilters) -> bool:
 
 
 MODES = ("hybrid", "semantic", "lexical")
-# Which automatic task prompts are on (bench/fusion.py --prompts auto measured each):
-# "code" for an index that is mostly code, "question" for queries written as questions.
-AUTO_TASKS: tuple[str, ...] = ("code", "question")
+# Which automatic task prompts are on (bench/fusion.py --prompts search,auto measured each;
+# docs/search-quality.md): "code" for a sentence-long query over an index that is mostly
+# code (+1.1% nDCG@10 on docstring queries, but -1.2% on two-word name queries, which keep
+# the search prompt); "question" for queries written as questions lost on the multilingual
+# set (0.9834 against 0.9881), so it is off.
+AUTO_TASKS: tuple[str, ...] = ("code",)
 CODE_INDEX_SHARE = 0.5
+CODE_QUERY_WORDS = 4  # shorter queries are names and keywords: the search prompt
 _QUESTION_WORDS = frozenset(
     "how what why when where which who whom whose can could does do did is are was were "
     "should will would may might".split())
@@ -257,11 +261,12 @@ class Searcher:
 
     def query_task(self, parsed: ParsedQuery, options: SearchOptions) -> str:
         """The model's task prompt for this query (bench/fusion.py --prompts auto): code
-        retrieval when the search is restricted to code or the index is mostly code, question
-        answering for a question, search result otherwise."""
+        retrieval when the search is restricted to code, or when a sentence-long query
+        searches an index that is mostly code; search result otherwise (AUTO_TASKS)."""
         if targets_code(options.filters):
             return "code"
-        if "code" in AUTO_TASKS and self.code_share() >= CODE_INDEX_SHARE:
+        if ("code" in AUTO_TASKS and len(parsed.text.split()) >= CODE_QUERY_WORDS
+                and self.code_share() >= CODE_INDEX_SHARE):
             return "code"
         if "question" in AUTO_TASKS and looks_like_question(parsed.text):
             return "question"

@@ -69,10 +69,10 @@ def test_fusion_scales_the_lexical_weight_by_the_evidence():
     legs = Legs()
     legs.dense, legs.lexical = dict(dense), dict(lexical)
     legs.evidence = _evidence("how do I make a value change?")
-    ids, _ = fuse(legs, FusionConfig(method="convex"))
+    ids, _ = fuse(legs, FusionConfig())
     assert legs.lexical_weight == 0.0 and ids.tolist() == list(range(20))
     legs.evidence = _evidence("getUserName")
-    ids, _ = fuse(legs, FusionConfig(method="convex"))
+    ids, _ = fuse(legs, FusionConfig())
     assert legs.lexical_weight == pytest.approx(0.15) and ids[0] == 5
 
 
@@ -121,14 +121,15 @@ def test_a_code_in_the_query_still_finds_its_note(engine: Engine):
     assert "Z7Q-4021" in explained[0].explain["words_because"]
 
 
-def test_the_question_prompt_for_questions_and_code_prompt_for_a_code_index(tmp_path: Path):
+def test_the_code_prompt_for_a_sentence_over_a_code_index(tmp_path: Path):
     engine = Engine(load_settings(index_dir=tmp_path / "idx"), embedder=FakeEmbedder())
     engine.index([write_files(tmp_path / "notes", {"a.md": "notes about trains"})])
     searcher = Searcher(engine.reader(), engine.embedder)
-    assert searcher.query_task(parse_query("how do trains run?"), SearchOptions()) == "question"
-    assert searcher.query_task(parse_query("trains"), SearchOptions()) == "search"
+    sentence, names = parse_query("how do I parse the train timetable?"), parse_query("parse rows")
+    assert searcher.query_task(sentence, SearchOptions()) == "search"
     engine.index([write_files(tmp_path / "src", {f"m{i}.py": f"def f{i}():\n    return {i}\n"
                                                  for i in range(3)})])
     searcher = Searcher(engine.reader(), engine.embedder)
-    assert searcher.query_task(parse_query("how do trains run?"), SearchOptions()) == "code"
+    assert searcher.query_task(sentence, SearchOptions()) == "code"
+    assert searcher.query_task(names, SearchOptions()) == "search"  # keywords: search prompt
     engine.close()

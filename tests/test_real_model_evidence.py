@@ -61,9 +61,32 @@ def test_an_identifier_gets_the_words_a_say(engine):
     assert "borrow_mut" in results[0].explain["words_because"]
 
 
-def test_the_question_prompt_is_chosen_for_a_question_and_finds_the_answer(engine):
+CODE = {
+    "lines.py": "def read_stripped(path):\n    with open(path) as f:\n"
+                "        return [line.strip() for line in f]\n",
+    "sizes.py": "def human_size(n):\n    for unit in ('B', 'KB', 'MB'):\n"
+                "        if n < 1024:\n            return f'{n:.0f} {unit}'\n        n /= 1024\n"
+                "    return f'{n:.1f} GB'\n",
+    "retry.py": "def retry(call, times=3):\n    for attempt in range(times):\n        try:\n"
+                "            return call()\n        except OSError:\n            if attempt == times - 1:\n"
+                "                raise\n",
+}
+
+
+def test_a_sentence_over_code_gets_the_code_prompt_and_finds_the_function(tmp_path):
+    engine = Engine(load_settings(env={"GEMMASEARCH_HOME": str(tmp_path / "home")},
+                                  index_dir=tmp_path / "index"), model=str(real_model_path()))
+    engine.index([write_files(tmp_path / "src", CODE)])
+    searcher = Searcher(engine.reader(), engine.embedder)
+    sentence = "how do I show a byte count in a readable unit"
+    assert searcher.query_task(parse_query(sentence), SearchOptions()) == "code"
+    assert searcher.query_task(parse_query("human size"), SearchOptions()) == "search"
+    assert [Path(r.path).name for r in engine.search(sentence)][0] == "sizes.py"
+    engine.close()
+
+
+def test_notes_keep_the_search_prompt(engine):
     searcher = Searcher(engine.reader(), engine.embedder)
     question = "why can't I use a variable after assigning it to another one?"
-    assert searcher.query_task(parse_query(question), SearchOptions()) == "question"
-    assert searcher.query_task(parse_query("mpsc channel"), SearchOptions()) == "search"
+    assert searcher.query_task(parse_query(question), SearchOptions()) == "search"
     assert _names(engine, question, "hybrid")[0] == "ownership.md"
