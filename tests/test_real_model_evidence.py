@@ -67,9 +67,9 @@ CODE = {
     "sizes.py": "def human_size(n):\n    for unit in ('B', 'KB', 'MB'):\n"
                 "        if n < 1024:\n            return f'{n:.0f} {unit}'\n        n /= 1024\n"
                 "    return f'{n:.1f} GB'\n",
-    "retry.py": "def retry(call, times=3):\n    for attempt in range(times):\n        try:\n"
-                "            return call()\n        except OSError:\n            if attempt == times - 1:\n"
-                "                raise\n",
+    "retry.py": "def retry(call, times=3):\n    for attempt in range(times):\n"
+                "        try:\n            return call()\n        except OSError:\n"
+                "            if attempt == times - 1:\n                raise\n",
 }
 
 
