@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--model", default=os.environ.get("GEMMASEARCH_TEST_MODEL"))
     parser.add_argument("--prompts", default="search",
                         help="prompt policies: search, question, code, auto (comma-separated)")
-    parser.add_argument("--rules", default=None, help="comma-separated subset")
+    parser.add_argument("--rules", default=None, help="semicolon-separated subset")
     parser.add_argument("--k", type=int, default=10, help="results asked for (CLI: -k)")
     parser.add_argument("--depth", type=int, default=None,
                         help="candidates from the 256-dim stage (search.RESCORE_CANDIDATES)")
@@ -161,7 +161,7 @@ def main() -> None:
         search_module.RESCORE_CANDIDATES = args.depth
     if args.rare_share:
         evidence_module.RARE_SHARE = args.rare_share
-    rules = {n: RULES[n] for n in ["semantic", *args.rules.split(",")]} if args.rules else RULES
+    rules = {n: RULES[n] for n in ["semantic", *args.rules.split(";")]} if args.rules else RULES
     prompts = args.prompts.split(",")
     table: dict[str, dict[str, dict[str, float]]] = {}
     used: dict[str, dict] = {}
