@@ -46,11 +46,18 @@ def _names(engine: Engine, query: str, mode: str) -> list[str]:
 
 
 def test_a_question_of_common_words_ranks_as_meaning_alone(engine):
-    query = "how do I wait until the work I started in the background is done?"
+    # Every word of it is in two notes or more: none is rare in this index, none a name.
+    query = "how can one thread borrow a mutable value at a time?"
     hybrid = engine.search(query, SearchOptions(k=6, explain=True))
     assert [Path(r.path).name for r in hybrid] == _names(engine, query, "semantic")
-    assert Path(hybrid[0].path).name == "threads.md"
+    assert hybrid[0].explain["words_strength"] == 0.0
     assert all(r.explain.get("lexical_bonus", 0.0) == 0.0 for r in hybrid)
+
+
+def test_a_word_in_one_note_only_is_rare_evidence(engine):
+    results = engine.search("wait for the spawned work to finish", SearchOptions(explain=True))
+    assert Path(results[0].path).name == "threads.md"
+    assert "rare terms" in results[0].explain["words_because"]
 
 
 def test_an_identifier_gets_the_words_a_say(engine):
