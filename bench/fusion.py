@@ -1,13 +1,18 @@
-"""Compare fusion rules (and query prompts) on indexes built by bench/retrieval.py.
+"""Compare fusion rules, query prompts and candidate depths on a suite of BEIR-format sets.
 
-    python bench/fusion.py nfcorpus=../shared/eval/nfcorpus:/work/cache/nfcorpus \\
-        multilingual=/tmp/ml-beir:/work/cache/ml [--query-prompt "task: code retrieval | ..."]
+    python bench/fusion.py nfcorpus=../shared/eval/nfcorpus multilingual=/tmp/sets/ml \\
+        codesearch=/tmp/sets/code:.py rustbook-questions=/tmp/sets/rq ... \\
+        [--rules a,b] [--prompts search,auto] [--depth 100] [--k 10]
 
-Each ``NAME=FOLDER:WORK`` pairs a BEIR folder with the ``--work`` folder retrieval.py
-indexed it in. Every query goes through ``Searcher.collect_legs`` with the options the CLI
-uses for ``search --files-only`` (k=100), so the legs are exactly what ``search`` fuses;
-they are cached in WORK (per query prompt), so trying another rule costs no embedding.
-Prints nDCG@10 per rule and collection, each rule's worst ratio to semantic, one JSON line.
+Each ``NAME=FOLDER[:SUFFIX]`` is a BEIR folder (corpus.jsonl, queries.jsonl, qrels.tsv);
+its documents are written as files (Markdown, or SUFFIX such as .py) and indexed at 256
+dims under ~/.cache/gemmasearch-dev/bench/ (one index per corpus: sets sharing a corpus
+share it). Every document and query vector goes through bench/embed_cache.py, so a corpus
+is embedded once, ever; trying a rule, a prompt or a depth costs no embedding. Each query
+goes through ``Searcher.collect_legs`` with the options of ``search --files-only -k K``, so
+the legs are what ``search`` fuses. Prints nDCG@10 per rule and collection, each rule's
+ratio to semantic search on its worst collection, the worst collection of the default
+rule, and one JSON line.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import copy
 import hashlib
 import json
 import os
-import pickle
 import sys
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,15 +33,19 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from retrieval import load_beir, ndcg_at, recall_at  # noqa: E402
+import embed_cache  # noqa: E402
+from _common import DEV_MODELS  # noqa: E402
+from retrieval import load_beir, ndcg_at, recall_at, write_corpus  # noqa: E402
 
-from gemmasearch import embedder as embedder_module  # noqa: E402
+from gemmasearch import evidence as evidence_module  # noqa: E402
+from gemmasearch import search as search_module  # noqa: E402
 from gemmasearch.config import load_settings  # noqa: E402
 from gemmasearch.engine import Engine  # noqa: E402
 from gemmasearch.fusion import FusionConfig, Legs, fuse  # noqa: E402
 from gemmasearch.lexical import parse_query  # noqa: E402
-from gemmasearch.search import Searcher, SearchOptions, lexical_visibility  # noqa: E402
+from gemmasearch.search import Searcher, SearchOptions  # noqa: E402
 
+WORK = DEV_MODELS / "bench"
 Rule = Callable[[Legs], tuple[np.ndarray, np.ndarray]]
 
 
@@ -48,63 +58,70 @@ RULES: dict[str, Rule] = {
     "semantic": lambda legs: Legs.ranked(legs.dense),
     "lexical": lambda legs: Legs.ranked(legs.lexical),
     "rrf": _fused(FusionConfig(method="rrf")),
-    "convex-0.1": _fused(FusionConfig(method="convex", max_lexical_weight=0.1, gate=None,
-                                      scripts=False)),
-    "agreement-0.1 (before)": _fused(FusionConfig(max_lexical_weight=0.1, gate=None,
-                                                  scripts=False)),
-    "agreement-0.1 + scripts": _fused(FusionConfig(max_lexical_weight=0.1, gate=None)),
-    "agreement-0.1 + gate-0.1": _fused(FusionConfig(max_lexical_weight=0.1, scripts=False)),
-    **{f"agreement-0.1 + gate-{g} + scripts": _fused(FusionConfig(max_lexical_weight=0.1,
-                                                                  gate=g))
-       for g in (0.1, 0.15, 0.2)},
-    "agreement-0.15 + gate-0.15 + scripts": _fused(FusionConfig(gate=0.15)),
-    "agreement-0.2 + gate-0.1 + scripts": _fused(FusionConfig(max_lexical_weight=0.2)),
-    "default (agreement-0.15 + gate-0.1 + scripts)": _fused(FusionConfig()),
+    "before (agreement-0.15 + gate-0.1 + scripts)": _fused(FusionConfig(method="agreement",
+                                                                         evidence=False)),
+    **{f"evidence × agreement, w {w}": _fused(FusionConfig(method="agreement",
+                                                            max_lexical_weight=w))
+       for w in (0.1, 0.15, 0.2, 0.3)},
+    **{f"evidence, w {w}": _fused(FusionConfig(max_lexical_weight=w))
+       for w in (0.05, 0.1, 0.15, 0.2, 0.3)},
+    **{f"evidence, w {w}, gate {g}": _fused(FusionConfig(max_lexical_weight=w, gate=g))
+       for w in (0.1, 0.15, 0.2) for g in (0.05, 0.15, 0.2)},
+    "default": _fused(FusionConfig()),
 }
 
 
-def collect(name: str, folder: Path, work: Path, model: str | None, prompt: str
-            ) -> tuple[list[tuple[str, Legs]], dict[int, str], dict]:
-    _corpus, queries, qrels = load_beir(folder)
-    embedder_module.QUERY_PROMPTS["search"] = prompt
-    engine = Engine(load_settings(env={"GEMMASEARCH_HOME": str(work / "home")},
+def build_index(folder: Path, suffix: str, model: str | None) -> tuple[Engine, Path]:
+    """The set's documents indexed at 256 dims (once per corpus, embeddings cached)."""
+    corpus_file = folder / "corpus.jsonl"
+    tag = hashlib.sha1(corpus_file.read_bytes() + suffix.encode()).hexdigest()[:10]
+    work = WORK / tag
+    corpus, _queries, _qrels = load_beir(folder)
+    write_corpus(corpus, work / "docs", None, suffix)
+    # One home for all sets: the model's weight copy (compute = auto) is made once.
+    engine = Engine(load_settings(env={"GEMMASEARCH_HOME": str(WORK / "home")},
                                   index_dir=work / "index"), model=model)
+    embed_cache.install(engine)
+    started = time.monotonic()
+    report = engine.index([work / "docs"], dims=256)
+    if report.chunks:
+        print(f"  {folder.name}: {report.summary()}, {report.chunks} chunks embedded in "
+              f"{time.monotonic() - started:.0f}s", file=sys.stderr)
+    return engine, work
+
+
+def collect(folder: Path, suffix: str, model: str | None, prompts: list[str], k: int
+            ) -> tuple[dict[str, list[tuple[str, Legs, Legs]]], dict[int, str], dict, dict]:
+    """Per prompt policy, every query's legs."""
+    _corpus, queries, qrels = load_beir(folder)
+    engine, _work = build_index(folder, suffix, model)
     collection = engine.reader()
     chunk_doc = {cid: Path(path).stem for cid, path in collection.store.conn.execute(
         "SELECT c.id, f.path FROM chunks c JOIN files f ON f.id = c.file_id")}
-    # While an index is still being built, judge on the documents it already holds.
-    present = set(chunk_doc.values())
-    qrels = {q: {d: r for d, r in rels.items() if d in present} for q, rels in qrels.items()}
-    queries = {q: t for q, t in queries.items() if any(qrels[q].values())}
-    tag = hashlib.sha1(f"{prompt}|{len(chunk_doc)}".encode()).hexdigest()[:8]
-    cache = work / f"legs-{tag}.pkl"
-    if cache.exists():
-        per_query = pickle.loads(cache.read_bytes())
-        for qid, legs in per_query:
-            if "visible" not in vars(legs):  # cached before the field existed
-                legs.visible = lexical_visibility(collection, parse_query(queries[qid]).text,
-                                                  legs)
-        engine.close()
-        return per_query, chunk_doc, qrels
     searcher = Searcher(collection, engine.embedder)
-    options = SearchOptions(k=100, files_only=True)
+    options = SearchOptions(k=k, files_only=True)
     ids = list(queries)
-    texts = [parse_query(queries[q]).text or queries[q] for q in ids]
-    # Query vectors do not depend on the index: kept apart, so a growing index is cheap.
-    vector_cache = work / f"queries-{hashlib.sha1(prompt.encode()).hexdigest()[:8]}.pkl"
-    known = pickle.loads(vector_cache.read_bytes()) if vector_cache.exists() else {}
-    missing = [t for t in texts if t not in known]
-    if missing:
-        known.update(zip(missing, engine.embedder.embed_queries(missing), strict=True))
-        vector_cache.write_bytes(pickle.dumps(known))
-    vectors = [known[t] for t in texts]
-    per_query = [(qid, searcher.collect_legs(parse_query(queries[qid]), vector, options))
-                 for qid, vector in zip(ids, vectors, strict=True)]
+    parsed = {q: parse_query(queries[q]) for q in ids}
+    per_prompt: dict[str, list[tuple[str, Legs, Legs]]] = {}
+    tasks_used: dict[str, dict[str, int]] = {}
+    for policy in prompts:
+        tasks = {q: (searcher.query_task(parsed[q], options) if policy == "auto" else policy)
+                 for q in ids}
+        tasks_used[policy] = {t: sum(1 for v in tasks.values() if v == t)
+                              for t in sorted(set(tasks.values()))}
+        vectors: dict[str, np.ndarray] = {}
+        for task in set(tasks.values()):
+            mine = [q for q in ids if tasks[q] == task]
+            texts = [parsed[q].text or queries[q] for q in mine]
+            vectors.update(zip(mine, engine.embedder.embed_queries(texts, task), strict=True))
+        # `--mode semantic` on its own legs: the hybrid legs' dense scores include the
+        # lexical-only candidates, re-scored, which meaning alone would not have found.
+        semantic = replace(options, mode="semantic")
+        per_prompt[policy] = [(q, searcher.collect_legs(parsed[q], vectors[q], options),
+                               searcher.collect_legs(parsed[q], vectors[q], semantic))
+                              for q in ids]
     engine.close()
-    cache.write_bytes(pickle.dumps(per_query))
-    print(f"{name}: {len(present)} documents, {len(per_query)} queries, legs cached in "
-          f"{cache}", file=sys.stderr)
-    return per_query, chunk_doc, qrels
+    return per_prompt, chunk_doc, qrels, tasks_used
 
 
 def doc_ranking(ids: np.ndarray, chunk_doc: dict[int, str]) -> list[str]:
@@ -119,39 +136,78 @@ def doc_ranking(ids: np.ndarray, chunk_doc: dict[int, str]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("collections", nargs="+", help="NAME=BEIR_FOLDER:WORK")
+    parser.add_argument("collections", nargs="+", help="NAME=BEIR_FOLDER[:SUFFIX]")
     parser.add_argument("--model", default=os.environ.get("GEMMASEARCH_TEST_MODEL"))
-    parser.add_argument("--query-prompt", default=embedder_module.QUERY_PROMPT)
-    parser.add_argument("--rules", default=None, help="comma-separated subset")
+    parser.add_argument("--prompts", default="search",
+                        help="prompt policies: search, question, code, auto (comma-separated)")
+    parser.add_argument("--rules", default=None, help="semicolon-separated subset")
+    parser.add_argument("--k", type=int, default=10, help="results asked for (CLI: -k)")
+    parser.add_argument("--depth", type=int, default=None,
+                        help="candidates from the 256-dim stage (search.RESCORE_CANDIDATES)")
+    parser.add_argument("--rare-share", type=float, default=None,
+                        help="evidence.RARE_SHARE: a term in at most this share of chunks")
+    parser.add_argument("--index-only", action="store_true",
+                        help="embed and index the sets, evaluate nothing (a held-out set)")
     args = parser.parse_args()
-    rules = {n: RULES[n] for n in args.rules.split(",")} if args.rules else RULES
-    table: dict[str, dict[str, dict[str, float]]] = {n: {} for n in rules}
+    if not args.model:
+        sys.exit("error: pass --model PATH or set GEMMASEARCH_TEST_MODEL")
+    if args.index_only:
+        for spec in args.collections:
+            _name, rest = spec.split("=", 1)
+            folder, _, suffix = rest.partition(":")
+            build_index(Path(folder), suffix or ".md", args.model)[0].close()
+        return
+    if args.depth:
+        search_module.RESCORE_CANDIDATES = args.depth
+    if args.rare_share:
+        evidence_module.RARE_SHARE = args.rare_share
+    rules = {n: RULES[n] for n in ["semantic", *args.rules.split(";")]} if args.rules else RULES
+    prompts = args.prompts.split(",")
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    used: dict[str, dict] = {}
     names = []
     for spec in args.collections:
-        name, paths = spec.split("=", 1)
-        folder, work = (Path(p) for p in paths.split(":", 1))
+        name, rest = spec.split("=", 1)
+        folder, _, suffix = rest.partition(":")
         names.append(name)
-        per_query, chunk_doc, qrels = collect(name, folder, work, args.model,
-                                              args.query_prompt)
-        for rule_name, rule in rules.items():
-            ndcg = r10 = r100 = 0.0
-            for qid, legs in per_query:
-                ranked = doc_ranking(rule(legs)[0], chunk_doc)
-                ndcg += ndcg_at(ranked, qrels[qid])
-                r10 += recall_at(ranked, qrels[qid], 10)
-                r100 += recall_at(ranked, qrels[qid])
-            n = len(per_query)
-            table[rule_name][name] = {"ndcg@10": round(ndcg / n, 5),
-                                      "recall@10": round(r10 / n, 4),
-                                      "recall@100": round(r100 / n, 4)}
-    print(f"{'nDCG@10':42s}" + "".join(f"{n:>14s}" for n in names) + "  worst/semantic")
-    for rule_name, row in table.items():
-        ratios = [row[n]["ndcg@10"] / table["semantic"][n]["ndcg@10"]
-                  for n in names if "semantic" in table]
-        worst = f"{min(ratios):.4f}" if ratios else ""
-        print(f"{rule_name:42s}" + "".join(f"{row[n]['ndcg@10']:14.4f}" for n in names)
-              + f"  {worst:>8s}")
-    print(json.dumps({"bench": "fusion", "query_prompt": args.query_prompt,
+        per_prompt, chunk_doc, qrels, used[name] = collect(
+            Path(folder), suffix or ".md", args.model, prompts, args.k)
+        for policy, per_query in per_prompt.items():
+            for rule_name, rule in rules.items():
+                ndcg = r10 = 0.0
+                for qid, legs, semantic_legs in per_query:
+                    chosen = Legs.ranked(semantic_legs.dense) if rule_name == "semantic" \
+                        else rule(legs)
+                    ranked = doc_ranking(chosen[0], chunk_doc)
+                    ndcg += ndcg_at(ranked, qrels[qid])
+                    r10 += recall_at(ranked, qrels[qid], 10)
+                n = len(per_query)
+                key = rule_name if len(prompts) == 1 else f"{rule_name} [{policy}]"
+                table.setdefault(key, {})[name] = {"ndcg@10": round(ndcg / n, 5),
+                                                   "recall@10": round(r10 / n, 4)}
+        print(f"{name}: {len(per_query)} queries, prompts {used[name]}", file=sys.stderr)
+    width = max(len(n) for n in table) + 2
+    print(f"{'nDCG@10':{width}s}" + "".join(f"{n[:13]:>14s}" for n in names) + "  worst ratio")
+    worst: dict[str, tuple[float, str]] = {}
+    for key, row in table.items():
+        base_key = "semantic" if len(prompts) == 1 else f"semantic [{key.rsplit('[', 1)[1]}"
+        ratios = {n: row[n]["ndcg@10"] / table[base_key][n]["ndcg@10"] for n in names}
+        low = min(ratios, key=ratios.__getitem__)
+        worst[key] = (ratios[low], low)
+        print(f"{key:{width}s}" + "".join(f"{row[n]['ndcg@10']:14.4f}" for n in names)
+              + f"  {ratios[low]:.4f} ({low})")
+    for key in table:
+        if key.startswith("default"):
+            base_key = "semantic" if len(prompts) == 1 else f"semantic [{key.rsplit('[', 1)[1]}"
+            ratios = [table[key][n]["ndcg@10"] / table[base_key][n]["ndcg@10"] for n in names]
+            print(f"{key}: worst collection {worst[key][1]} at {worst[key][0]:.4f}× semantic; "
+                  f"{sum(r >= 1.02 for r in ratios)} of {len(names)} at ≥ 1.02×",
+                  file=sys.stderr)
+    print(json.dumps({"bench": "fusion", "prompts": prompts, "k": args.k,
+                      "depth": search_module.RESCORE_CANDIDATES,
+                      "rare_share": evidence_module.RARE_SHARE, "prompts_used": used,
+                      "worst": {k: {"ratio": round(v[0], 4), "collection": v[1]}
+                                for k, v in worst.items()},
                       "results": table}))
 
 

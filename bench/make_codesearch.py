@@ -19,7 +19,14 @@ import ast
 import importlib.util
 import json
 import random
+import re
+import sys
+from collections import Counter
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gemmasearch.lexical import split_identifier  # noqa: E402
 
 
 def functions(package: str):
@@ -55,6 +62,30 @@ def functions(package: str):
                 yield f"{package}:{path.stem}.{node.name}:{node.lineno}", first, code
 
 
+# Docstring verbs as a user would ask for them ("Return the size" -> "get the size").
+_ASKED_AS = {"return": "get", "returns": "get", "yield": "iterate over", "yields": "iterate over",
+             "get": "get", "gets": "get", "compute": "compute", "computes": "compute"}
+_VERB = re.compile(r"(?:[a-z]+(?:s|e|d|t|n|k|y|h|r|l|p|m|x|g|w|z))$")
+
+
+def as_question(sentence: str) -> str | None:
+    """``Return the size of the file`` -> ``How do I get the size of the file?``; None
+    unless the sentence starts with a capitalized verb-like word."""
+    words = sentence.rstrip(".:").split()
+    if len(words) < 3 or not words[0][:1].isupper() or not words[0].isalpha():
+        return None
+    first = words[0].lower()
+    verb = _ASKED_AS.get(first)
+    if verb is None:
+        if first in {"the", "a", "an", "this", "if", "when", "helper", "internal", "used",
+                     "deprecated", "called", "true", "like", "same", "convenience", "base"}:
+            return None
+        verb = first[:-1] if first.endswith("s") and not first.endswith("ss") else first
+        if not _VERB.fullmatch(verb):
+            return None
+    return f"How do I {verb} {' '.join(words[1:])}?"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
@@ -62,8 +93,18 @@ def main() -> None:
                         "pathlib,zipfile,tarfile,csv,sqlite_utils,rich,click,pypdf,textual")
     parser.add_argument("--limit", type=int, default=400)
     parser.add_argument("--ids", choices=("plain", "module"), default="plain")
+    parser.add_argument("--questions", action="store_true",
+                        help="ask each docstring as a how-to question (\"How do I get the "
+                             "size of the file?\"); docstrings that do not start with a verb "
+                             "are left out")
+    parser.add_argument("--names", action="store_true",
+                        help="short keyword queries: the words of the function's name "
+                             "(\"decode header\" for decode_header), same documents as the "
+                             "default set; names of one word or asked twice are left out")
     args = parser.parse_args()
     items = [f for p in args.packages.split(",") for f in functions(p)]
+    if args.questions:
+        items = [(i, q, c) for i, q, c in ((i, as_question(q), c) for i, q, c in items) if q]
     random.Random(0).shuffle(items)
     seen, picked = set(), []
     for ident, query, code in items:
@@ -72,6 +113,12 @@ def main() -> None:
             picked.append((ident, query, code))
         if len(picked) >= args.limit:
             break
+    queries_of = {i: q for i, q, _c in picked}
+    if args.names:
+        words = {i: " ".join(split_identifier(i.split(":")[1].rsplit(".", 1)[1])).lower()
+                 for i, _q, _c in picked}
+        asked = Counter(words.values())
+        queries_of = {i: w for i, w in words.items() if " " in w and asked[w] == 1}
     args.out.mkdir(parents=True, exist_ok=True)
     with (args.out / "corpus.jsonl").open("w") as corpus, \
          (args.out / "queries.jsonl").open("w") as queries, \
@@ -81,6 +128,9 @@ def main() -> None:
             module = ident.split(":")[1].rsplit(".", 1)[0]
             doc_id = f"{module}-{i}" if args.ids == "module" else f"code{i}"
             corpus.write(json.dumps({"_id": doc_id, "title": "", "text": code}) + "\n")
+            if ident not in queries_of:
+                continue
+            query = queries_of[ident]
             queries.write(json.dumps({"_id": f"q{i}", "text": query}) + "\n")
             qrels.write(f"q{i}\t{doc_id}\t1\n")
     print(f"{len(picked)} functions from {args.packages} -> {args.out}")

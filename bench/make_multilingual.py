@@ -23,8 +23,9 @@ def load_facts() -> list[dict]:
     return [json.loads(line) for line in SET.open(encoding="utf-8") if line.strip()]
 
 
-def write_beir(out: Path, languages: list[str] | None = None) -> tuple[int, int]:
-    facts = load_facts()
+def write_beir(out: Path, languages: list[str] | None = None, limit: int | None = None
+               ) -> tuple[int, int]:
+    facts = load_facts()[:limit]
     langs = languages or [k for k in facts[0] if k != "id"]
     out.mkdir(parents=True, exist_ok=True)
     n_docs = n_queries = 0
@@ -51,9 +52,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--languages", default=None, help="comma-separated subset")
+    parser.add_argument("--facts", type=int, default=None, help="the first N facts only")
     args = parser.parse_args()
     langs = args.languages.split(",") if args.languages else None
-    n_docs, n_queries = write_beir(args.out, langs)
+    n_docs, n_queries = write_beir(args.out, langs, args.facts)
     print(f"{n_docs} documents, {n_queries} queries -> {args.out}")
 
 

@@ -21,6 +21,9 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import embed_cache  # noqa: E402
 
 from gemmasearch.config import load_settings  # noqa: E402
 from gemmasearch.engine import Engine  # noqa: E402
@@ -123,6 +126,8 @@ def main() -> None:
                         help="auto: the weight format gemmasearch picks for this llama.cpp "
                              "build (run with PYTHONPATH=<a bench/isa.py build> for another "
                              "CPU class); model: the GGUF as given")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="embed without bench/embed_cache.py (to time the embedding)")
     parser.add_argument("--variants", default="rescore,no-rescore",
                         help="search variants to report for truncated dims")
     args = parser.parse_args()
@@ -142,6 +147,8 @@ def main() -> None:
                                   "GEMMASEARCH_COMPUTE": args.compute},
                              index_dir=work / "index")
     engine = Engine(settings, model=args.model)
+    if not args.no_cache:
+        embed_cache.install(engine)
     runs_as = engine.model_info()["runs_as"]
     print(f"model runs as: {runs_as}", file=sys.stderr)
     rows = []

@@ -37,7 +37,10 @@ DOCUMENT_PROMPT = "title: {title} | text: {text}"
 # The model's own prompt for queries that look for code (its "InstructionRetrieval"
 # prompt), used when a search is restricted to code: bench/fusion.py --query-prompt.
 CODE_QUERY_PROMPT = "task: code retrieval | query: {query}"
-QUERY_PROMPTS = {"search": QUERY_PROMPT, "code": CODE_QUERY_PROMPT}
+# Its prompt for questions ("QA"), for queries written as questions (search.query_task).
+QUESTION_QUERY_PROMPT = "task: question answering | query: {query}"
+QUERY_PROMPTS = {"search": QUERY_PROMPT, "code": CODE_QUERY_PROMPT,
+                 "question": QUESTION_QUERY_PROMPT}
 
 
 def format_query(query: str, task: str = "search") -> str:

@@ -26,11 +26,19 @@ from typing import Any
 
 import numpy as np
 
+from gemmasearch.evidence import Evidence
+
 
 @dataclass(frozen=True)
 class FusionConfig:
-    method: str = "agreement"  # "agreement", "convex" (fixed weight) or "rrf"
+    # "evidence": the weight × the query's evidence strength (bench/fusion.py: better than
+    # also × agreement on the code sets, equal elsewhere); "agreement" (the rule before
+    # issue 23: × the legs' agreement), "convex" (a fixed weight) or "rrf".
+    method: str = "evidence"
     max_lexical_weight: float = 0.15  # weight of normalized BM25 at full agreement
+    # Weight × the query's evidence strength (gemmasearch.evidence): words count only where
+    # the query names something exactly or shares a rare term with the semantic top.
+    evidence: bool = True
     top: int = 10  # depth at which agreement is measured
     rrf_k: int = 60
     gate: float | None = 0.1  # bonus only within this cosine of the best one (None: all)
@@ -50,6 +58,7 @@ class Legs:
     bonus: dict[int, float] = field(default_factory=dict)  # what fusion added to dense
     lexical_weight: float = 0.0
     visible: float = 1.0  # share of the semantic top in the query's script
+    evidence: Evidence | None = None  # what the query's words can vouch for (None: all)
 
     @staticmethod
     def ranked(scores: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -79,6 +88,8 @@ class Legs:
                 info["same_script_share"] = round(self.visible, 2)
             if cid in self.bonus:
                 info["lexical_bonus"] = round(self.bonus[cid], 4)
+            if self.evidence is not None and cid in self.fused:
+                info.update(self.evidence.explain())
             out[cid] = info
         return out
 
@@ -109,6 +120,8 @@ def fuse(legs: Legs, config: FusionConfig) -> tuple[np.ndarray, np.ndarray]:
     weight = config.max_lexical_weight
     if config.method == "agreement":
         weight *= agreement(legs, config.top)
+    if config.evidence and config.method != "convex" and legs.evidence is not None:
+        weight *= legs.evidence.strength
     if config.scripts:
         weight *= legs.visible
     legs.lexical_weight = weight

@@ -15,6 +15,7 @@ import numpy as np
 from gemmasearch import extract
 from gemmasearch.embedder import Embedder
 from gemmasearch.errors import UsageError
+from gemmasearch.evidence import Evidence, query_evidence, rare_limit
 from gemmasearch.extract import CODE_EXTENSIONS, anchor, decode_text
 from gemmasearch.fusion import FusionConfig, Legs, fuse, merge_scaled
 from gemmasearch.index import Collection
@@ -30,6 +31,8 @@ TYPE_ALIASES = {
 }
 # Candidates taken from the truncated index before the full-size re-scoring.
 RESCORE_CANDIDATES = 100
+# The lexical leg's depth, and how deep the semantic top gets BM25 looked up.
+LEXICAL_CANDIDATES = 100
 TEXT_KINDS = frozenset({"text", "markdown", "code"})  # files whose bytes are their text
 
 
@@ -62,6 +65,8 @@ def snippet_file_line(row: Mapping[str, Any], offset: int,
 # How deep the semantic top is checked for documents the word index cannot match (another
 # script than the query's): the lexical weight shrinks by their share.
 VISIBILITY_DEPTH = 10
+# How deep the semantic top is looked at for the query's rare terms (gemmasearch.evidence).
+EVIDENCE_DEPTH = 10
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,24 @@ def targets_code(filters: SearchFilters) -> bool:
 
 
 MODES = ("hybrid", "semantic", "lexical")
+# Which automatic task prompts are on (bench/fusion.py --prompts search,auto measured each;
+# docs/search-quality.md): "code" for a sentence-long query over an index that is mostly
+# code (+1.1% nDCG@10 on docstring queries, but -1.2% on two-word name queries, which keep
+# the search prompt); "question" for queries written as questions lost on the multilingual
+# set (0.9834 against 0.9881), so it is off.
+AUTO_TASKS: tuple[str, ...] = ("code",)
+CODE_INDEX_SHARE = 0.5
+CODE_QUERY_WORDS = 4  # shorter queries are names and keywords: the search prompt
+_QUESTION_WORDS = frozenset(
+    "how what why when where which who whom whose can could does do did is are was were "
+    "should will would may might".split())
+
+
+def looks_like_question(text: str) -> bool:
+    """A query written as a question: ends with "?" or starts with a question word."""
+    words = text.strip().split(maxsplit=1)
+    return bool(words) and (text.rstrip().endswith(("?", "？", "؟"))
+                            or words[0].lower().strip("¿¡") in _QUESTION_WORDS)
 
 
 @dataclass(frozen=True)
@@ -212,6 +235,10 @@ class Searcher:
         self.collection = collection
         self.embedder = embedder
         self.fusion = fusion
+        # Document frequencies of query terms, valid for one state of the index.
+        self._frequencies: dict[str, int] = {}
+        self._frequencies_version: tuple[int, int] | None = None
+        self._code_share: tuple[int, float] | None = None
 
     def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
         if options.mode not in MODES:
@@ -230,8 +257,31 @@ class Searcher:
             return None
         # Semantic mode has no operators: it embeds the query as typed.
         text = query if options.mode == "semantic" else (parsed.text or query)
-        task = "code" if targets_code(options.filters) else "search"
-        return self.embedder.embed_queries([text], task)[0]
+        return self.embedder.embed_queries([text], self.query_task(parsed, options))[0]
+
+    def query_task(self, parsed: ParsedQuery, options: SearchOptions) -> str:
+        """The model's task prompt for this query (bench/fusion.py --prompts auto): code
+        retrieval when the search is restricted to code, or when a sentence-long query
+        searches an index that is mostly code; search result otherwise (AUTO_TASKS)."""
+        if targets_code(options.filters):
+            return "code"
+        if ("code" in AUTO_TASKS and len(parsed.text.split()) >= CODE_QUERY_WORDS
+                and self.code_share() >= CODE_INDEX_SHARE):
+            return "code"
+        if "question" in AUTO_TASKS and looks_like_question(parsed.text):
+            return "question"
+        return "search"
+
+    def code_share(self) -> float:
+        """Share of the index's chunks that are code (cached until the index changes)."""
+        store = self.collection.store
+        version = store.data_version()
+        if self._code_share is None or self._code_share[0] != version:
+            code, total = store.conn.execute(
+                "SELECT count(CASE WHEN f.kind = 'code' THEN 1 END), count(*) "
+                "FROM chunks c JOIN files f ON f.id = c.file_id").fetchone()
+            self._code_share = (version, code / total if total else 0.0)
+        return self._code_share[1]
 
     def search_parsed(self, query: str, parsed: ParsedQuery, query_vector: np.ndarray | None,
                       options: SearchOptions) -> list[SearchResult]:
@@ -265,7 +315,7 @@ class Searcher:
         if options.mode != "semantic":
             # A fixed depth, whatever k: the lexical leg proposes its best few, so the
             # fusion behaves the same for a top-10 search and for a long list.
-            matches = self._lexical_leg(parsed, RESCORE_CANDIDATES, allowed, legs)
+            matches = self._lexical_leg(parsed, LEXICAL_CANDIDATES, allowed, legs)
         if options.mode == "hybrid" and legs.lexical:
             assert query_vector is not None
             self._complete(parsed, query_vector, options.rescore, legs, matches)
@@ -333,9 +383,36 @@ class Searcher:
         # BM25 for the semantic leg's best candidates that the lexical top missed; deeper
         # ones get no bonus, so the fusion does not depend on how many were asked for.
         best = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)
-        dense_only = [cid for cid in best[:RESCORE_CANDIDATES] if cid not in legs.lexical]
+        dense_only = [cid for cid in best[:LEXICAL_CANDIDATES] if cid not in legs.lexical]
         legs.lexical_extra = {cid: matches[cid] for cid in dense_only if cid in matches}
         legs.visible = lexical_visibility(self.collection, parsed.text, legs)
+        if self.fusion.evidence:
+            legs.evidence = self.evidence(parsed, legs)
+
+    def evidence(self, parsed: ParsedQuery, legs: Legs) -> Evidence:
+        """What the query's words can add here: exact names, phrases, and rare terms (IDF in
+        this index) that the semantic top already contains."""
+        store = self.collection.store
+        version = (store.data_version(), store.generation())
+        if version != self._frequencies_version:
+            self._frequencies = {}
+            self._frequencies_version = version
+        n_chunks = len(self.collection.vectors())
+
+        def frequency(term: str) -> int:
+            key = term.lower()
+            if key not in self._frequencies:
+                self._frequencies[key] = store.term_frequency(term)
+            return self._frequencies[key]
+
+        top = set(sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)[:EVIDENCE_DEPTH])
+        limit = rare_limit(n_chunks)
+
+        def in_semantic_top(term: str) -> bool:
+            chunks = store.term_chunks(term, limit)
+            return chunks is not None and not top.isdisjoint(chunks)
+
+        return query_evidence(parsed.text, parsed, n_chunks, frequency, in_semantic_top)
 
     def _results(self, query: str, parsed: ParsedQuery, ids: np.ndarray, scores: np.ndarray,
                  options: SearchOptions, explain: dict[int, dict[str, Any]]

@@ -349,6 +349,26 @@ class Store:
             return {}
         return {int(r[0]): float(r[1]) for r in rows}
 
+    def term_chunks(self, term: str, limit: int) -> list[int] | None:
+        """Chunks whose words include ``term`` (stemmed as the word index stems it), or
+        None when more than ``limit`` do: a common word's postings are not worth reading."""
+        try:
+            rows = self.conn.execute(
+                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?",
+                ['"' + term.replace('"', '""') + '"', limit + 1]).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return None if len(rows) > limit else [int(r[0]) for r in rows]
+
+    def term_frequency(self, term: str) -> int:
+        """How many chunks contain ``term`` (its document frequency in the word index)."""
+        try:
+            return int(self.conn.execute(
+                "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
+                ['"' + term.replace('"', '""') + '"']).fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+
     def substring_search(self, needle: str, limit: int,
                          allowed_ids: np.ndarray | None = None) -> list[int]:
         """Chunks containing ``needle`` (for CJK words shorter than a trigram)."""

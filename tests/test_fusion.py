@@ -75,7 +75,7 @@ def test_lexical_weight_follows_agreement():
     agreeing = _legs(dense, {i: 10.0 - i for i in range(10)})
     unrelated = _legs(dense, {100 + i: 10.0 - i for i in range(10)})
     assert agreement(agreeing, 10) == 1.0 and agreement(unrelated, 10) == 0.0
-    config = FusionConfig(max_lexical_weight=0.1)
+    config = FusionConfig(method="agreement", max_lexical_weight=0.1)
     fuse(agreeing, config)
     fuse(unrelated, config)
     assert agreeing.lexical_weight == pytest.approx(0.1) and unrelated.lexical_weight == 0.0

@@ -1,0 +1,109 @@
+"""Does the lexical leg have something to add to this query? (The hybrid search's gate.)
+
+Meaning alone is the better ranking for a question made of common words: BM25 over "how",
+"value", "change" only echoes the words every candidate shares, and where it re-orders the
+semantic top it costs (bench/fusion.py). Words carry evidence that meaning cannot when the
+query names something exactly:
+
+- an identifier (``snake_case``, ``CamelCase``, ``dotted.name``, ``path::item``, ``call()``);
+- a quoted phrase;
+- a number or code (``2019``, ``E0502``, ``Z7Q-4021``, ``v2``);
+- a term that is rare in *this* index (high IDF) and that the semantic top already
+  contains: a word the meaning found too, which the ranking by words can sharpen.
+
+``strength`` (0…1) is the share of the query's IDF mass (its non-stopword terms) carried by
+such terms; the lexical weight is scaled by it, so a question of common words gets no
+lexical bonus at all. ``reasons`` is what ``--explain`` shows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gemmasearch.lexical import ParsedQuery, split_identifier
+
+# An identifier: snake_case, CamelCase / camelCase (a capital after a lowercase letter),
+# dotted or :: paths, a call with parentheses, or a macro (``format!``).
+_IDENTIFIER = re.compile(
+    r"[A-Za-z_]\w*(?:(?:\.|::)[A-Za-z_]\w*)+(?:\(\))?"  # dotted.name, path::item
+    r"|[A-Za-z]\w*_\w+"  # snake_case
+    r"|[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*"  # camelCase, CamelCase
+    r"|[A-Za-z_]\w*\(\)|[a-z_]\w*!")  # call(), macro!
+_CODE = re.compile(r"\S*\d\S*")  # any token with a digit: numbers, versions, codes
+_WORD = re.compile(r"\w+", re.UNICODE)
+# A term is rare when it is in at most this share of the chunks (or in one chunk only).
+RARE_SHARE = 0.02
+
+
+def rare_limit(n_chunks: int) -> int:
+    """The most chunks a rare term may be in."""
+    return max(1, int(n_chunks * RARE_SHARE))
+
+
+@dataclass
+class Evidence:
+    strength: float = 0.0  # share of the query's IDF mass that words can vouch for
+    reasons: list[str] = field(default_factory=list)
+
+    def explain(self) -> dict[str, object]:
+        return {"words_strength": round(self.strength, 3),
+                "words_because": "; ".join(self.reasons) or "no identifier, phrase, "
+                "number or rare term found by the meaning too: meaning only"}
+
+
+def exact_names(query: str) -> list[str]:
+    """Identifiers and numbers/codes as typed in the query (outside quotes too)."""
+    names = [m.group(0).rstrip("!").removesuffix("()") for m in _IDENTIFIER.finditer(query)]
+    codes = [m.group(0).strip(".,;:?!()[]{}\"'") for m in _CODE.finditer(query)]
+    return list(dict.fromkeys(n for n in names + codes if n))
+
+
+def idf(document_frequency: int, n_chunks: int) -> float:
+    """BM25's IDF (non-negative): ln(1 + (N - df + 0.5) / (df + 0.5))."""
+    return math.log(1 + (n_chunks - document_frequency + 0.5) / (document_frequency + 0.5))
+
+
+def query_evidence(query: str, parsed: ParsedQuery, n_chunks: int,
+                   frequency: Callable[[str], int],
+                   in_semantic_top: Callable[[str], bool]) -> Evidence:
+    """How much the words of ``query`` can add to its meaning in this index.
+
+    ``frequency(term)``: chunks of the index that contain ``term``; ``in_semantic_top(term)``:
+    whether one of the semantic leg's best chunks contains it."""
+    evidence = Evidence()
+    terms = [t for t in parsed.terms if _WORD.fullmatch(t)]
+    if n_chunks <= 0 or not (terms or parsed.phrases):
+        return evidence
+    frequencies = {t.lower(): frequency(t) for t in terms}
+    weights = {t: idf(df, n_chunks) for t, df in frequencies.items()}
+    total = sum(weights.values())
+    vouched: dict[str, float] = {}
+    exact = exact_names(query)
+    for name in exact:
+        parts = [p.lower() for p in _WORD.findall(name)] + [
+            p.lower() for p in split_identifier(name)]
+        for part in parts:
+            if part in weights:
+                vouched[part] = weights[part]
+    if exact:
+        evidence.reasons.append("exact names: " + ", ".join(exact))
+    rare = [t for t, df in frequencies.items() if t not in vouched and 0 < df <= rare_limit(
+        n_chunks) and in_semantic_top(t)]
+    for term in rare:
+        vouched[term] = weights[term]
+    if rare:
+        evidence.reasons.append("rare terms the meaning found too: " + ", ".join(
+            f"{t} (idf {weights[t]:.1f})" for t in rare))
+    if parsed.phrases:
+        evidence.reasons.append("phrases: " + ", ".join(f'"{p}"' for p in parsed.phrases))
+    if parsed.phrases and not terms:
+        evidence.strength = 1.0
+    elif total > 0:
+        evidence.strength = min(1.0, sum(vouched.values()) / total)
+        if parsed.phrases:  # a quoted phrase is the user asking for these words
+            evidence.strength = max(evidence.strength, 0.5)
+    return evidence
+

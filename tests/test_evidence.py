@@ -1,0 +1,135 @@
+"""The hybrid search's gate: words count only where the query gives them evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gemmasearch.config import load_settings
+from gemmasearch.engine import Engine
+from gemmasearch.evidence import exact_names, query_evidence
+from gemmasearch.fake_embedder import FakeEmbedder
+from gemmasearch.fusion import FusionConfig, Legs, fuse
+from gemmasearch.lexical import parse_query
+from gemmasearch.search import Searcher, SearchOptions, looks_like_question
+from tests.conftest import write_files
+from tests.test_fusion import ConceptEmbedder
+
+N = 1000
+# Document frequencies in a made-up index of N chunks: common words, and rare ones.
+FREQUENCY = {"how": 600, "make": 300, "value": 250, "change": 200, "program": 400,
+             "statin": 4, "cholesterol": 12, "refcell": 3, "borrow": 40, "mut": 30,
+             "getusername": 2, "get": 300, "user": 80, "name": 90, "error": 150, "e0502": 1,
+             "rare": 5}
+
+
+def _evidence(query: str, top: set[str] = frozenset()):  # type: ignore[assignment]
+    return query_evidence(parse_query(query).text, parse_query(query), N,
+                          lambda t: FREQUENCY.get(t.lower(), 100), lambda t: t.lower() in top)
+
+
+def test_a_question_of_common_words_gets_no_lexical_weight():
+    evidence = _evidence("how do I make a value change in my program?")
+    assert evidence.strength == 0.0
+    assert "meaning only" in evidence.explain()["words_because"]
+
+
+@pytest.mark.parametrize("query, name", [
+    ("getUserName", "getUserName"), ("why does get_user_name fail", "get_user_name"),
+    ("RefCell::borrow_mut", "RefCell::borrow_mut"), ("error E0502", "E0502"),
+    ("os.path.join", "os.path.join"), ("format! macro", "format")])
+def test_identifiers_numbers_and_codes_are_exact_names(query: str, name: str):
+    assert name in exact_names(query)
+
+
+def test_exact_names_carry_their_share_of_the_query():
+    evidence = _evidence("how to fix error E0502")
+    assert 0.0 < evidence.strength < 1.0 and "E0502" in evidence.reasons[0]
+    assert _evidence("getUserName").strength == 1.0
+
+
+def test_a_rare_term_counts_only_when_the_semantic_top_contains_it():
+    assert _evidence("statin cholesterol").strength == 0.0  # meaning found neither
+    some = _evidence("statin cholesterol", top={"statin"})
+    both = _evidence("statin cholesterol", top={"statin", "cholesterol"})
+    assert 0.0 < some.strength < both.strength == 1.0
+    assert "statin" in some.explain()["words_because"]
+    # A common word is no evidence even where the top contains it.
+    assert _evidence("value change", top={"value", "change"}).strength == 0.0
+
+
+def test_a_quoted_phrase_is_evidence():
+    assert _evidence('"make a value" change').strength >= 0.5
+
+
+def test_fusion_scales_the_lexical_weight_by_the_evidence():
+    dense = {i: 1.0 - i / 100 for i in range(20)}
+    lexical = {5: 10.0, 3: 8.0}
+    legs = Legs()
+    legs.dense, legs.lexical = dict(dense), dict(lexical)
+    legs.evidence = _evidence("how do I make a value change?")
+    ids, _ = fuse(legs, FusionConfig())
+    assert legs.lexical_weight == 0.0 and ids.tolist() == list(range(20))
+    legs.evidence = _evidence("getUserName")
+    ids, _ = fuse(legs, FusionConfig())
+    assert legs.lexical_weight == pytest.approx(0.15) and ids[0] == 5
+
+
+def test_questions_are_recognized():
+    assert looks_like_question("How do I join two strings?")
+    assert looks_like_question("¿Cuándo se mudó Anna Keller a Lisboa?")
+    assert looks_like_question("what is a tuple struct")
+    assert not looks_like_question("RefCell borrow_mut")
+    assert not looks_like_question("breast cancer statins")
+
+
+# Every word of the question below is in at least two notes: none is rare here.
+FILES = {
+    "automobile.md": "The automobile needs new tyres before winter.",
+    "parking.md": "The car is parked behind the house; the car needs a wash.",
+    "winter.md": "Winter tyres grip better on snow.",
+    "codes.md": "Fault Z7Q-4021 means the fuse has blown in the car.",
+    "boat.md": "The boat needs new paint before summer.",
+}
+
+
+@pytest.fixture
+def engine(tmp_path: Path):
+    engine = Engine(load_settings(index_dir=tmp_path / "idx"), embedder=ConceptEmbedder())
+    engine.index([write_files(tmp_path / "docs", FILES)])
+    yield engine
+    engine.close()
+
+
+def _names(engine: Engine, query: str, mode: str) -> list[str]:
+    return [Path(r.path).name for r in engine.search(query, SearchOptions(mode=mode, k=4))]
+
+
+def test_a_plain_question_ranks_as_meaning_alone(engine: Engine):
+    # No exact name, no rare word: the word matches in parking.md and winter.md may not
+    # re-order what the meaning ranks.
+    query = "which car needs new tyres before winter?"
+    assert _names(engine, query, "hybrid") == _names(engine, query, "semantic")
+    explained = engine.search(query, SearchOptions(explain=True))
+    assert explained[0].explain["words_strength"] == 0.0
+
+
+def test_a_code_in_the_query_still_finds_its_note(engine: Engine):
+    assert _names(engine, "car Z7Q-4021", "hybrid")[0] == "codes.md"
+    explained = engine.search("car Z7Q-4021", SearchOptions(explain=True))
+    assert "Z7Q-4021" in explained[0].explain["words_because"]
+
+
+def test_the_code_prompt_for_a_sentence_over_a_code_index(tmp_path: Path):
+    engine = Engine(load_settings(index_dir=tmp_path / "idx"), embedder=FakeEmbedder())
+    engine.index([write_files(tmp_path / "notes", {"a.md": "notes about trains"})])
+    searcher = Searcher(engine.reader(), engine.embedder)
+    sentence, names = parse_query("how do I parse the train timetable?"), parse_query("parse rows")
+    assert searcher.query_task(sentence, SearchOptions()) == "search"
+    engine.index([write_files(tmp_path / "src", {f"m{i}.py": f"def f{i}():\n    return {i}\n"
+                                                 for i in range(3)})])
+    searcher = Searcher(engine.reader(), engine.embedder)
+    assert searcher.query_task(sentence, SearchOptions()) == "code"
+    assert searcher.query_task(names, SearchOptions()) == "search"  # keywords: search prompt
+    engine.close()
