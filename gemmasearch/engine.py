@@ -128,7 +128,7 @@ class Engine:
 
     def scanner(self) -> Scanner:
         s = self.settings
-        return Scanner(s.max_file_bytes, s.exclude, s.follow_symlinks)
+        return Scanner(s.max_file_bytes, s.exclude, s.follow_symlinks, s.include)
 
     def index(self, paths: Sequence[Path] | None = None, *, rebuild: bool = False,
               dims: int | None = None, on_progress: Callable[[Progress], None] | None = None,
