@@ -136,6 +136,10 @@ def index(
             if handed is not None:
                 report = report_from(handed)
             else:
+                # In the foreground, niced and idle-class work leaves its cores to us.
+                from gemmasearch.cpu import treat_niced_work_as_free
+
+                treat_niced_work_as_free()
                 if stopped := stop_service_for_writing(engine.index_dir):
                     err.print(f"stopped the search service (pid {stopped}) to rebuild the "
                               "index; the next search starts it again")
