@@ -105,15 +105,19 @@ def duplicate_paragraphs(files: list[ScannedFile], count: Callable[[str], int]
 
 def measure(folder: Path, count: Callable[[str], int]) -> dict[str, Any]:
     unruled = Scanner(20 << 20, include=("*",)).scan([folder])
-    ruled = Scanner(20 << 20)
     rules: dict[str, dict[str, Any]] = {}
     before = after = 0
     for item in unruled.files:
         raw = file_tokens(item, count, raw=True)
         before += raw
         reason = rule_of(item)
-        kept = raw if reason is None else file_tokens(
-            ScannedFile(item.path, item.size, item.mtime_ns, item.kind), count)
+        if reason is None:
+            kept = raw
+        elif by_name(item.path, item.size) is not None:  # never read
+            kept = 0
+        else:
+            kept = file_tokens(ScannedFile(item.path, item.size, item.mtime_ns, item.kind),
+                               count)
         after += kept
         if reason is None:
             continue
@@ -123,7 +127,6 @@ def measure(folder: Path, count: Callable[[str], int]) -> dict[str, Any]:
         entry["largest"].append((raw - kept, str(item.path.relative_to(folder))))
     for entry in rules.values():
         entry["largest"] = [p for _, p in sorted(entry["largest"], reverse=True)[:8]]
-    del ruled
     return {"folder": str(folder), "files": len(unruled.files), "tokens_without_rules": before,
             "tokens_with_rules": after,
             "cut_share": round(1 - after / before, 3) if before else None,

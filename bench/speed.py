@@ -15,6 +15,9 @@ instruction set only, the torch reference restricted to it) and prints the class
         --reference-python ~/.cache/gemmasearch-dev/refvenv/bin/python
 
 (with no --variant: Q8_0 as is, F16, BF16 and Q4_0 copies quantized once from --f32-model).
+--niced also times documents beside `nice -n 19` busy loops, as a foreground index (niced
+work counts as free) and as watch/serve (it counts as busy); --contended times queries
+beside a normal-priority embedding loop.
 The last line printed is one JSON object with every figure. Each measurement is one
 function taking (args, state) and returning a dict merged into the results, so more
 (index throughput of `gemmasearch index`, cold search) are entries of MEASUREMENTS.
