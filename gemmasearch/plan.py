@@ -175,11 +175,11 @@ def make_plan(roots: Sequence[Path], scanner: Scanner, chunk_tokens: int, chunk_
     for i, (root, item) in enumerate(scanned):
         if on_file:
             on_file(i, len(scanned))
-        reason, chunks = plan_file(item, chunk_tokens, chunk_overlap)
+        why, chunks = plan_file(item, chunk_tokens, chunk_overlap)
         key = path_key(item.path)
-        if reason is not None:
-            target = plan.skipped if reason in skip_reasons else plan.failed
-            target.setdefault(reason, []).append(key)
+        if why is not None:
+            target = plan.skipped if why in skip_reasons else plan.failed
+            target.setdefault(why, []).append(key)
             continue
         tokens = 0
         for title, text, n in chunks:

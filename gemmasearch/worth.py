@@ -91,7 +91,7 @@ _TAG = re.compile(r"<[^>]*>")
 def svg_text(markup: str) -> str:
     """The words of a drawing: its ``<title>``, ``<desc>`` and ``<text>`` elements, one a
     line; never its path coordinates or styles."""
-    lines = []
+    lines: list[str] = []
     for _, inner in _SVG_TEXT.findall(markup):
         words = " ".join(html.unescape(_TAG.sub(" ", inner)).split())
         if words and words not in lines[-1:]:
