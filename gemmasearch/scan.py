@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pathspec
 
@@ -67,14 +69,19 @@ class _Rules:
             return False
         return self.spec.match_file(rel + "/" if is_dir else rel)
 
+    @functools.cached_property
+    def negations(self) -> list[Any]:
+        return [p for p in self.spec.patterns if p.include is False]
+
     def includes(self, path: Path) -> bool:
         """True when a ``!pattern`` names the file: the user wants it indexed."""
+        if not self.negations:
+            return False
         try:
             rel = path.relative_to(self.base).as_posix()
         except ValueError:
             return False
-        return any(p.include is False and p.match_file(rel) is not None
-                   for p in self.spec.patterns)
+        return any(p.match_file(rel) is not None for p in self.negations)
 
 
 def _read_rules(folder: Path) -> list[_Rules]:
