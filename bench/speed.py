@@ -15,6 +15,9 @@ instruction set only, the torch reference restricted to it) and prints the class
         --reference-python ~/.cache/gemmasearch-dev/refvenv/bin/python
 
 (with no --variant: Q8_0 as is, F16, BF16 and Q4_0 copies quantized once from --f32-model).
+--niced also times documents beside `nice -n 19` busy loops, as a foreground index (niced
+work counts as free) and as watch/serve (it counts as busy); --contended times queries
+beside a normal-priority embedding loop.
 The last line printed is one JSON object with every figure. Each measurement is one
 function taking (args, state) and returning a dict merged into the results, so more
 (index throughput of `gemmasearch index`, cold search) are entries of MEASUREMENTS.
@@ -85,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compare-reference", action="store_true")
     p.add_argument("--contended", action="store_true",
                    help="also time queries while another process embeds documents nonstop")
+    p.add_argument("--niced", action="store_true",
+                   help="also time documents beside `nice -n 19` busy loops, as a foreground "
+                        "index and as watch/serve")
     p.add_argument("--keep-index", action="store_true", help="keep the index built under /tmp")
     p.add_argument("--reference-python", default=os.environ.get("GEMMASEARCH_REFERENCE_PYTHON"))
     p.add_argument("--reference-model", default=str(default_reference_model()))
@@ -260,6 +266,40 @@ while True:
 """
 
 
+def measure_niced_neighbour(args: argparse.Namespace, state: dict[str, Any]
+                            ) -> dict[str, Any]:
+    """Document tokens/s beside `nice -n 19` busy loops (one a core): as a foreground
+    `gemmasearch index` (niced work counts as free) and as `watch`/`serve` (polite: it
+    counts as busy). The foreground figure should be within 10% of the idle one."""
+    if not args.niced or state["embedder"]._cpu_share is None:
+        return {}
+    import subprocess
+
+    e, docs = state["embedder"], state["docs"]
+    loops = [subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
+             for _ in range(e.n_threads)]
+    out: dict[str, Any] = {"niced_loops": len(loops)}
+    try:
+        time.sleep(1.0)  # let /proc/stat see them
+        for label, free in (("foreground", True), ("polite", False)):
+            e._cpu_share.nice_is_free = free
+            e.embed_documents(docs[:4])
+            t = time.perf_counter()
+            e.embed_documents(docs)
+            seconds = time.perf_counter() - t
+            out[f"niced_tokens_per_s_{label}"] = round(state["doc_tokens"] / seconds, 1)
+            out[f"niced_threads_{label}"] = e._free_threads()
+    finally:
+        e._cpu_share.nice_is_free = None
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+    idle = state["results"].get("ours_tokens_per_s")
+    if idle:
+        out["niced_foreground_vs_idle"] = round(out["niced_tokens_per_s_foreground"] / idle, 3)
+    return out
+
+
 def measure_rss(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
     return {"peak_rss_mb": round(peak_rss_mb(), 1)}
 
@@ -405,7 +445,7 @@ def measure_cold_search(args: argparse.Namespace, state: dict[str, Any]) -> dict
 Measurement = Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]]
 MEASUREMENTS: list[Measurement] = [
     measure_load, prepare_documents, measure_documents, measure_queries,
-    measure_contended_queries, measure_rss,
+    measure_contended_queries, measure_niced_neighbour, measure_rss,
     measure_variants, measure_reference, measure_index, measure_cold_search,
 ]
 

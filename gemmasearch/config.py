@@ -9,6 +9,7 @@ default. The config file lives at ``<config dir>/config.toml``::
     chunk_overlap = 64
     max_file_mb = 20
     exclude = ["*.log", "archive/"]
+    include = ["data/*.csv"]    # index these even if the content rules would skip them
     follow_symlinks = false
     service = true              # false: every search loads the model itself
     service_idle_minutes = 10   # an auto-started service exits when idle this long
@@ -37,8 +38,7 @@ DEFAULT_EXCLUDES = (
     "node_modules/", "bower_components/", ".venv/", "venv/", ".tox/", ".nox/",
     "__pycache__/", ".mypy_cache/", ".pytest_cache/", ".ruff_cache/", ".cache/",
     "build/", "dist/", "target/", ".next/", ".nuxt/", ".gradle/", ".idea/", ".vscode/",
-    "*.egg-info/", ".ipynb_checkpoints/", ".DS_Store", "*.min.js", "*.map", "*.lock",
-    "package-lock.json",
+    "*.egg-info/", ".ipynb_checkpoints/", ".DS_Store",
     # Editor backups and temporary files: text, so content sniffing would index them
     # as duplicates of the real file.
     "*~", "#*#", ".#*", "*.swp", "*.swo", "*.bak", "*.orig", "*.rej", "*.tmp",
@@ -87,6 +87,8 @@ class Settings:
     chunk_overlap: int = 64
     max_file_mb: float = 20.0
     exclude: tuple[str, ...] = ()
+    # Gitignore-style patterns of files indexed whatever gemmasearch.worth's rules say.
+    include: tuple[str, ...] = ()
     follow_symlinks: bool = False
     threads: int | None = None
     compute: str = "auto"  # one of COMPUTE_CHOICES
@@ -122,8 +124,9 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     index_dir = Path(data.pop("index", paths.default_index_dir)).expanduser()
     if env.get("GEMMASEARCH_INDEX"):
         index_dir = Path(env["GEMMASEARCH_INDEX"]).expanduser()
-    if "exclude" in data:
-        data["exclude"] = tuple(data["exclude"])
+    for key in ("exclude", "include"):
+        if key in data:
+            data[key] = tuple(data[key])
     settings = Settings(paths=paths, index_dir=index_dir, **data)
     if env.get("GEMMASEARCH_MODEL"):
         settings = replace(settings, model=env["GEMMASEARCH_MODEL"])

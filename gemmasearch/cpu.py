@@ -54,21 +54,53 @@ def build_features(system_info: str) -> set[str]:
     return features
 
 
-def _read_proc_stat() -> tuple[float, float] | None:
-    """(busy CPU-seconds of the whole machine, this process's CPU-seconds), or None."""
+# Set by a foreground `gemmasearch index`: CPU time of niced processes (the kernel gives
+# their cores to us at once) counts as free. `watch` and `serve` leave it off: they stay
+# out of the way of everything else, niced work included.
+_niced_work_is_free = False
+
+
+def treat_niced_work_as_free(on: bool = True) -> None:
+    """A foreground run takes the cores that only niced or idle-class work is using."""
+    global _niced_work_is_free
+    _niced_work_is_free = on
+
+
+def parse_proc_stat(first_line: str, hz: float) -> tuple[float, float] | None:
+    """(CPU-seconds at normal priority, CPU-seconds of niced processes) of the whole
+    machine from /proc/stat's ``cpu`` line: user nice system idle iowait irq softirq steal
+    (guest time is already inside user and nice)."""
+    fields = first_line.split()
+    if len(fields) < 5 or fields[0] != "cpu":
+        return None
+    ticks = [int(x) for x in fields[1:9]]
+    ticks += [0] * (8 - len(ticks))
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    return (user + system + irq + softirq + steal) / hz, nice / hz
+
+
+def _read_proc_stat() -> tuple[float, float, float] | None:
+    """(normal-priority busy CPU-seconds of the machine, niced busy CPU-seconds, this
+    process's CPU-seconds), or None."""
     try:
         with open("/proc/stat", encoding="ascii") as f:
-            fields = f.readline().split()
+            line = f.readline()
     except OSError:
         return None
-    if not fields or fields[0] != "cpu":
-        return None
-    ticks = [int(x) for x in fields[1:]]
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
-    busy = sum(ticks[:8]) - idle  # user nice system idle iowait irq softirq steal
     hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    parsed = parse_proc_stat(line, hz)
+    if parsed is None:
+        return None
     own = os.times()
-    return busy / hz, own.user + own.system
+    return parsed[0], parsed[1], own.user + own.system
+
+
+def _self_niced() -> bool:
+    """True when this process runs niced: its own CPU time is then in the nice column."""
+    try:
+        return os.getpriority(os.PRIO_PROCESS, 0) > 0
+    except (AttributeError, OSError):
+        return False
 
 
 class CpuShare:
@@ -78,20 +110,33 @@ class CpuShare:
     cores busy (never below 1). Samples closer together than ``min_interval`` reuse the
     previous answer: /proc/stat counts in 10 ms ticks. Where /proc/stat is missing
     (macOS, Windows) it always answers ``limit``.
+
+    Niced processes count as busy unless ``nice_is_free`` (default: whether this process
+    is a foreground index, ``treat_niced_work_as_free``): a nice-19 loop gets ~1.5% of a
+    core beside a nice-0 thread, so our barrier partners are not pre-empted by it and the
+    spinning protection is not needed against it.
     """
 
     def __init__(self, min_interval: float = 0.2,
-                 reader: Callable[[], tuple[float, float] | None] = _read_proc_stat,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 reader: Callable[[], tuple[float, float, float] | None] = _read_proc_stat,
+                 clock: Callable[[], float] = time.monotonic,
+                 nice_is_free: bool | None = None,
+                 self_niced: Callable[[], bool] = _self_niced) -> None:
         self.min_interval = min_interval
+        self.nice_is_free = nice_is_free
         self._reader = reader
         self._clock = clock
+        self._self_niced = self_niced
         self._lock = threading.Lock()
         self._last = (clock(), reader())
-        self._others_busy = 0.0
+        self._others = (0.0, 0.0)  # cores' worth used by others: normal priority, niced
+
+    def _niced_free(self) -> bool:
+        return _niced_work_is_free if self.nice_is_free is None else self.nice_is_free
 
     def others_busy(self) -> float:
-        """Cores' worth of CPU time other processes used since the previous sample."""
+        """Cores' worth of CPU time other processes used since the previous sample
+        (niced ones left out when they count as free)."""
         with self._lock:
             now, sample = self._clock(), self._reader()
             then, before = self._last
@@ -99,10 +144,15 @@ class CpuShare:
                 return 0.0
             elapsed = now - then
             if elapsed >= self.min_interval:
-                busy = (sample[0] - before[0]) - (sample[1] - before[1])
-                self._others_busy = max(0.0, busy / elapsed)
+                normal, niced, own = (b - a for a, b in zip(before, sample, strict=True))
+                if self._self_niced():
+                    niced -= own
+                else:
+                    normal -= own
+                self._others = (max(0.0, normal / elapsed), max(0.0, niced / elapsed))
                 self._last = (now, sample)
-            return self._others_busy
+            normal_busy, niced_busy = self._others
+            return normal_busy if self._niced_free() else normal_busy + niced_busy
 
     def threads(self, limit: int) -> int:
         # Another process using half a core or more takes that core from us.

@@ -130,7 +130,7 @@ class Engine:
 
     def scanner(self) -> Scanner:
         s = self.settings
-        return Scanner(s.max_file_bytes, s.exclude, s.follow_symlinks)
+        return Scanner(s.max_file_bytes, s.exclude, s.follow_symlinks, s.include)
 
     def index(self, paths: Sequence[Path] | None = None, *, rebuild: bool = False,
               dims: int | None = None, on_progress: Callable[[Progress], None] | None = None,
@@ -181,7 +181,27 @@ class Engine:
             if on_progress:
                 on_progress(Progress("saving"))
             collection.save_vectors()
+            from gemmasearch.plan import store_rate
+
+            store_rate(self.index_dir, report.embedded_tokens, report.seconds,
+                       getattr(self.embedder, "name", ""))
             return report
+
+    def plan(self, paths: Sequence[Path] | None = None,
+             on_file: Callable[[int, int], None] | None = None) -> Any:
+        """What ``index(paths)`` would embed (gemmasearch.plan), without the model."""
+        from gemmasearch.plan import make_plan, read_rate
+
+        for root in paths or ():
+            if not Path(root).expanduser().exists():
+                raise UsageError(f"no such file or folder: {root}")
+        roots = list(paths or ())
+        if not roots and (self.index_dir / "index.sqlite").exists():
+            roots = [Path(p) for p in self.reader().store.roots()]
+        if not roots:
+            raise UsageError("no folders to plan", hint="gemmasearch index --plan PATH")
+        return make_plan(roots, self.scanner(), self.settings.chunk_tokens,
+                         self.settings.chunk_overlap, read_rate(self.index_dir), on_file)
 
     # -- watch ----------------------------------------------------------------------
 

@@ -143,6 +143,12 @@ def read_text_document(path: Path, data: bytes, kind: str) -> Document:
     if looks_binary(data):
         raise ExtractionError("binary content", hint="not a text file")
     text = decode_text(data).replace("\r\n", "\n").replace("\r", "\n")
+    if path.suffix.lower() == ".svg":  # a drawing: its words, never its coordinates
+        from gemmasearch.worth import svg_text
+
+        text = svg_text(text)
+        return Document(path=path, kind=kind, title=text.split("\n", 1)[0] or path.name,
+                        segments=[Segment(text=text)])
     title = (markdown_title(text) if kind == "markdown" else None) or path.name
     return Document(path=path, kind=kind, title=title, segments=[Segment(text=text)])
 

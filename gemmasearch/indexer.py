@@ -41,6 +41,10 @@ from gemmasearch.prepare import (
 from gemmasearch.report import IndexReport, Progress
 from gemmasearch.scan import ScannedFile, Scanner, ScanResult, path_key
 from gemmasearch.sniff import UNSUPPORTED
+from gemmasearch.worth import CONTENT_REASONS
+
+# Files left out by design: counted in the summary, listed by `status`, not failures.
+SKIP_REASONS = frozenset({UNSUPPORTED, *CONTENT_REASONS})
 
 __all__ = ["EMBED_BATCH_CHUNKS", "EMPTY", "MAX_CHUNKS_PER_FILE", "MAX_TEXT_BYTES", "NO_TEXT",
            "TITLE_MAX_CHARS", "Indexer", "input_key", "storage_error"]
@@ -50,6 +54,16 @@ log = logging.getLogger(__name__)
 # Embed this many chunks per call: enough to keep llama.cpp's batches full, few enough
 # that a crash or Ctrl-C loses little and progress moves smoothly.
 EMBED_BATCH_CHUNKS = 32
+
+
+# Above this a file is "huge": it waits until the small ones are searchable.
+HUGE_FILE_BYTES = 256 * 1024
+
+
+def work_priority(item: ScannedFile) -> tuple[bool, bool, int]:
+    """What a person most likely looks for first: documents and prose before code, small
+    files before huge ones, recently changed before old."""
+    return item.kind == "code", item.size > HUGE_FILE_BYTES, -item.mtime_ns
 
 
 def input_key(title: str | None, text: str) -> bytes:
@@ -138,7 +152,10 @@ class Indexer:
         for item in scan.files:
             old = existing.get(path_key(item.path))
             if old and old.size == item.size and old.mtime_ns == item.mtime_ns:
-                report.unchanged += 1
+                if old.error in SKIP_REASONS:  # skipped by content, as last time
+                    report.skipped[old.error] = report.skipped.get(old.error, 0) + 1
+                else:
+                    report.unchanged += 1
             else:
                 work.append(item)
         skipped = {path_key(p): reason for p, reason in scan.skipped}
@@ -155,7 +172,7 @@ class Indexer:
         except (sqlite3.Error, OSError) as exc:
             raise storage_error(exc) from exc
         report.removed += len(gone)
-        return work
+        return sorted(work, key=work_priority)
 
     # -- the pipeline ---------------------------------------------------------------
 
@@ -312,7 +329,11 @@ class Indexer:
                 offset += n
                 report.chunks += n
                 report.tokens += sum(c.tokens for c in item.chunks)
-                if item.record.error:
+                if item.record.error in SKIP_REASONS:
+                    reason = item.record.error
+                    report.skipped[reason] = report.skipped.get(reason, 0) + 1
+                    log.debug("skipped %s: %s", path, reason)
+                elif item.record.error:
                     report.failed += 1
                     report.failures.append((path, item.record.error))
                     log.warning("skipped %s: %s", path, item.record.error)
@@ -331,7 +352,7 @@ class Indexer:
             size, mtime = 0, 0
         key = path_key(path)
         old = existing.get(key)
-        counted_only = reason == UNSUPPORTED
+        counted_only = reason in SKIP_REASONS
         if counted_only:
             report.skipped[reason] = report.skipped.get(reason, 0) + 1
         if old and old.size == size and old.mtime_ns == mtime and old.error == reason:

@@ -25,7 +25,7 @@ APP_NAME = "gemmasearch"
 # Settings the config file may hold (config.Settings' fields; a test keeps them in step).
 CONFIG_FILE_KEYS = frozenset({
     "index", "model", "dims", "chunk_tokens", "chunk_overlap", "max_file_mb", "exclude",
-    "follow_symlinks", "threads", "compute", "keys", "theme", "service",
+    "include", "follow_symlinks", "threads", "compute", "keys", "theme", "service",
     "service_idle_minutes", "embedder"})
 
 # platformdirs' Linux defaults when the XDG variable is unset.

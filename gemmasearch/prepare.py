@@ -16,9 +16,10 @@ from typing import NamedTuple
 from gemmasearch.chunking import Chunk, chunk_document
 from gemmasearch.embedder import Embedder
 from gemmasearch.errors import ExtractionError
-from gemmasearch.extract import TEXT_KINDS, extract
+from gemmasearch.extract import TEXT_KINDS, Document, extract
 from gemmasearch.index import FileRecord
 from gemmasearch.scan import ScannedFile, path_key
+from gemmasearch.worth import DRAWING, by_content, is_svg
 
 # Its warnings are the indexer's (the CLI's log lines name the logger).
 log = logging.getLogger("gemmasearch.indexer")
@@ -81,6 +82,31 @@ def failed(record: FileRecord, reason: str, is_new: bool) -> Prepared:
     return Prepared(failed, [], is_new=is_new)
 
 
+class SkipFile(Exception):
+    """A file the content rules leave out (gemmasearch.worth), with its reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def worth_reading(item: ScannedFile, document: Document) -> Document:
+    """The document if it is worth embedding; raises SkipFile for minified and generated
+    code (unless the user included it) and for drawings without words."""
+    if document.kind not in TEXT_KINDS or len(document.segments) != 1:
+        return document
+    text = document.segments[0].text
+    if is_svg(item.path):  # extract() kept only its words
+        if not text.strip():
+            raise SkipFile(DRAWING)
+        return document
+    reason = None if item.included else by_content(document.kind, text,
+                                                      item.path.suffix.lower())
+    if reason is not None:
+        raise SkipFile(reason)
+    return document
+
+
 def prepare(item: ScannedFile, existing: dict[str, Known], embedder: Embedder,
             chunk_tokens: int, chunk_overlap: int) -> Prepared:
     """Read, hash, extract and chunk one scanned file (``existing``: what the index
@@ -101,9 +127,11 @@ def prepare(item: ScannedFile, existing: dict[str, Known], embedder: Embedder,
     if size == 0:
         return failed(record, EMPTY, old is None)
     try:
-        document = extract(item.path, data, item.kind)
+        document = worth_reading(item, extract(item.path, data, item.kind))
     except ExtractionError as exc:
         return failed(record, exc.message, old is None)
+    except SkipFile as skip:
+        return failed(record, skip.reason, old is None)
     del data
     title = document.title[:TITLE_MAX_CHARS]
     budget = chunk_tokens - embedder.prompt_overhead_tokens(title)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pathspec
 
 from gemmasearch.config import DEFAULT_EXCLUDES
 from gemmasearch.extract import kind_of
 from gemmasearch.sniff import UNSUPPORTED, read_head, sniff_text_kind, surely_binary
+from gemmasearch.worth import by_name
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,9 @@ class ScannedFile:
     size: int
     mtime_ns: int
     kind: str
+    # Matched a config ``include`` or an ignore file's ``!pattern``: the content rules
+    # (gemmasearch.worth) do not apply to it.
+    included: bool = False
 
 
 @dataclass
@@ -63,6 +69,20 @@ class _Rules:
             return False
         return self.spec.match_file(rel + "/" if is_dir else rel)
 
+    @functools.cached_property
+    def negations(self) -> list[Any]:
+        return [p for p in self.spec.patterns if p.include is False]
+
+    def includes(self, path: Path) -> bool:
+        """True when a ``!pattern`` names the file: the user wants it indexed."""
+        if not self.negations:
+            return False
+        try:
+            rel = path.relative_to(self.base).as_posix()
+        except ValueError:
+            return False
+        return any(p.match_file(rel) is not None for p in self.negations)
+
 
 def _read_rules(folder: Path) -> list[_Rules]:
     rules = []
@@ -78,11 +98,13 @@ def _read_rules(folder: Path) -> list[_Rules]:
 
 class Scanner:
     def __init__(self, max_file_bytes: int, extra_excludes: Sequence[str] = (),
-                 follow_symlinks: bool = False) -> None:
+                 follow_symlinks: bool = False, include: Sequence[str] = ()) -> None:
         self.max_file_bytes = max_file_bytes
         self.follow_symlinks = follow_symlinks
         self.default_rules = pathspec.GitIgnoreSpec.from_lines(
             [*DEFAULT_EXCLUDES, *extra_excludes])
+        # Files the user wants whatever the content rules say (config ``include``).
+        self.include_rules = pathspec.GitIgnoreSpec.from_lines(include)
 
     def scan(self, roots: Sequence[Path]) -> ScanResult:
         result = ScanResult()
@@ -137,7 +159,7 @@ class Scanner:
         if not stat.S_ISREG(st.st_mode):
             return None
         result = ScanResult()
-        item = self._file(path, st, result)
+        item = self._file(path, st, result, _inherited_rules(path, top.absolute()))
         return item if item else (result.skipped[0][1] if result.skipped else None)
 
     def is_ignored(self, path: Path, top: Path) -> bool:
@@ -213,7 +235,7 @@ class Scanner:
             except OSError as exc:
                 result.skipped.append((path, f"cannot read: {exc.strerror or exc}"))
                 continue
-            item = self._file(path, st, result)
+            item = self._file(path, st, result, rules)
             if item:
                 yield item
 
@@ -226,7 +248,17 @@ class Scanner:
             return False
         return target == real_root or real_root in target.parents
 
-    def _file(self, path: Path, st: os.stat_result, result: ScanResult) -> ScannedFile | None:
+    def _included(self, path: Path, rules: Sequence[_Rules]) -> bool:
+        if any(r.includes(path) for r in rules):
+            return True
+        if not self.include_rules.patterns:
+            return False
+        parts = path.parts[1:]  # the pattern may be anchored anywhere above the file
+        return any(self.include_rules.match_file("/".join(parts[i:]))
+                   for i in range(len(parts)))
+
+    def _file(self, path: Path, st: os.stat_result, result: ScanResult,
+              rules: Sequence[_Rules] = ()) -> ScannedFile | None:
         if path.name.startswith(".") and kind_of(path) is None:
             return None  # .bash_history, .gitkeep...: state, not documents; not counted
         try:
@@ -247,7 +279,13 @@ class Scanner:
                 (path, f"over the size limit ({st.st_size / 1e6:.1f} MB > "
                        f"{self.max_file_bytes / 1e6:.0f} MB; see max_file_mb)"))
             return None
-        return ScannedFile(path=path, size=st.st_size, mtime_ns=st.st_mtime_ns, kind=kind)
+        included = self._included(path, rules)
+        reason = None if included else by_name(path, st.st_size)
+        if reason is not None:
+            result.skipped.append((path, reason))
+            return None
+        return ScannedFile(path=path, size=st.st_size, mtime_ns=st.st_mtime_ns, kind=kind,
+                           included=included)
 
 
 def kind_by_name_or_content(path: Path) -> str | None:

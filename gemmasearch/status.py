@@ -10,9 +10,10 @@ from typing import Any
 from gemmasearch.errors import IndexDamagedError, NoIndexError
 from gemmasearch.index import Collection
 from gemmasearch.sniff import UNSUPPORTED
+from gemmasearch.worth import CONTENT_REASONS
 
 # Reasons `status` lists as skipped (by design) rather than failed, with a few paths each.
-SKIP_REASONS = (UNSUPPORTED,)
+SKIP_REASONS = (UNSUPPORTED, *CONTENT_REASONS)
 STATUS_SKIPPED_PATHS = 20
 
 

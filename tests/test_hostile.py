@@ -139,12 +139,12 @@ def test_huge_text_file_is_skipped_or_read_with_bounded_memory(tmp_path: Path) -
     docs = tmp_path / "docs"
     docs.mkdir()
     line = b"lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod\n"
-    with open(docs / "huge.log", "wb") as fh:
+    with open(docs / "huge.txt", "wb") as fh:
         for _ in range(200):
             fh.write(line * (1024 * 1024 // len(line) + 1))  # ~200 MB
     engine = make_engine(tmp_path)  # default limit 20 MB: skipped with a reason
     engine.index([docs])
-    assert "over the size limit" in failures(engine)[f"{docs}/huge.log"]
+    assert "over the size limit" in failures(engine)[f"{docs}/huge.txt"]
     engine.close()
     # Raised limit: indexed in a subprocess whose peak memory we measure.
     index_dir = tmp_path / "idx2" / "idx"

@@ -118,8 +118,24 @@ def index(
     embedder: EmbedderOption = None,
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    plan: Annotated[bool, typer.Option(
+        "--plan", help="Show what would be embedded (tokens per kind and folder, the largest "
+                       "files, what is skipped and why, the time) without the model.")]
+    = False,
 ) -> None:
     """Index files and folders; re-runs embed only what changed."""
+    if plan:
+        with cli_errors():
+            engine = make_engine(index_dir, model, embedder=embedder)
+            try:
+                result = engine.plan([p.expanduser().absolute() for p in paths or ()])
+            finally:
+                engine.close()
+        if as_json:
+            write_json(result.as_dict())
+        else:
+            print_plan(result)
+        return
     again = ("`gemmasearch index` (without --rebuild)" if rebuild
              else "the same command again")
     with cli_errors(interrupted=f"interrupted: the files indexed so far are kept; run {again} "
@@ -136,6 +152,10 @@ def index(
             if handed is not None:
                 report = report_from(handed)
             else:
+                # In the foreground, niced and idle-class work leaves its cores to us.
+                from gemmasearch.cpu import treat_niced_work_as_free
+
+                treat_niced_work_as_free()
                 if stopped := stop_service_for_writing(engine.index_dir):
                     err.print(f"stopped the search service (pid {stopped}) to rebuild the "
                               "index; the next search starts it again")
@@ -159,3 +179,35 @@ def index(
         err.print(f"[yellow]skipped[/] {path}: {reason}")
     if len(report.failures) > 20:
         err.print(f"… and {len(report.failures) - 20} more (see: gemmasearch status)")
+
+
+def print_plan(plan: Any) -> None:
+    """The plan as a few short tables (gemmasearch.plan.Plan)."""
+    from gemmasearch.cli.common import display_path
+
+    out.print(f"{len(plan.files)} files to embed, ~{_count(plan.tokens)} tokens "
+              "(estimated from their extracted text)")
+    if plan.duplicate_tokens:
+        out.print(f"  ~{_count(plan.duplicate_tokens)} more tokens repeat other files' "
+                  "chunks: embedded once")
+    for title, groups in (("by kind", plan.by("kind")), ("by folder", plan.by("top"))):
+        out.print(f"\n{title}:")
+        for name, group in list(groups.items())[:15]:
+            out.print(f"  {name:<28} {group['files']:>6} files {_count(group['tokens']):>8} "
+                      "tokens")
+    largest = plan.largest()
+    if largest:
+        out.print("\nlargest:")
+        for f in largest:
+            out.print(f"  {_count(f.tokens):>8}  {display_path(f.path)}")
+    for title, reasons in (("skipped", plan.skipped), ("cannot index", plan.failed)):
+        for reason, files in sorted(reasons.items(), key=lambda kv: -len(kv[1])):
+            example = display_path(files[0]) if files else ""
+            out.print(f"{title}: {len(files)} {reason} (e.g. {example})")
+    eta = plan.eta_seconds
+    if eta is None:
+        out.print("\ntime: no rate measured yet on this index; the first `gemmasearch "
+                  "index` run stores one")
+    else:
+        out.print(f"\ntime: ~{_clock(eta)} at {_count(plan.rate['tokens_per_second'])} "
+                  f"tokens/s (measured {plan.rate.get('measured_at', '?')})")

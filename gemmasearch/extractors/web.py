@@ -24,7 +24,7 @@ _DROP = ("script, style, noscript, template, svg, math, nav, aside, form, "
 _BLOCKS = ("p, li, pre, blockquote, td, th, dt, dd, figcaption, caption, div, section, "
            "article, tr, br, hr, address")
 _HEADINGS = "h1, h2, h3, h4, h5, h6"
-_BREAK, _HEAD, _END = "\x03", "\x01", "\x02"
+_BREAK, _HEAD, _END, _CODE = "\x03", "\x01", "\x02", "\x04"
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 
 
@@ -68,6 +68,10 @@ def html_blocks(markup: str) -> tuple[str | None, list[Block]]:
     for node in body.css("header, footer"):  # the site's, not an article's own header
         if not _inside_article(node):
             node.decompose()
+    for node in body.css("pre"):  # listings and program output keep their lines
+        for br in node.css("br"):
+            br.replace_with("\n")
+        node.replace_with(f"{_BREAK}{_CODE}{node.text(deep=True)}{_BREAK}")
     for node in body.css(_HEADINGS):
         node.insert_before(f"{_BREAK}{_HEAD}{(node.tag or 'h1')[1]}{_END}")
         node.insert_after(_BREAK)
@@ -80,9 +84,26 @@ def html_blocks(markup: str) -> tuple[str | None, list[Block]]:
     return title or None, blocks or _split_blocks(body.text(deep=True))
 
 
+def fenced(code: str) -> str:
+    """A code block as Markdown: its lines kept, in a fence longer than any inside."""
+    lines = [line.rstrip() for line in code.replace("\r\n", "\n").split("\n")]
+    while lines and not lines[0]:
+        lines.pop(0)
+    while lines and not lines[-1]:
+        lines.pop()
+    fence = "```"
+    while any(line.lstrip().startswith(fence) for line in lines):
+        fence += "`"
+    return "\n".join([fence, *lines, fence]) if lines else ""
+
+
 def _split_blocks(text: str) -> list[Block]:
     blocks: list[Block] = []
     for piece in text.split(_BREAK):
+        if piece.startswith(_CODE):
+            if code := fenced(piece[1:].replace(_CODE, "")):
+                blocks.append((0, code))
+            continue
         level = 0
         if piece.startswith(_HEAD) and _END in piece[:3]:
             level, piece = int(piece[1]), piece[3:]
