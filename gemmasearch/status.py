@@ -9,6 +9,7 @@ from typing import Any
 
 from gemmasearch.errors import IndexDamagedError, NoIndexError
 from gemmasearch.index import Collection
+from gemmasearch.index.snapshot import snapshot_info
 from gemmasearch.sniff import UNSUPPORTED
 
 # Reasons `status` lists as skipped (by design) rather than failed, with a few paths each.
@@ -60,6 +61,7 @@ def index_status(index_dir: Path, reader: Callable[[], Collection],
     parts: list[Callable[[], dict[str, Any]]] = [
         fingerprint, store.stats, skipped, lambda: {"roots": store.roots()},
         lambda: {"updated_at": store.get_meta("updated_at")},
+        lambda: {"vectors": snapshot_info(index_dir)},
         lambda: {"failures": store.failures(exclude=SKIP_REASONS)}]
     for part in parts:  # each on its own: damage in one table hides only that part
         try:
