@@ -54,7 +54,8 @@ def build(x: np.ndarray, flat_max: int = 2000) -> tuple[VectorIndex, np.ndarray]
 def recall_on_new_queries(vi: VectorIndex, ids: np.ndarray, x: np.ndarray,
                           queries: np.ndarray) -> float:
     truth = np.argsort(-(queries @ x.T), axis=1)[:, :10]
-    hits = sum(len(np.intersect1d(vi.search(q, 10)[1], ids[t])) for q, t in zip(queries, truth))
+    hits = sum(len(np.intersect1d(vi.search(q, 10)[1], ids[t])) for q, t in
+               zip(queries, truth, strict=True))
     return hits / (10 * len(queries))
 
 
@@ -108,3 +109,33 @@ def test_flat_is_exact(tmp_path: Path) -> None:
     assert snapshot_info(tmp_path) == {"kind": FLAT, "count": 500, "exact": True,
                                        "recall_at_10": 1.0}
     assert snapshot_info(tmp_path / "none") is None
+
+
+def test_status_shows_the_measured_recall(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    """Through the product: an index past the (lowered) flat size is IVF; status and
+    status --json show its lists, probes and measured recall@10."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from gemmasearch.cli.app import app
+    from tests.conftest import fake_make_engine, patch_cli_engines
+
+    monkeypatch.setitem(VectorIndex.__init__.__kwdefaults__, "flat_max", 300)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(3000)]
+    for i in range(400):
+        (docs / f"n{i}.md").write_text(" ".join(rng.choice(words, 40)) + "\n")
+    patch_cli_engines(monkeypatch, fake_make_engine(tmp_path / "index"))
+    runner = CliRunner()
+    assert runner.invoke(app, ["index", str(docs)]).exit_code == 0
+    data = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    vectors = data["vectors"]
+    assert vectors["kind"] == IVF and vectors["count"] == 400
+    assert vectors["recall_at_10"] >= RECALL_TARGET and 1 <= vectors["nprobe"] <= vectors["nlist"]
+    text = runner.invoke(app, ["status"]).stdout
+    assert "vectors:  400 (IVF" in text
+    assert "recall@10" in text or "exact search" in text
