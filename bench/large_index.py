@@ -125,7 +125,7 @@ def disk_bytes(idx: Path) -> dict[str, int]:
     for name, size in rows:
         if "fts" in name or "trigram" in name:
             out["fts"] += size
-        elif "vector" in name:
+        elif "vector" in name or name.startswith("embeddings"):
             out["full_vectors"] += size
         elif name.startswith("chunks"):
             out["chunks_text"] += size
