@@ -335,6 +335,7 @@ def run_kind(kind: str, work: Path, docs: Path, args: argparse.Namespace) -> dic
     n = out["chunks"]
     out["bytes_per_chunk"] = {k: round(v / n) for k, v in disk.items()}
     out["status_s"] = round(cli(kind, idx, "status", "--json")[0], 2)
+    out["status_inproc_s"] = status_in_process(idx)
     out["check_s"] = round(cli(kind, idx, "check")[0], 2)
     t_open, _ = cli(kind, idx, "search", "warm up", "--json")
     out["cli_first_search_s"] = round(t_open, 2)
@@ -345,6 +346,22 @@ def run_kind(kind: str, work: Path, docs: Path, args: argparse.Namespace) -> dic
         out["unchanged_reindex_s"] = round(cli(kind, idx, "index", str(docs))[0], 1)
     out["unchanged_reindex_others_load"] = load.cpus
     return out
+
+
+def status_in_process(idx: Path) -> float:
+    """Seconds of ``status``'s own work (opening the index and reading it), without the
+    interpreter's start and imports that a cold CLI call adds."""
+    from gemmasearch.config import load_settings
+    from gemmasearch.engine import Engine
+    from gemmasearch.fake_embedder import ClusteredEmbedder
+
+    t0 = time.perf_counter()
+    engine = Engine(load_settings(index_dir=idx), embedder=ClusteredEmbedder())
+    try:
+        engine.status()
+    finally:
+        engine.close()
+    return round(time.perf_counter() - t0, 3)
 
 
 def idle_rss(kind: str, work: Path) -> float:
