@@ -56,20 +56,22 @@ def main() -> None:
     ap.add_argument("--model", default=os.environ.get("GEMMASEARCH_TEST_MODEL") or str(
         DEV_MODELS / "embeddinggemma-300m-q8_0.gguf"))
     ap.add_argument("--compute", choices=("auto", "model"), default="auto")
-    ap.add_argument("--idle", type=float, default=5.0,
-                    help="GEMMASEARCH_DOC_CONTEXT_IDLE_S for the service: seconds before "
-                         "it releases its document contexts")
+    ap.add_argument("--idle", type=float, default=30.0,
+                    help="seconds to wait idle (the embedder releases its document "
+                         "contexts after LlamaEmbedder.DOCUMENT_IDLE_SECONDS)")
     args = ap.parse_args()
     from gemmasearch.service.client import ServiceClient
 
     tmp = Path(tempfile.mkdtemp(prefix="gs-bench-mem-"))
+    # the 16-bit copy that compute = auto makes is kept where a second run finds it
+    home = Path(os.environ.get("GEMMASEARCH_BENCH_HOME", tempfile.gettempdir() + "/gs-bench-home"))
     docs = tmp / "docs"
     docs.mkdir()
     (docs / "one.md").write_text("# One\n\nA single small note about sourdough.\n")
-    env = {**os.environ, "GEMMASEARCH_HOME": str(tmp / "home"),
+    env = {**os.environ, "GEMMASEARCH_HOME": str(home),
            "GEMMASEARCH_INDEX": str(tmp / "idx"), "GEMMASEARCH_RUNTIME_DIR": str(tmp / "run"),
-           "GEMMASEARCH_MODEL": args.model, "GEMMASEARCH_COMPUTE": args.compute,
-           "GEMMASEARCH_DOC_CONTEXT_IDLE_S": str(args.idle)}
+           "GEMMASEARCH_MODEL": args.model, "GEMMASEARCH_COMPUTE": args.compute}
+    os.environ.update(env)  # the client finds the socket in GEMMASEARCH_RUNTIME_DIR too
     exe = [sys.executable, "-m", "gemmasearch"]
     subprocess.run([*exe, "index", str(docs)], env={**env, "GEMMASEARCH_NO_SERVICE": "1"},
                    check=True, capture_output=True)
