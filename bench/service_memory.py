@@ -94,10 +94,10 @@ def main() -> None:
         client.request("POST", "/search", {"query": "sourdough", "k": 5})
         step("after_query")
         for i in range(8):
-            (docs / f"n{i}.md").write_text(f"# Note {i}\n\n" + "Bread and flour. " * 200)
+            (docs / f"n{i}.md").write_text(f"# Note {i} quokka{i}\n\n" + "Bread and flour. " * 200)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            found = client.request("POST", "/search", {"query": "Note 7", "k": 3,
+            found = client.request("POST", "/search", {"query": "quokka7", "k": 3,
                                                        "mode": "lexical"})["results"]
             if found and found[0]["path"].endswith("n7.md"):
                 break
