@@ -160,6 +160,8 @@ def child(args: argparse.Namespace) -> dict:
     out["rebuilds"] = rebuilds
     out["type"] = vi.kind
     out["nlist"] = vi.nlist
+    # recall@10 measured by the build itself on its own vectors (VectorIndex.calibration)
+    out["calibration"] = getattr(vi, "calibration", None)
     out["rss_mb"] = round(rss_mb() - base_rss)
     out["peak_rss_mb"] = round(rss_mb("VmHWM") - base_rss)
     lat, res = time_queries(lambda qi: vi.search(qi, K)[1], q)

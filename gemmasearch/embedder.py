@@ -24,6 +24,7 @@ from gemmasearch.backend import gpu_devices, run_policy
 from gemmasearch.cpu import CpuShare, build_features, configure_openmp, physical_cores
 from gemmasearch.errors import ModelError
 from gemmasearch.llama_slot import LlamaSlot
+from gemmasearch.resident import release_file_pages
 
 __all__ = ["LlamaEmbedder", "llama_build_features", "llama_gpu_devices", "physical_cores"]
 
@@ -153,6 +154,10 @@ class LlamaEmbedder:
     dim = DIM
     # Queries may run from another thread while documents embed (see SharedEmbedder).
     concurrent_queries = True
+    # The document contexts (~50 MB each with their compute buffers) are released after
+    # this long without documents, and made again by the next ones (a service idles with
+    # its query context alone; bench/service_memory.py). None: kept.
+    DOCUMENT_IDLE_SECONDS: float | None = 30.0
 
     def __init__(
         self,
@@ -192,6 +197,9 @@ class LlamaEmbedder:
         self._busy_threads = 0  # threads of slots embedding documents right now
         self._query_slot_: LlamaSlot | None = None
         self._query_slot_lock = threading.Lock()
+        self._slots_lock = threading.Lock()  # the document slots: made, used, released
+        self._documents_busy = 0
+        self._idle_timer: threading.Timer | None = None
         self._flash_attn = flash_attn
         self._cpu_share = CpuShare() if policy.adaptive_threads else None
         # Documents are embedded by `workers` contexts at once, threads split between
@@ -210,6 +218,8 @@ class LlamaEmbedder:
         self._check_embedding_model()
         self._init_contexts()
         self._vocab = self._ll.llama_model_get_vocab(self._model)
+        # what the load paged in, token-embedding table included: see gemmasearch.resident
+        release_file_pages(self.path)
 
     # -- loading
 
@@ -261,6 +271,46 @@ class LlamaEmbedder:
         if ll.llama_pooling_type(self._slots[0].ctx) == ll.LLAMA_POOLING_TYPE_NONE:
             self.close()
             raise ModelError(f"{self.path} has no pooling layer; it is not an embedding model")
+        self._documents_done(started=False)
+
+    def _document_slots(self) -> list[LlamaSlot]:
+        """The document contexts, made again if they were released; call
+        ``_documents_done`` when the batch is embedded."""
+        with self._slots_lock:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
+            self._documents_busy += 1
+            try:
+                while len(self._slots) < self.workers:
+                    self._slots.append(self._new_slot())
+            except ModelError:
+                self._documents_busy -= 1
+                raise
+            return list(self._slots)
+
+    def _documents_done(self, started: bool = True) -> None:
+        with self._slots_lock:
+            self._documents_busy -= started
+            if self._documents_busy or self.DOCUMENT_IDLE_SECONDS is None:
+                return
+            timer = threading.Timer(self.DOCUMENT_IDLE_SECONDS, self.release_document_contexts)
+            timer.daemon = True
+            self._idle_timer = timer
+            timer.start()
+
+    def release_document_contexts(self) -> None:
+        """Free the document contexts unless documents are being embedded."""
+        with self._slots_lock:
+            if self._documents_busy:
+                return
+            slots, self._slots = self._slots, []
+            self._idle_timer = None
+        for slot in slots:
+            with slot.lock:
+                slot.close()
+        if slots:
+            log.debug("released %d idle document contexts", len(slots))
 
     # -- tokens
 
@@ -322,11 +372,24 @@ class LlamaEmbedder:
         packs = self._packs(seqs)
         threads = self._free_threads()
         workers = min(self.workers, len(packs), threads)
-        if query or workers <= 1:
-            slot = self._query_slot() if query else self._slots[0]
+        if query:
+            slot = self._query_slot()
             for pack in packs:
-                out[pack] = self._encode(slot, [seqs[i] for i in pack],
-                                         None if query else threads)
+                out[pack] = self._encode(slot, [seqs[i] for i in pack], None)
+            return l2_normalize(out)
+        slots = self._document_slots()
+        try:
+            return self._embed_packs(slots, seqs, packs, out, threads, workers)
+        finally:
+            self._documents_done()
+
+    def _embed_packs(self, slots: list[LlamaSlot], seqs: list[list[int]],
+                     packs: list[list[int]], out: np.ndarray, threads: int, workers: int
+                     ) -> np.ndarray:
+        """Document packs on ``workers`` of the document ``slots`` at once."""
+        if workers <= 1:
+            for pack in packs:
+                out[pack] = self._encode(slots[0], [seqs[i] for i in pack], threads)
             return l2_normalize(out)
         # Each slot takes the next pack (longest first) until none are left.
         queue = iter(packs)
@@ -351,9 +414,9 @@ class LlamaEmbedder:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(self.workers - 1, thread_name_prefix="embed")
-        futures = [self._pool.submit(work, self._slots[w], share[w]) for w in range(1, workers)]
+        futures = [self._pool.submit(work, slots[w], share[w]) for w in range(1, workers)]
         try:
-            work(self._slots[0], share[0])
+            work(slots[0], share[0])
         finally:
             errors = [f.exception() for f in futures]  # waits for every slot
         for exc in errors:
@@ -429,11 +492,16 @@ class LlamaEmbedder:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        timer = getattr(self, "_idle_timer", None)
+        if timer is not None:
+            timer.cancel()
         query_slot = getattr(self, "_query_slot_", None)
-        for slot in [*self._slots, *([query_slot] if query_slot else [])]:
+        with getattr(self, "_slots_lock", threading.Lock()):  # (the idle timer may be
+            slots, self._slots = getattr(self, "_slots", []), []  # releasing them)
+        for slot in [*slots, *([query_slot] if query_slot else [])]:
             with slot.lock:
                 slot.close()
-        self._slots, self._query_slot_ = [], None
+        self._query_slot_ = None
         if self._model:
             ll.llama_model_free(self._model)
             self._model = None

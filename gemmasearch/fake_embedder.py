@@ -78,3 +78,27 @@ class FakeEmbedder:
             if len(self._cache) < 200_000:
                 self._cache[feature] = hit
         v[hit[0]] += hit[1] * weight
+
+
+class ClusteredEmbedder(FakeEmbedder):
+    """Stand-in for scale benchmarks: unit vectors around ``clusters`` fixed centres (like
+    real embeddings, which crowd around topics), or, with ``unstructured``, uniform on the
+    sphere (the worst case for IVF). A text's vector depends only on the text (its hash
+    seeds the noise and picks the centre), so re-indexing unchanged files is stable."""
+
+    def __init__(self, dim: int = DIM, max_tokens: int = MAX_TOKENS, *, clusters: int = 1024,
+                 spread: float = 0.05, unstructured: bool = False) -> None:
+        # one name for both: the benchmark swaps the vectors of an index it copied
+        super().__init__(dim, max_tokens, name="stand-in")
+        self.unstructured = unstructured
+        self.spread = spread
+        rng = np.random.default_rng(12345)
+        self._centres = l2_normalize(rng.standard_normal((clusters, dim)).astype(np.float32))
+
+    def _vector(self, text: str) -> np.ndarray:
+        seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+        rng = np.random.default_rng(seed)
+        noise = rng.standard_normal(self.dim, dtype=np.float32)
+        if self.unstructured:
+            return noise
+        return self._centres[seed % len(self._centres)] + self.spread * noise

@@ -9,6 +9,7 @@ from typing import Any
 
 from gemmasearch.errors import IndexDamagedError, NoIndexError
 from gemmasearch.index import Collection
+from gemmasearch.index.snapshot import snapshot_info
 from gemmasearch.sniff import UNSUPPORTED
 from gemmasearch.worth import CONTENT_REASONS
 
@@ -74,6 +75,7 @@ def index_status(index_dir: Path, reader: Callable[[], Collection],
     parts: list[Callable[[], dict[str, Any]]] = [
         fingerprint, store.stats, skipped, lambda: {"roots": store.roots()},
         lambda: {"updated_at": iso_time(store.get_meta("updated_at"))},
+        lambda: {"vectors": snapshot_info(index_dir)},
         lambda: {"failures": store.failures(exclude=SKIP_REASONS)}]
     for part in parts:  # each on its own: damage in one table hides only that part
         try:

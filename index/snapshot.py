@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gemmasearch.index.ann import IVF
+from gemmasearch.index.ann import FLAT, IVF
 from gemmasearch.private import make_private, open_private
 
 POINTER = "vectors.json"
@@ -85,3 +85,24 @@ def read_snapshot(folder: Path, dims: int, mmap: bool
             return index, meta, bool(flags)
         break
     return None
+
+
+def snapshot_info(folder: Path) -> dict[str, Any] | None:
+    """What ``status`` shows of the current snapshot, from its pointer alone (no FAISS
+    load): kind, count, and how exact the default search is (``recall_at_10`` measured
+    when the IVF index was built; None for a snapshot from before that was measured).
+    None when there is no readable pointer."""
+    try:
+        meta = json.loads((folder / POINTER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    kind, count = meta.get("kind"), meta.get("count")
+    if kind != IVF:
+        return {"kind": FLAT, "count": count, "exact": True, "recall_at_10": 1.0}
+    calibration = meta.get("calibration") or {}
+    nlist, nprobe = meta.get("nlist"), calibration.get("nprobe")
+    return {"kind": IVF, "count": count, "nlist": nlist, "nprobe": nprobe,
+            "exact": bool(nlist and nprobe and nprobe >= nlist),
+            "recall_at_10": calibration.get("recall_at_10")}

@@ -14,6 +14,7 @@ import numpy as np
 import sqlite_utils
 
 from gemmasearch.errors import NoIndexError
+from gemmasearch.index.common_terms import without_common_terms
 from gemmasearch.index.connection import connect, damaged
 from gemmasearch.index.schema import migrate
 
@@ -341,10 +342,13 @@ class Store:
         over the matches is several times faster than asking for a top-n and then for
         some ids (FTS5 cannot use ``rowid IN``: it scores every match, then filters)."""
         assert table in ("chunks_fts", "chunks_trigram")
+        ranked = without_common_terms(self.conn, expression, table)  # BM25 ignores those
+        if ranked is None:
+            return {}
         try:
             rows = self.conn.execute(
                 f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ?",
-                [expression]).fetchall()
+                [ranked]).fetchall()
         except sqlite3.OperationalError:  # an expression FTS5 cannot parse matches nothing
             return {}
         return {int(r[0]): float(r[1]) for r in rows}

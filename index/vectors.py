@@ -19,6 +19,11 @@ an in-memory *delta* (flat, exact) and removed ids to *tombstones* that every se
 excludes inside FAISS; ``compact()`` (done by ``save`` and ``maybe_rebuild``) copies
 the lists to memory and folds both in.
 
+Recall: each time an IVF index is built, ``calibrate`` measures recall@10 of its
+``nprobe`` on a sample of its own vectors against exact search and raises ``nprobe``
+until it reaches 0.95 (probing every list, i.e. exact, when that is about as cheap);
+the figure and the ``nprobe`` are kept in the snapshot's pointer and shown by ``status``.
+
 Filtering is done inside the search (``IDSelector``): flat search is exact; IVF search
 widens ``nprobe`` by 1/selectivity, so it visits a superset of the lists the unfiltered
 search visits (a filter never drops an allowed result the unfiltered search returns);
@@ -42,7 +47,9 @@ from gemmasearch.index.ann import (
     EMPTY,
     FLAT,
     IVF,
+    calibrate,
     id_selector,
+    ivf_ids,
     ivf_nlist,
     ivf_nprobe,
     merge_topk,
@@ -93,7 +100,8 @@ class VectorIndex:
     def __init__(self, dims: int, index: faiss.Index | None = None, *,
                  flat_max: int = DEFAULT_FLAT_MAX,
                  exact_filter_max: int = DEFAULT_EXACT_FILTER_MAX,
-                 nprobe: int | None = None, trained_n: int | None = None) -> None:
+                 nprobe: int | None = None, trained_n: int | None = None,
+                 calibration: dict[str, Any] | None = None) -> None:
         import faiss
 
         self.dims = dims
@@ -107,6 +115,8 @@ class VectorIndex:
         self._delta: Any = None  # IndexIDMap2(FlatIP) of vectors added while read-only
         self._tombs = np.zeros(0, np.int64)  # sorted ids removed from a read-only base
         self._ids_cache: np.ndarray | None = None
+        # {"nprobe", "recall_at_10"} measured when the IVF index was built (None: not yet)
+        self.calibration = calibration if self.kind == IVF else None
         if self.kind == IVF:
             self.index.nprobe = self._nprobe_for(self.index.nlist)
 
@@ -116,7 +126,31 @@ class VectorIndex:
         return new_flat(self.dims)
 
     def _nprobe_for(self, nlist: int) -> int:
+        if self._nprobe_override is None and self.calibration:
+            return min(nlist, int(self.calibration["nprobe"]))
         return nprobe_for(nlist, self._nprobe_override)
+
+    def _calibrate(self) -> None:
+        """Measure recall@10 of the IVF index just built and raise nprobe to 0.95."""
+        self.calibration = None
+        start = self._nprobe_for(self.index.nlist)
+        nprobe, recall = calibrate(self.index, start, fixed=self._nprobe_override is not None,
+                                   seed=int(self.index.ntotal))
+        self.index.nprobe = nprobe
+        self.calibration = {"nprobe": nprobe, "recall_at_10": round(recall, 4)}
+        log.info("vectors: nprobe %d of %d lists gives recall@10 %.3f (started at %d)",
+                 nprobe, self.index.nlist, recall, start)
+
+    @property
+    def recall(self) -> dict[str, Any]:
+        """How exact the default search is, for ``status``: kind, lists, lists probed
+        and the recall@10 measured at build (1.0 for flat: exact)."""
+        if self.kind == FLAT:
+            return {"kind": FLAT, "recall_at_10": 1.0, "exact": True}
+        nlist = self.nlist
+        nprobe = int(self.index.nprobe)
+        return {"kind": IVF, "nlist": nlist, "nprobe": nprobe, "exact": nprobe >= nlist,
+                "recall_at_10": (self.calibration or {}).get("recall_at_10")}
 
     def _new_ivf(self, n: int, sample: np.ndarray) -> Any:
         """An empty IVF-Flat index for about ``n`` vectors, trained on ``sample``."""
@@ -137,15 +171,7 @@ class VectorIndex:
 
         if self.kind == FLAT:
             return faiss.vector_to_array(self.index.id_map).astype(np.int64)
-        invlists = self.index.invlists
-        parts = []
-        for lst in range(invlists.nlist):
-            size = invlists.list_size(lst)
-            if size:
-                ptr = invlists.get_ids(lst)
-                parts.append(faiss.rev_swig_ptr(ptr, size).astype(np.int64))
-                invlists.release_ids(lst, ptr)
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        return ivf_ids(self.index)
 
     def ids(self) -> np.ndarray:
         """Every id held, sorted (do not modify: cached until the next change)."""
@@ -212,6 +238,7 @@ class VectorIndex:
         self.index, self.kind, self.trained_n = new, IVF, total
         old.reset()
         self._add_base(ids, vectors)
+        self._calibrate()
         log.info("vectors: switched to IVF (nlist %d) at %d vectors", new.nlist, total)
 
     def remove(self, ids: np.ndarray | list[int]) -> int:
@@ -398,6 +425,10 @@ class VectorIndex:
             self._readonly = False
         self.index, self.kind, self.trained_n = new, kind, int(new.ntotal)
         self._changed()
+        if kind == IVF:
+            self._calibrate()
+        else:
+            self.calibration = None
         log.info("vectors: rebuilt as %s at %d vectors%s", kind, self.trained_n,
                  f" (nlist {new.nlist})" if kind == IVF else "")
 
@@ -406,9 +437,11 @@ class VectorIndex:
     def save(self, folder: Path, generation: int) -> None:
         """Write a snapshot atomically (temp file, fsync, rename), then drop older ones."""
         self.compact()
+        if self.kind == IVF and self.calibration is None:  # e.g. a snapshot from before
+            self._calibrate()
         path = write_snapshot(self.index, folder, generation, {
             "dims": self.dims, "count": len(self), "kind": self.kind,
-            "trained_n": self.trained_n})
+            "trained_n": self.trained_n, "nlist": self.nlist, "calibration": self.calibration})
         if self.kind == IVF:
             # Continue from the snapshot, memory-mapped: the lists built in memory hold
             # spare capacity (~1.5x); the mapped ones are shared page cache. Later changes
@@ -429,6 +462,7 @@ class VectorIndex:
         if found is None:
             return cls(dims, **options), -1
         index, meta, mapped = found
-        out = cls(dims, index, trained_n=meta.get("trained_n"), **options)
+        out = cls(dims, index, trained_n=meta.get("trained_n"),
+                  calibration=meta.get("calibration"), **options)
         out._readonly = mapped
         return out, int(meta["generation"])

@@ -36,6 +36,19 @@ def _uptime(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+def _recall(vectors: dict[str, Any]) -> str:
+    """How exact the default search is: flat (exact) or IVF with its measured recall."""
+    if vectors["kind"] != "ivf":
+        return f"{vectors['count']} (flat: exact search)"
+    head = f"{vectors['count']} (IVF, {vectors['nlist']} lists, probing {vectors['nprobe']}"
+    if vectors["exact"]:
+        return head + ": exact search)"
+    recall = vectors.get("recall_at_10")
+    if recall is None:
+        return head + "; recall not measured yet: it is when the index next changes)"
+    return head + f": recall@10 {recall:.2f} measured on the index's own vectors)"
+
+
 def status(
     index_dir: IndexOption = None,
     model: ModelOption = None,
@@ -91,6 +104,9 @@ def _print(info: dict[str, Any], max_failures: int) -> None:
     if info.get("dims"):
         out.print(f"dims:     {info['dims']}")
     out.print(f"size:     {_size(info['bytes_on_disk'])}")
+    vectors = info.get("vectors")
+    if vectors:
+        out.print(f"vectors:  {_recall(vectors)}")
     remote = info.get("embedder")
     if remote:  # texts are embedded by a server
         says = (", ".join(remote["models"]) or "no model listed") if remote["reachable"] \

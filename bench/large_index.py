@@ -1,0 +1,420 @@
+"""The whole product at scale: an index of 100k (or, with --million, 1M) chunks built
+through the real pipeline (scan -> extract -> chunk -> store -> FAISS) from generated
+files with Zipfian word statistics (bench/_zipf_corpus.py); vectors come from a
+deterministic stand-in embedder (gemmasearch.fake_embedder.ClusteredEmbedder, plugged into
+the CLI the way the tests plug in the fake one), clustered and, for recall, unstructured.
+
+Prints, for the service and for cold CLI calls: open time; search p50/p95 for semantic,
+hybrid, hybrid with --path / --type / --since and --files-only; recall@10 of the default
+search against exact search; service RSS after opening and after 1,000 searches; bytes on
+disk per chunk (SQLite tables, FTS, vectors); the times of status, check, watch making
+one edited file searchable, and an unchanged re-index. Last line: one JSON object.
+
+    python bench/large_index.py [--million] [--work DIR] [--vectors both|clustered]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import OthersLoad, cpu_model, percentile  # noqa: E402
+from _zipf_corpus import generate, vocabulary  # noqa: E402
+
+HERE = Path(__file__).resolve()
+CHUNKS_PER_FILE = 7.5  # about what the corpus's files give (printed: the actual figure)
+CASES = {  # name: (mode, extra body fields)
+    "semantic": ("semantic", {}),
+    "hybrid": ("hybrid", {}),
+    "hybrid_path": ("hybrid", {"paths": ["area3/**"]}),
+    "hybrid_type": ("hybrid", {"types": ["py"]}),
+    "hybrid_since": ("hybrid", {"since": "90d"}),
+    "hybrid_files_only": ("hybrid", {"files_only": True}),
+}
+
+
+# -- the CLI with the stand-in embedder (run in a child process) ---------------------------
+
+def cli_main(kind: str, argv: list[str]) -> None:
+    """``gemmasearch ARGV`` with the stand-in embedder in every command that builds an
+    Engine (as tests/conftest.py's patch_cli_engines does for the fake one)."""
+    from gemmasearch.cli import app as cli_app
+    from gemmasearch.config import load_settings
+    from gemmasearch.engine import Engine
+    from gemmasearch.fake_embedder import ClusteredEmbedder
+
+    def make_engine(index, model, **settings):  # type: ignore[no-untyped-def]
+        values = {k: v for k, v in settings.items() if v is not None}
+        return Engine(load_settings(index_dir=index, **values),
+                      embedder=ClusteredEmbedder(unstructured=kind == "unstructured"))
+
+    import importlib
+    for name in ("common", "index_cmd", "search_cmd", "status_cmd", "check_cmd",
+                 "similar_cmd", "serve_cmd", "watch_cmd"):
+        module = importlib.import_module(f"gemmasearch.cli.{name}")
+        if hasattr(module, "make_engine"):
+            module.make_engine = make_engine  # type: ignore[attr-defined]
+    sys.argv = ["gemmasearch", *argv]
+    cli_app.app()
+
+
+def cli(kind: str, idx: Path, *args: str, service: bool = False, check: bool = True
+        ) -> tuple[float, str]:
+    """(wall seconds, stdout) of one cold CLI process."""
+    env = {**os.environ, "GEMMASEARCH_INDEX": str(idx)}
+    if not service:
+        env["GEMMASEARCH_NO_SERVICE"] = "1"
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, str(HERE), "--cli", kind, "--", *args], env=env,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if check and done.returncode != 0:
+        raise SystemExit(f"gemmasearch {' '.join(args)} failed ({done.returncode}):\n"
+                         f"{done.stderr[-3000:]}")
+    return wall, done.stdout
+
+
+# -- measurements ------------------------------------------------------------------------
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def queries(n: int, seed: int = 3) -> list[str]:
+    """Two or three words of mid frequency (ranks 20-5000), and every fifth query with a
+    very common word too (the FTS cost of stop-word-like terms)."""
+    words = vocabulary()
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        picked = [words[r] for r in rng.integers(20, 5000, int(rng.integers(2, 4)))]
+        if i % 5 == 0:
+            picked.insert(0, words[int(rng.integers(0, 5))])
+        out.append(" ".join(picked))
+    return out
+
+
+def disk_bytes(idx: Path) -> dict[str, int]:
+    """Bytes by part: SQLite tables (dbstat), FTS tables, the FAISS snapshot."""
+    out = {"sqlite_total": 0, "fts": 0, "full_vectors": 0, "chunks_text": 0, "other_sqlite": 0,
+           "faiss": sum(p.stat().st_size for p in idx.glob("vectors.*.faiss"))}
+    for p in idx.glob("index.sqlite*"):
+        out["sqlite_total"] += p.stat().st_size
+    conn = sqlite3.connect(f"file:{idx / 'index.sqlite'}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+    except sqlite3.OperationalError:
+        rows = []
+    finally:
+        conn.close()
+    for name, size in rows:
+        if "fts" in name or "trigram" in name:
+            out["fts"] += size
+        elif "vector" in name or name.startswith("embeddings"):
+            out["full_vectors"] += size
+        elif name.startswith("chunks"):
+            out["chunks_text"] += size
+        else:
+            out["other_sqlite"] += size
+    return out
+
+
+def recall_at_10(idx: Path, kind: str, n_queries: int = 200) -> tuple[float, dict[str, Any]]:
+    """recall@10 of the default vector search (the index as opened, its nprobe) against
+    exact search over the same vectors, for stand-in query vectors (not held vectors)."""
+    from gemmasearch.config import load_settings
+    from gemmasearch.engine import Engine
+    from gemmasearch.fake_embedder import ClusteredEmbedder
+    from gemmasearch.index.ann import IVF, _exact_topk_ivf
+
+    embedder = ClusteredEmbedder(unstructured=kind == "unstructured")
+    engine = Engine(load_settings(index_dir=idx), embedder=embedder)
+    try:
+        vectors = engine.reader().vectors()
+        q = embedder.embed_queries(queries(n_queries, seed=11))[:, :vectors.dims]
+        q = np.ascontiguousarray(q / np.linalg.norm(q, axis=1, keepdims=True), np.float32)
+        if vectors.kind == IVF:
+            vectors.compact()  # lists in memory; the exact scan reads them once
+            _scores, truth = _exact_topk_ivf(vectors.index, q, 10)
+        else:
+            return 1.0, vectors.recall
+        hits = sum(len(np.intersect1d(vectors.search(row, 10)[1], t)) for row, t in
+                   zip(q, truth, strict=True))
+        return hits / (10 * len(q)), vectors.recall
+    finally:
+        engine.close()
+
+
+class Served:
+    """``gemmasearch serve`` (stand-in embedder) in a child process."""
+
+    def __init__(self, kind: str, idx: Path, watch: bool = True) -> None:
+        from gemmasearch.service.client import ServiceClient
+
+        env = {**os.environ, "GEMMASEARCH_INDEX": str(idx)}
+        args = ["serve", "--quiet"] + ([] if watch else ["--no-watch"])
+        self.t0 = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, str(HERE), "--cli", kind, "--", *args],
+                                     env=env, stderr=subprocess.PIPE, text=True)
+        self.client = ServiceClient.for_index(idx, timeout=600)
+        while self.client.health() is None:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"serve exited: {self.proc.stderr.read()[-3000:]}")  # type: ignore[union-attr]
+            time.sleep(0.05)
+
+    def search(self, body: dict[str, Any]) -> tuple[float, list[dict[str, Any]]]:
+        t0 = time.perf_counter()
+        results = self.client.request("POST", "/search", body)["results"]
+        return time.perf_counter() - t0, results
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def latency_cases(run: Any, qs: list[str], suffix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, (mode, extra) in CASES.items():
+        times = [run({"query": q, "k": 10, "mode": mode, **extra})[0] for q in qs]
+        out[f"{name}{suffix}_p50_ms"] = round(percentile(times, 50) * 1000, 1)
+        out[f"{name}{suffix}_p95_ms"] = round(percentile(times, 95) * 1000, 1)
+        print(f"  {name}{suffix}: p50 {out[f'{name}{suffix}_p50_ms']} ms, "
+              f"p95 {out[f'{name}{suffix}_p95_ms']} ms", file=sys.stderr)
+    return out
+
+
+def cli_search(kind: str, idx: Path, body: dict[str, Any]) -> tuple[float, None]:
+    args = ["search", body["query"], "--json", "--mode", body["mode"]]
+    for p in body.get("paths", []):
+        args += ["--path", p]
+    for t in body.get("types", []):
+        args += ["--type", t]
+    if "since" in body:
+        args += ["--since", body["since"]]
+    if body.get("files_only"):
+        args.append("--files-only")
+    return cli(kind, idx, *args)[0], None
+
+
+def watch_latency(served: Served, docs: Path, token: str) -> float:
+    """Seconds from writing an edit to one file to the service returning it."""
+    target = next(docs.glob("area0/project0/*.md"))
+    t0 = time.perf_counter()
+    with target.open("a", encoding="utf-8") as f:
+        f.write(f"\n\nThe {token} appears here once.\n")
+    while True:
+        _t, results = served.search({"query": token, "k": 3, "mode": "lexical"})
+        if results and results[0]["path"] == str(target):
+            return time.perf_counter() - t0
+        if time.perf_counter() - t0 > 120:
+            raise SystemExit("the edited file was not searchable after 120 s")
+        time.sleep(0.02)
+
+
+# -- the run -------------------------------------------------------------------------------
+
+def build(kind: str, idx: Path, docs: Path) -> dict[str, Any]:
+    with OthersLoad() as load:
+        wall, _ = cli(kind, idx, "index", str(docs))
+    chunks = sqlite3.connect(idx / "index.sqlite").execute(
+        "SELECT count(*) FROM chunks").fetchone()[0]
+    print(f"built {kind}: {chunks} chunks in {wall:.0f} s (others' load {load.cpus})",
+          file=sys.stderr)
+    return {"chunks": chunks, "build_s": round(wall, 1), "build_others_load": load.cpus}
+
+
+def derive_unstructured(clustered: Path, idx: Path) -> dict[str, Any]:
+    """The clustered index with every stored vector replaced by an unstructured one (the
+    stand-in's, from the chunk's text) and no FAISS snapshot: opening it as a writer
+    rebuilds FAISS from SQLite, as after a damaged snapshot (and measures its recall).
+    The same SQLite and FTS as the clustered run, without indexing the files twice."""
+    import shutil
+
+    from gemmasearch.config import load_settings
+    from gemmasearch.engine import Engine
+    from gemmasearch.fake_embedder import ClusteredEmbedder
+    from gemmasearch.index.store import FULL_DIMS_DTYPE
+
+    shutil.rmtree(idx, ignore_errors=True)
+    idx.mkdir(parents=True)
+    src = sqlite3.connect(clustered / "index.sqlite")
+    src.execute(f"VACUUM INTO '{idx / 'index.sqlite'}'")
+    src.close()
+    conn = sqlite3.connect(idx / "index.sqlite")
+    embedder = ClusteredEmbedder(unstructured=True)
+    t0 = time.perf_counter()
+    last = -1
+    while True:
+        rows = conn.execute("SELECT id, text FROM chunks WHERE id > ? ORDER BY id LIMIT 20000",
+                            (last,)).fetchall()
+        if not rows:
+            break
+        vectors = embedder.embed_documents([(None, text) for _id, text in rows])
+        conn.executemany("UPDATE embeddings SET vector = ? WHERE chunk_id = ?",
+                         [(v.astype(FULL_DIMS_DTYPE).tobytes(), cid)
+                          for (cid, _t), v in zip(rows, vectors, strict=True)])
+        conn.commit()
+        last = rows[-1][0]
+    conn.close()
+    t1 = time.perf_counter()
+    engine = Engine(load_settings(index_dir=idx), embedder=embedder)
+    try:
+        with engine.open_writer("bench") as collection:
+            collection.vectors()
+            collection.save_vectors()
+    finally:
+        engine.close()
+    print(f"unstructured: vectors rewritten in {t1 - t0:.0f} s, FAISS rebuilt in "
+          f"{time.perf_counter() - t1:.0f} s", file=sys.stderr)
+    return {"faiss_rebuild_unstructured_s": round(time.perf_counter() - t1, 1)}
+
+
+def measure_served(kind: str, idx: Path, docs: Path, n_searches: int, suffix: str,
+                   full: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    served = Served(kind, idx, watch=full)
+    try:
+        first_s, _ = served.search({"query": "warm up", "k": 10})
+        out[f"service_open{suffix}_s"] = round(time.perf_counter() - served.t0, 2)
+        out[f"service_first_search{suffix}_ms"] = round(first_s * 1000, 1)
+        out[f"service_rss_mb_open{suffix}"] = round(rss_mb(served.proc.pid), 1)
+        per_case = max(1, n_searches // len(CASES))
+        print(f"service ({kind}): {per_case} searches per case", file=sys.stderr)
+        out.update(latency_cases(served.search, queries(per_case), suffix))
+        out[f"service_rss_mb_after_searches{suffix}"] = round(rss_mb(served.proc.pid), 1)
+        if full:
+            out["watch_s"] = round(watch_latency(served, docs, f"zqxwatch{int(time.time())}"), 2)
+            out["status_service_s"] = round(cli(kind, idx, "status", "--json",
+                                                service=True)[0], 2)
+    finally:
+        served.stop()
+    return out
+
+
+def run_kind(kind: str, work: Path, docs: Path, args: argparse.Namespace) -> dict[str, Any]:
+    idx = work / f"index-{kind}"
+    full = kind == "clustered"
+    suffix = "" if full else "_unstructured"
+    out: dict[str, Any] = {}
+    if not full and not (idx / "vectors.json").exists():
+        out.update(derive_unstructured(work / "index-clustered", idx))
+    elif not (idx / "index.sqlite").exists():
+        out.update(build(kind, idx, docs))
+    else:
+        out[f"chunks{suffix}"] = sqlite3.connect(idx / "index.sqlite").execute(
+            "SELECT count(*) FROM chunks").fetchone()[0]
+    recall, how = recall_at_10(idx, kind)
+    out[f"recall_at_10_{kind}"] = round(recall, 4)
+    out[f"vectors_{kind}"] = how
+    print(f"recall@10 ({kind}): {recall:.4f} {how}", file=sys.stderr)
+    with OthersLoad() as load:
+        out.update(measure_served(kind, idx, docs, args.searches, suffix, full))
+    out[f"service_others_load{suffix}"] = load.cpus
+    if not full:
+        return out
+    disk = disk_bytes(idx)
+    n = out["chunks"]
+    out["bytes_per_chunk"] = {k: round(v / n) for k, v in disk.items()}
+    out["status_s"] = round(cli(kind, idx, "status", "--json")[0], 2)
+    out["status_inproc_s"] = status_in_process(idx)
+    out["check_s"] = round(cli(kind, idx, "check")[0], 2)
+    t_open, _ = cli(kind, idx, "search", "warm up", "--json")
+    out["cli_first_search_s"] = round(t_open, 2)
+    print(f"cold CLI: {args.cli_reps} calls per case", file=sys.stderr)
+    out.update(latency_cases(lambda body: cli_search(kind, idx, body), queries(args.cli_reps),
+                             "_cli"))
+    with OthersLoad() as load:
+        out["unchanged_reindex_s"] = round(cli(kind, idx, "index", str(docs))[0], 1)
+    out["unchanged_reindex_others_load"] = load.cpus
+    return out
+
+
+def status_in_process(idx: Path) -> float:
+    """Seconds of ``status``'s own work (opening the index and reading it), without the
+    interpreter's start and imports that a cold CLI call adds."""
+    from gemmasearch.config import load_settings
+    from gemmasearch.engine import Engine
+    from gemmasearch.fake_embedder import ClusteredEmbedder
+
+    t0 = time.perf_counter()
+    engine = Engine(load_settings(index_dir=idx), embedder=ClusteredEmbedder())
+    try:
+        engine.status()
+    finally:
+        engine.close()
+    return round(time.perf_counter() - t0, 3)
+
+
+def idle_rss(kind: str, work: Path) -> float:
+    """RSS of a service on an empty index (the stand-in embedder: no model)."""
+    idx = work / "index-empty"
+    empty = work / "empty-docs"
+    empty.mkdir(parents=True, exist_ok=True)
+    (empty / "one.md").write_text("# One\n\nA single small note.\n")
+    if not (idx / "index.sqlite").exists():
+        cli(kind, idx, "index", str(empty))
+    served = Served(kind, idx)
+    try:
+        served.search({"query": "note", "k": 10})
+        time.sleep(1)
+        return round(rss_mb(served.proc.pid), 1)
+    finally:
+        served.stop()
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--cli":
+        kind, rest = sys.argv[2], sys.argv[3:]
+        cli_main(kind, rest[1:] if rest[:1] == ["--"] else rest)
+        return
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--million", action="store_true", help="1M chunks instead of 100k")
+    ap.add_argument("--chunks", type=int, default=None, help="about this many chunks")
+    ap.add_argument("--vectors", choices=("both", "clustered", "unstructured"), default="both")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="folder for files and indexes (kept; reused by a later run)")
+    ap.add_argument("--searches", type=int, default=1000, help="service searches in all")
+    ap.add_argument("--cli-reps", type=int, default=5, help="cold CLI calls per case")
+    args = ap.parse_args()
+    target = args.chunks or (1_000_000 if args.million else 100_000)
+    work = args.work or Path(tempfile.gettempdir()) / f"gs-large-{target}"
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["GEMMASEARCH_HOME"] = str(work / "home")
+    os.environ["GEMMASEARCH_RUNTIME_DIR"] = str(work / "run")
+    docs = work / "docs"
+    t0 = time.perf_counter()
+    generate(docs, max(1, int(target / CHUNKS_PER_FILE)))
+    print(f"corpus: {docs} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    result: dict[str, Any] = {"target_chunks": target, "cpu": cpu_model(),
+                              "cpus": os.cpu_count()}
+    kinds = ["clustered", "unstructured"] if args.vectors == "both" else [args.vectors]
+    for kind in kinds:
+        result.update(run_kind(kind, work, docs, args))
+    result["service_rss_mb_idle"] = idle_rss("clustered", work)
+    result["service_rss_mb_" + ("1m" if target >= 1_000_000 else f"{target // 1000}k")] = \
+        result.get("service_rss_mb_after_searches")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

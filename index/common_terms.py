@@ -1,0 +1,62 @@
+"""Terms too common to rank by: FTS5's BM25 gives a term found in more than half of the
+rows an IDF of 1e-6 (``fts5_aux.c``: ``if (idf <= 0.0) idf = 1e-6``), so it adds nothing
+to any score, yet a query that names it makes every such row a match for Python to read
+(one word in 60% of 1M chunks: 600k rows). Such terms are left out of the ranking
+expression; a query made only of them has no lexical evidence at all.
+
+Whether a term is that common is estimated on a sample of the rows: a few windows of
+consecutive chunk ids spread over the id range (FTS5 seeks rowid ranges in its doclists,
+so this reads a few thousand entries whatever the index size)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+# Left out when found in more than this share of the sampled rows (BM25 ignores it past
+# 0.5; the margin covers the sample's error, and below 0.6 the IDF is at most ~0.4).
+COMMON_SHARE = 0.6
+WINDOWS = 8
+WINDOW_IDS = 500
+MIN_SAMPLE = 400  # fewer sampled rows (a small or sparse index): keep every term
+_PART = re.compile(r'"(?:[^"]|"")*"')
+
+
+def _windows(conn: sqlite3.Connection) -> list[tuple[int, int]] | None:
+    low, high = conn.execute("SELECT min(id), max(id) FROM chunks").fetchone()
+    if low is None:
+        return None
+    if high - low < WINDOWS * WINDOW_IDS * 2:
+        return None  # small: reading every match costs little
+    step = (high - low - WINDOW_IDS) // (WINDOWS - 1)
+    return [(low + i * step, low + i * step + WINDOW_IDS - 1) for i in range(WINDOWS)]
+
+
+def without_common_terms(conn: sqlite3.Connection, expression: str,
+                         table: str = "chunks_fts") -> str | None:
+    """``expression`` (an OR of quoted terms, as lexical.py writes it) without the terms
+    found in more than ``COMMON_SHARE`` of the sampled rows; None when every term is
+    that common. Any other expression is returned as it is."""
+    parts = _PART.findall(expression)
+    if len(parts) == 0 or " OR ".join(parts) != expression:
+        return expression
+    windows = _windows(conn)
+    if windows is None:
+        return expression
+    rows = sum(conn.execute("SELECT count(*) FROM chunks WHERE id BETWEEN ? AND ?",
+                            window).fetchone()[0] for window in windows)
+    if rows < MIN_SAMPLE:
+        return expression
+    kept = []
+    for part in parts:
+        hits = 0
+        for window in windows:
+            try:
+                hits += conn.execute(
+                    f"SELECT count(*) FROM {table} WHERE {table} MATCH ? "
+                    "AND rowid BETWEEN ? AND ?", (part, *window)).fetchone()[0]
+            except sqlite3.OperationalError:  # FTS5 cannot parse it: leave it to the caller
+                return expression
+        if hits <= COMMON_SHARE * rows:
+            kept.append(part)
+    return " OR ".join(kept) or None

@@ -1,0 +1,70 @@
+"""Words in most chunks are left out of the lexical ranking (BM25 gives them no weight),
+so a query naming one does not read every chunk that contains it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gemmasearch.index.common_terms import without_common_terms
+from gemmasearch.index.store import Store
+
+N = 12_000
+
+
+def store_with_words(tmp_path: Path) -> Store:
+    """Chunks whose text has "alpha" in ~80% of them, "beta" in ~70%, "local" in the
+    first 900 only, and a rare word in every 97th."""
+    store = Store(tmp_path / "index.sqlite")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(1, N + 1):
+        words = [f"w{j}" for j in rng.integers(0, 5000, 30)]
+        if rng.random() < 0.8:
+            words.append("alpha")
+        if rng.random() < 0.7:
+            words.append("beta")
+        if i <= 900:
+            words.append("local")
+        if i % 97 == 0:
+            words += ["zebra"] * int(1 + i % 3)
+        rows.append((i, " ".join(words)))
+    with store.transaction():
+        store.conn.execute("INSERT INTO files(id, path, size, mtime_ns, indexed_at) "
+                           "VALUES (1, '/f', 1, 1, 0)")
+        store.conn.executemany("INSERT INTO chunks(id, file_id, seq, tokens, text) "
+                               "VALUES (?, 1, ?, 30, ?)", [(i, i, t) for i, t in rows])
+        store.conn.executemany("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", rows)
+    return store
+
+
+def test_common_terms_are_left_out_of_the_ranking(tmp_path: Path) -> None:
+    store = store_with_words(tmp_path)
+    conn = store.conn
+    assert without_common_terms(conn, '"alpha" OR "zebra"') == '"zebra"'
+    assert without_common_terms(conn, '"alpha" OR "beta" OR "zebra"') == '"zebra"'
+    assert without_common_terms(conn, '"alpha" OR "beta"') is None  # nothing to rank by
+    # common in one part of the index only: kept
+    assert without_common_terms(conn, '"local" OR "zebra"') == '"local" OR "zebra"'
+    assert without_common_terms(conn, 'NEAR("a" "b")') == 'NEAR("a" "b")'  # not ours
+
+
+def test_lexical_matches_rank_as_before_without_reading_every_match(tmp_path: Path) -> None:
+    store = store_with_words(tmp_path)
+    full = dict(store.conn.execute(
+        "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?",
+        ['"alpha" OR "zebra"']).fetchall())
+    assert len(full) > 0.7 * N
+    t0 = time.perf_counter()
+    got = store.lexical_matches('"alpha" OR "zebra"')
+    assert time.perf_counter() - t0 < 5  # (not a timing assertion: a hang guard)
+    assert len(got) == N // 97  # only the rows that can rank
+    # the same best scores as before (equal ones may swap: "alpha" only broke ties)
+    best_before = sorted(full.values(), reverse=True)[:len(got)]
+    np.testing.assert_allclose(sorted(got.values(), reverse=True), best_before, atol=1e-3)
+    for cid, score in got.items():
+        assert abs(score - full[cid]) < 1e-3
+    assert store.lexical_matches('"alpha" OR "beta"') == {}
+    store.close()
