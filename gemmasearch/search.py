@@ -188,9 +188,6 @@ def targets_code(filters: SearchFilters) -> bool:
     return True
 
 
-MODES = ("hybrid", "semantic", "lexical")
-
-
 @dataclass(frozen=True)
 class SearchOptions:
     k: int = 10
@@ -214,8 +211,6 @@ class Searcher:
         self.fusion = fusion
 
     def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
-        if options.mode not in MODES:
-            raise UsageError(f"unknown mode {options.mode!r}", hint=f"one of {', '.join(MODES)}")
         parsed = parse_query(query)
         return self.search_parsed(query, parsed, self.query_vector(query, parsed, options),
                                   options)
@@ -224,8 +219,9 @@ class Searcher:
                      ) -> np.ndarray | None:
         """The query's embedding (None in lexical mode). Needs no collection: callers that
         share one between threads embed outside their lock."""
-        if options.mode not in MODES:
-            raise UsageError(f"unknown mode {options.mode!r}", hint=f"one of {', '.join(MODES)}")
+        from gemmasearch.api.requests import check_mode
+
+        check_mode(options.mode)  # the one rule, also for callers of this API
         if options.mode == "lexical":
             return None
         # Semantic mode has no operators: it embeds the query as typed.

@@ -16,7 +16,7 @@ from gemmasearch.cli.common import (
     ModelOption,
     cli_errors,
     err,
-    make_engine,
+    open_engine,
     out,
     write_json,
 )
@@ -60,7 +60,7 @@ def _eta_column() -> Any:
     return EtaColumn()
 
 
-class _ProgressView:
+class ProgressView:
     """A rich progress bar on a terminal (files, tokens/s, ETA from the counted work);
     silent when piped."""
 
@@ -124,23 +124,16 @@ def index(
              else "the same command again")
     with cli_errors(interrupted=f"interrupted: the files indexed so far are kept; run {again} "
                                 "to continue from there"):
-        engine = make_engine(index_dir, model, dims=dims, embedder=embedder)
+        # A running service holds the writer lock: it indexes (model already loaded).
+        engine = open_engine(index_dir, model, dims=dims, embedder=embedder, use_service=True)
         resolved = [p.expanduser().absolute() for p in paths] if paths else None
-        view = _ProgressView(enabled=not quiet and not as_json and sys.stderr.isatty())
-        from gemmasearch.service.cli import hand_off_index, report_from, stop_service_for_writing
-
+        view = ProgressView(enabled=not quiet and not as_json and sys.stderr.isatty())
         try:
-            # A running service holds the writer lock: it indexes (model already loaded).
-            handed = (hand_off_index(engine.index_dir, resolved, view)
-                      if not rebuild and dims is None else None)
-            if handed is not None:
-                report = report_from(handed)
-            else:
-                if stopped := stop_service_for_writing(engine.index_dir):
-                    err.print(f"stopped the search service (pid {stopped}) to rebuild the "
-                              "index; the next search starts it again")
-                report = engine.index(resolved, rebuild=rebuild, dims=dims, on_progress=view,
-                                      description="gemmasearch index")
+            if (rebuild or dims is not None) and (stopped := engine.release_writer()):
+                err.print(f"stopped the search service (pid {stopped}) to rebuild the "
+                          "index; the next search starts it again")
+            report = engine.index(resolved, rebuild=rebuild, dims=dims, on_progress=view,
+                                  description="gemmasearch index")
         finally:
             view.close()
             engine.close()
