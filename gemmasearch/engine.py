@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from gemmasearch.api.requests import check_query
 from gemmasearch.config import Settings, load_settings
 from gemmasearch.embedder import Embedder
 from gemmasearch.errors import (
@@ -24,7 +25,6 @@ from gemmasearch.extract import Document, extract
 from gemmasearch.index import Collection, IndexFingerprint
 from gemmasearch.indexer import Indexer
 from gemmasearch.lexical import parse_query
-from gemmasearch.limits import check_query
 from gemmasearch.model_handle import PROMPT_FORMAT, ModelHandle, SharedEmbedder
 from gemmasearch.models import ModelSpec
 from gemmasearch.report import IndexReport, Progress
@@ -168,12 +168,9 @@ class Engine:
             # `gemmasearch index` of its parent or a --rebuild forgets them.
             missing = [str(r) for r in roots if not r.exists()]
             roots = [r for r in roots if r.exists()]
-            self._ensure_fingerprint(collection, dims)
+            self.ensure_fingerprint(collection, dims)
             collection.vectors()  # load now so commits update it in place
-            indexer = Indexer(collection, self.embedder, self.scanner(),
-                              self.settings.chunk_tokens, self.settings.chunk_overlap,
-                              on_progress=on_progress, should_stop=should_stop)
-            report = indexer.index_roots(roots)
+            report = self.indexer(collection, on_progress, should_stop).index_roots(roots)
             report.missing_roots = missing
             covered = {str(r) for r in roots} | set(missing)
             if not report.stopped and set(collection.previous.roots()) <= covered:
@@ -203,6 +200,14 @@ class Engine:
         return make_plan(roots, self.scanner(), self.settings.chunk_tokens,
                          self.settings.chunk_overlap, read_rate(self.index_dir), on_file)
 
+    def indexer(self, collection: Collection,
+                on_progress: Callable[[Progress], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> Indexer:
+        """The one place an Indexer is made (an index run's, a watcher's)."""
+        s = self.settings
+        return Indexer(collection, self.embedder, self.scanner(), s.chunk_tokens,
+                       s.chunk_overlap, on_progress=on_progress, should_stop=should_stop)
+
     # -- watch ----------------------------------------------------------------------
 
     def watch(self, paths: Sequence[Path] | None = None,
@@ -215,6 +220,10 @@ class Engine:
         watcher.start()
         self._watcher = watcher
         return watcher
+
+    def release_writer(self) -> int | None:
+        """Nothing here holds the writer lock for this engine (see RemoteEngine)."""
+        return None
 
     def stop_watch(self) -> None:
         watcher, self._watcher = self._watcher, None
@@ -232,9 +241,11 @@ class Engine:
         if fp is None:
             raise NoIndexError("the index is empty",
                                hint="add files with: gemmasearch index PATH")
-        self._ensure_fingerprint(collection, fp.dims)
+        self.ensure_fingerprint(collection, fp.dims)
 
-    def _ensure_fingerprint(self, collection: Collection, dims: int) -> None:
+    def ensure_fingerprint(self, collection: Collection, dims: int) -> None:
+        """The index's fingerprint is this model's at ``dims`` (recorded if new); an
+        IndexMismatchError with the hint for a verified remote server if not."""
         try:
             collection.ensure_fingerprint(self.fingerprint_for(dims))
         except IndexMismatchError as exc:
@@ -280,6 +291,20 @@ class Engine:
         # The model loads only for a file outside the index.
         return similar(collection, _LazyEmbedder(self, collection), path, line,
                        options or SearchOptions(), self._lock, self.settings.max_file_bytes)
+
+    def client_similar(self, path: str, line: int | None = None,
+                       options: SearchOptions | None = None) -> list[SearchResult]:
+        """``similar`` for a path a client named: confined first; an indexed file's query
+        comes from its stored vectors (a PATH:LINE from its chunk rows), never from
+        reading it."""
+        return self.similar(self.client_path(path), line, options)
+
+    def get(self, path: str, start_line: int | None = None, end_line: int | None = None
+            ) -> dict[str, Any]:
+        """The text of a file a client may read (see gemmasearch.reading.get_text)."""
+        from gemmasearch.reading import get_text
+
+        return get_text(self, path, start_line, end_line)
 
     def client_path(self, path: str) -> str:
         """``path`` from a client (agent, API) checked by the one confinement rule (see

@@ -64,6 +64,10 @@ class IndexLockedError(IndexError_):
     """Another process holds the writer lock."""
 
 
+class ServiceError(GemmasearchError):
+    """The background service cannot start, or answered with an error."""
+
+
 class ExtractionError(GemmasearchError):
     """A single file could not be turned into text; recorded, never fatal to a run."""
 

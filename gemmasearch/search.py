@@ -214,7 +214,6 @@ def targets_code(filters: SearchFilters) -> bool:
     return True
 
 
-MODES = ("hybrid", "semantic", "lexical")
 # Which automatic task prompts are on (bench/fusion.py --prompts search,auto measured each;
 # docs/search-quality.md): "code" for a sentence-long query over an index that is mostly
 # code (+1.1% nDCG@10 on docstring queries, but -1.2% on two-word name queries, which keep
@@ -262,8 +261,6 @@ class Searcher:
         self._code_share: tuple[int, float] | None = None
 
     def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
-        if options.mode not in MODES:
-            raise UsageError(f"unknown mode {options.mode!r}", hint=f"one of {', '.join(MODES)}")
         parsed = parse_query(query)
         return self.search_parsed(query, parsed, self.query_vector(query, parsed, options),
                                   options)
@@ -272,8 +269,9 @@ class Searcher:
                      ) -> np.ndarray | None:
         """The query's embedding (None in lexical mode). Needs no collection: callers that
         share one between threads embed outside their lock."""
-        if options.mode not in MODES:
-            raise UsageError(f"unknown mode {options.mode!r}", hint=f"one of {', '.join(MODES)}")
+        from gemmasearch.api.requests import check_mode
+
+        check_mode(options.mode)  # the one rule, also for callers of this API
         if options.mode == "lexical":
             return None
         # Semantic mode has no operators: it embeds the query as typed.

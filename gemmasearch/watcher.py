@@ -31,7 +31,7 @@ from gemmasearch.scan import IGNORE_FILES
 
 if TYPE_CHECKING:
     from gemmasearch.config import Settings
-    from gemmasearch.index import Collection, IndexFingerprint
+    from gemmasearch.index import Collection
     from gemmasearch.scan import Scanner
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,11 @@ class WatchHost(Protocol):
 
     def ensure_model(self) -> None: ...
 
-    def fingerprint_for(self, dims: int) -> IndexFingerprint: ...
+    def ensure_fingerprint(self, collection: Collection, dims: int) -> None: ...
+
+    def indexer(self, collection: Collection,
+                on_progress: Callable[[Progress], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> Indexer: ...
 
     def scanner(self) -> Scanner: ...
 
@@ -242,7 +246,7 @@ class Watcher:
         engine.ensure_model()
         current = collection.fingerprint()
         dims = current.dims if current else engine.settings.dims
-        collection.ensure_fingerprint(engine.fingerprint_for(dims))
+        engine.ensure_fingerprint(collection, dims)  # with the engine's hints
         collection.vectors()  # load now so commits update it in place
         _ = engine.embedder
         self._start_observer()
@@ -377,11 +381,8 @@ class Watcher:
         return scanner
 
     def _indexer(self, on_progress: Callable[[Progress], None] | None = None) -> Indexer:
-        s = self.engine.settings
         assert self._collection is not None
-        return Indexer(self._collection, self.engine.embedder, self._scanner,
-                       s.chunk_tokens, s.chunk_overlap, on_progress=on_progress,
-                       should_stop=self._stop.is_set)
+        return self.engine.indexer(self._collection, on_progress, self._stop.is_set)
 
     def _loop(self) -> None:
         indexer = self._indexer()

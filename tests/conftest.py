@@ -58,9 +58,8 @@ def write_files(root: Path, files: dict[str, str | bytes]) -> Path:
     return root
 
 
-# The CLI modules that build an Engine: tests swap ``make_engine`` in all of them at once.
-CLI_ENGINE_MODULES = ("common", "index_cmd", "search_cmd", "status_cmd", "check_cmd",
-                      "similar_cmd")
+# Where the CLI builds its local Engine (common.make_engine, behind open_engine): tests swap it.
+CLI_ENGINE_MODULES = ("common",)
 
 
 def patch_cli_engines(monkeypatch: pytest.MonkeyPatch, make_engine: object) -> None:

@@ -80,7 +80,7 @@ def test_progress_counts_the_work_then_reports_rate_and_eta(tmp_path):
 def test_progress_view_shows_files_rate_and_eta(monkeypatch):
     buffer = io.StringIO()
     monkeypatch.setattr(index_cmd, "err", Console(file=buffer, force_terminal=True, width=120))
-    view = index_cmd._ProgressView(enabled=True)
+    view = index_cmd.ProgressView(enabled=True)
     p = Progress("indexing", files_total=90, tokens_estimate=1_234_000, updated_at=0.0)
     view(p)
     plain = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
@@ -102,7 +102,6 @@ def test_final_summary_and_json_carry_the_rate(monkeypatch, tmp_path):
         return Engine(load_settings(index_dir=tmp_path / "idx"), embedder=FakeEmbedder())
 
     monkeypatch.setattr(common, "make_engine", make_engine)
-    monkeypatch.setattr(index_cmd, "make_engine", make_engine)
     root = write_files(tmp_path / "docs", {"a.md": "# A\n\nsome words here\n"})
     runner = CliRunner()
     result = runner.invoke(app, ["index", str(root)])

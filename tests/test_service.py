@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from gemmasearch.api.requests import MAX_BODY_BYTES, SearchRequest
 from gemmasearch.engine import Engine
-from gemmasearch.errors import UsageError
+from gemmasearch.errors import ServiceError, UsageError
 from gemmasearch.search import SearchOptions
-from gemmasearch.service import api
 from gemmasearch.service.client import ServiceClient, ServiceUnavailable, _UnixConnection
-from gemmasearch.service.runtime import ServiceAddress, ServiceError
+from gemmasearch.service.runtime import ServiceAddress
 from gemmasearch.service.server import Service
 from tests.conftest import write_files
 
@@ -136,12 +136,12 @@ def test_bad_requests_get_a_4xx_with_a_message(served: Running, body: bytes, sta
 
 
 def test_oversized_bodies_are_refused(served: Running) -> None:
-    big = json.dumps({"query": "x" * (api.MAX_BODY_BYTES + 10)}).encode()
+    big = json.dumps({"query": "x" * (MAX_BODY_BYTES + 10)}).encode()
     code, answer = raw(served.service.address, "POST", "/search", big)
     assert code == 413 and "bytes" in answer["error"]
     # A declared size over the limit is refused before any of the body is read.
     code, answer = raw(served.service.address, "POST", "/search", b"{}",
-                       {"Content-Length": str(10 * api.MAX_BODY_BYTES)})
+                       {"Content-Length": str(10 * MAX_BODY_BYTES)})
     assert code == 413
 
 
@@ -214,12 +214,13 @@ def test_shutdown_request_stops_it(fake_engine: Engine, docs: Path) -> None:
 
 
 def test_api_parsing_keeps_dates_and_filters() -> None:
-    query, options = api.search_request({"query": "q", "paths": "*.md", "types": ["md"],
-                                         "since": 10, "before": "2024-05-01"})
+    asked = SearchRequest.from_json({"query": "q", "paths": "*.md", "types": ["md"],
+                                     "since": 10, "before": "2024-05-01"})
+    query, options = asked.query, asked.options()
     assert query == "q" and options.filters.paths == ("*.md",)
     assert options.filters.since == 10.0 and options.filters.before is not None
     with pytest.raises(UsageError):
-        api.search_request({"query": "q", "paths": [1]})
+        SearchRequest.from_json({"query": "q", "paths": [1]})
 
 
 def test_cli_search_uses_a_running_service(served: Running, monkeypatch: pytest.MonkeyPatch,
@@ -240,14 +241,17 @@ def test_cli_search_uses_a_running_service(served: Running, monkeypatch: pytest.
 
 def test_config_key_switches_the_service_off(served: Running, isolated_home: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from gemmasearch.service.cli import served_results
+    from gemmasearch.api.connect import connect
+    from gemmasearch.config import load_settings
+    from gemmasearch.service.remote import RemoteEngine
 
     monkeypatch.delenv("GEMMASEARCH_NO_SERVICE")
     index = served.service.engine.index_dir
-    assert served_results(index, None, {"query": "flour"})
+    assert isinstance(connect(load_settings(index_dir=index), autostart=True), RemoteEngine)
     isolated_home.mkdir(parents=True, exist_ok=True)
     (isolated_home / "config.toml").write_text("service = false\n")
-    assert served_results(index, None, {"query": "flour"}) is None
+    assert not isinstance(connect(load_settings(index_dir=index), autostart=True),
+                          RemoteEngine)
 
 
 def test_core_and_index_import_no_web_framework_and_watcher_not_the_engine() -> None:
@@ -274,21 +278,29 @@ def test_no_autostart_while_another_writer_holds_the_index(fake_engine: Engine, 
     def must_not_start(*_args: Any, **_kw: Any) -> Any:
         raise AssertionError("tried to start a service")
 
+    from gemmasearch.service.remote import RemoteEngine
+
     monkeypatch.setattr(client, "start", must_not_start)
     assert not client.writer_busy(fake_engine.index_dir)
+    remote = RemoteEngine(fake_engine.settings, autostart=True, local=lambda: fake_engine)
     with fake_engine.open_writer("gemmasearch watch"):
         assert client.writer_busy(fake_engine.index_dir)
-        assert client.search(fake_engine.index_dir, {"query": "flour"}) is None
+        assert remote._served("POST", "/search", {"query": "flour"}) is None
 
 
 def test_index_is_handed_to_the_running_service(served: Running, docs: Path) -> None:
     from gemmasearch.report import Progress
-    from gemmasearch.service.cli import hand_off_index, report_from
+    from gemmasearch.service.remote import RemoteEngine
 
     extra = write_files(docs.parent / "more", {"tea.md": "# Tea\nSteep green tea briefly.\n"})
     seen: list[Progress] = []
-    report = hand_off_index(served.service.engine.index_dir, [extra], seen.append)
-    assert report is not None and report_from(report).added == 1
+
+    def no_local() -> Engine:
+        raise AssertionError("indexed here, not in the service")
+
+    remote = RemoteEngine(served.service.engine.settings, local=no_local)
+    report = remote.index([extra], on_progress=seen.append)
+    assert report.added == 1
     assert all(isinstance(p, Progress) for p in seen)
     status = served.client.request("GET", "/status")
     assert status["files"] == 4 and status["service"]["watching"]["on"] is True
@@ -298,9 +310,11 @@ def test_index_is_handed_to_the_running_service(served: Running, docs: Path) -> 
 
 
 def test_no_hand_off_without_a_service(fake_engine: Engine, docs: Path) -> None:
-    from gemmasearch.service.cli import hand_off_index
+    from gemmasearch.service.remote import RemoteEngine
 
-    assert hand_off_index(fake_engine.index_dir, None) is None
+    write_files(docs, {"new.md": "# New\nA new note.\n"})
+    remote = RemoteEngine(fake_engine.settings, local=lambda: fake_engine)
+    assert remote.index([docs]).added >= 1  # indexed here
 
 
 def test_runtime_folder_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

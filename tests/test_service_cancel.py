@@ -57,7 +57,7 @@ def _many_files(root: Path, n: int) -> Path:
 
 
 def test_ctrl_c_cancels_the_services_index_run(tmp_path: Path) -> None:
-    from gemmasearch.service.cli import hand_off_index
+    from gemmasearch.service.remote import RemoteEngine
 
     embedder = GatedDocuments()
     engine = Engine(load_settings(index_dir=tmp_path / "index"), embedder=embedder)
@@ -73,7 +73,7 @@ def test_ctrl_c_cancels_the_services_index_run(tmp_path: Path) -> None:
                 raise KeyboardInterrupt
 
         with pytest.raises(KeyboardInterrupt):
-            hand_off_index(engine.index_dir, [many], ctrl_c)
+            RemoteEngine(engine.settings).index([many], on_progress=ctrl_c)
         releaser.join(30)
         state = running.client.request("GET", "/index")
         assert state["state"] == "cancelled" and state["report"]["stopped"] is True
@@ -83,8 +83,8 @@ def test_ctrl_c_cancels_the_services_index_run(tmp_path: Path) -> None:
         # The service goes on: it searches, and the next run finishes the work.
         assert running.client.request("POST", "/search", {"query": "flour"})["results"]
         embedder.free = 10**9
-        report = hand_off_index(engine.index_dir, [many])
-        assert report is not None and report["stopped"] is False
+        report = RemoteEngine(engine.settings).index([many])
+        assert report.stopped is False
         assert running.client.request("GET", "/status")["files"] == 303
     finally:
         embedder.gate.set()
@@ -100,7 +100,7 @@ def test_interrupted_index_command_exits_130(tmp_path: Path,
     def interrupted(*_args: Any, **_kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("gemmasearch.service.cli.hand_off_index", interrupted)
+    monkeypatch.setattr("gemmasearch.service.remote.RemoteEngine.index", interrupted)
     docs = write_files(tmp_path / "docs", DOCS)
     result = CliRunner().invoke(app, ["index", str(docs), "--index", str(tmp_path / "i")])
     assert result.exit_code == 130
@@ -108,7 +108,7 @@ def test_interrupted_index_command_exits_130(tmp_path: Path,
 
 
 def test_cancel_without_a_run_is_a_404(tmp_path: Path) -> None:
-    from gemmasearch.service.client import ServiceError
+    from gemmasearch.errors import ServiceError
 
     engine = Engine(load_settings(index_dir=tmp_path / "index"), embedder=FakeEmbedder())
     engine.index([write_files(tmp_path / "docs", DOCS)])

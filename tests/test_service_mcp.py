@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gemmasearch.errors import UsageError
-from gemmasearch.service.files import get_text
+from gemmasearch.errors import ServiceError, UsageError
 from tests.conftest import real_model_path, write_files
 
 
@@ -32,7 +31,7 @@ def test_get_refuses_paths_outside_the_roots(tmp_path: Path, fake_engine: object
 def test_get_reads_a_line_range(tmp_path: Path, fake_engine: object) -> None:
     root = write_files(tmp_path / "root", {"a.md": "one\ntwo\nthree\nfour\n"})
     fake_engine.index([root])  # type: ignore[attr-defined]
-    answer = get_text(fake_engine, str(root / "a.md"), 2, 3)
+    answer = fake_engine.get(str(root / "a.md"), 2, 3)
     assert answer["text"] == "two\nthree" and answer["start_line"] == 2
 
 
@@ -97,20 +96,24 @@ async def test_mcp_stdio_on_the_real_model(tmp_path: Path, isolated_home: Path) 
 
 
 def test_mcp_backend_uses_the_running_service(tmp_path: Path, fake_engine: object) -> None:
-    from gemmasearch.service.mcp_server import Backend
+    from gemmasearch.api.connect import connect
+    from gemmasearch.search import SearchOptions
+    from gemmasearch.service.remote import RemoteEngine
     from tests.test_service import DOCS, start_service
 
     root = write_files(tmp_path / "docs", DOCS)
     fake_engine.index([root])  # type: ignore[attr-defined]
     running = start_service(fake_engine)  # type: ignore[arg-type]
-    backend = Backend(fake_engine.index_dir, None)  # type: ignore[attr-defined]
+    # as run_stdio connects: the service answers whatever the `service` setting says
+    backend = connect(fake_engine.settings, use_service=True)  # type: ignore[attr-defined]
+    assert isinstance(backend, RemoteEngine)
     try:
-        results = backend.search({"query": "flour", "k": 2})
-        assert results[0]["path"].endswith("bread.md")
+        results = backend.search("flour", SearchOptions(k=2))
+        assert results[0].path.endswith("bread.md")
         assert backend.status()["service"]["pid"] == os.getpid()
-        with pytest.raises(UsageError):
-            backend.search({"query": "flour", "bogus": 1})
-        assert backend._engine is None  # never loaded a model of its own
+        with pytest.raises(ServiceError, match="unknown field"):
+            backend._served("POST", "/search", {"query": "flour", "bogus": 1})
+        assert backend._local is None  # never loaded a model of its own
     finally:
         backend.close()
         running.stop()

@@ -23,11 +23,11 @@ async def connected(engine: Engine) -> AsyncIterator[Any]:
     ``engine`` (no model: the fake embedder)."""
     from mcp.client.client import Client
 
-    from gemmasearch.service.mcp_server import Backend, build_server
+    from gemmasearch.service.mcp_server import build_server
+    from gemmasearch.service.remote import RemoteEngine
 
-    backend = Backend(engine.index_dir, None)
-    backend._engine = engine
-    async with Client(build_server(backend), mode="legacy") as client:
+    remote = RemoteEngine(engine.settings, local=lambda: engine)
+    async with Client(build_server(remote), mode="legacy") as client:
         yield client
 
 
@@ -106,16 +106,17 @@ async def test_hostile_paths_through_the_service(fake_engine: Engine,
                                                  hostile: Hostile) -> None:  # noqa: F811
     from mcp.client.client import Client
 
-    from gemmasearch.service.mcp_server import Backend, build_server
+    from gemmasearch.service.mcp_server import build_server
+    from gemmasearch.service.remote import RemoteEngine
 
     running = start_service(fake_engine)
-    backend = Backend(fake_engine.index_dir, None)  # finds the service, loads nothing
+    backend = RemoteEngine(fake_engine.settings)  # finds the service, loads nothing
     try:
         async with Client(build_server(backend), mode="legacy") as client:
             await _assert_hostile_refused(client, hostile_paths(hostile))
             status = await client.call_tool("status", {})
             assert status.structured_content["service"]["pid"]
-        assert backend._engine is None
+        assert backend._local is None
     finally:
         running.stop()
 

@@ -147,43 +147,41 @@ def test_paths_outside_the_roots_give_no_existence_oracle(hostile: dict[str, Any
 
 def test_hostile_paths_through_mcp_without_a_service(hostile: dict[str, Any],
                                                      fake_engine: Engine) -> None:
-    from gemmasearch.service.mcp_server import Backend
+    from gemmasearch.api.requests import GetRequest, SimilarRequest
+    from gemmasearch.service.remote import RemoteEngine
 
-    backend = Backend(fake_engine.index_dir, None)
-    backend._engine = fake_engine  # the local engine, as MCP keeps it without a service
+    # the local engine, as MCP keeps it without a service
+    backend = RemoteEngine(fake_engine.settings, local=lambda: fake_engine)
     for name, path in hostile_paths(hostile).items():
-        for call in (lambda p: backend.get({"path": p}),
-                     lambda p: backend.similar({"path": p})):
+        for call in (lambda p: backend.get(GetRequest.from_json({"path": p}).path),
+                     lambda p: backend.client_similar(
+                         SimilarRequest.from_json({"path": p}).path)):
             started = time.monotonic()
             with pytest.raises(UsageError):
                 call(path)
             assert time.monotonic() - started < 1, name
-    assert backend.search({"query": "flour", "k": 1})[0]["path"].endswith("bread.md")
+    assert backend.search("flour", SearchOptions(k=1))[0].path.endswith("bread.md")
 
 
 def test_get_and_similar_take_indexed_files_and_new_ones_the_scanner_would(
         hostile: dict[str, Any], fake_engine: Engine) -> None:
-    from gemmasearch.service.files import get_text, similar_for_client
-
     root = hostile["root"]
-    assert get_text(fake_engine, str(root / "bread.md"))["text"].startswith("# Sourdough")
+    assert fake_engine.get(str(root / "bread.md"))["text"].startswith("# Sourdough")
     (root / "new.md").write_text("# Bread again\nflour water salt\n")  # not indexed yet
-    assert get_text(fake_engine, str(root / "new.md"))["lines"] == 2
-    assert similar_for_client(fake_engine, str(root / "new.md"), None, SearchOptions(k=2))
+    assert fake_engine.get(str(root / "new.md"))["lines"] == 2
+    assert fake_engine.client_similar(str(root / "new.md"), None, SearchOptions(k=2))
 
 
 def test_similar_by_an_indexed_path_reads_no_file(hostile: dict[str, Any],
                                                   fake_engine: Engine) -> None:
     """The stored vectors are the query: the file itself may be unreadable (or replaced
     by a FIFO) and PATH:LINE still works from the chunk rows."""
-    from gemmasearch.service.files import similar_for_client
-
     bread = hostile["root"] / "bread.md"
     bread.unlink()
     os.mkfifo(bread)  # were it opened, this would block
     started = time.monotonic()
-    whole = similar_for_client(fake_engine, str(bread), None, SearchOptions(k=3))
-    at_line = similar_for_client(fake_engine, str(bread), 2, SearchOptions(k=3))
+    whole = fake_engine.client_similar(str(bread), None, SearchOptions(k=3))
+    at_line = fake_engine.client_similar(str(bread), 2, SearchOptions(k=3))
     assert time.monotonic() - started < 1
     assert whole and at_line
     assert all(not r.path.endswith("bread.md") for r in whole + at_line)
@@ -216,7 +214,6 @@ class _GatedDocuments:
 
 def test_no_request_holds_the_engine_lock_while_waiting_outside(tmp_path: Path) -> None:
     from gemmasearch.config import load_settings
-    from gemmasearch.service.files import similar_for_client
 
     embedder = _GatedDocuments()
     engine = Engine(load_settings(index_dir=tmp_path / "index"), embedder=embedder)  # type: ignore[arg-type]
@@ -225,14 +222,14 @@ def test_no_request_holds_the_engine_lock_while_waiting_outside(tmp_path: Path) 
         engine.index([root])
         (root / "new.md").write_text("# New\nflour and more flour\n")
         embedder.gated = True
-        stuck = threading.Thread(target=similar_for_client,
-                                 args=(engine, str(root / "new.md"), None, SearchOptions()))
+        stuck = threading.Thread(target=engine.client_similar,
+                                 args=(str(root / "new.md"), None, SearchOptions()))
         stuck.start()
         assert embedder.waiting.wait(30)
         answered: list[Any] = []
         other = threading.Thread(target=lambda: answered.extend([
             engine.search("tomato sun", SearchOptions(k=1)), engine.status(),
-            similar_for_client(engine, str(root / "garden.md"), None, SearchOptions())]))
+            engine.client_similar(str(root / "garden.md"), None, SearchOptions())]))
         other.start()
         other.join(10)
         done_meanwhile = len(answered) == 3

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from gemmasearch.api import fields
+from gemmasearch.api.requests import MAX_QUERY_CHARS, GetRequest, SearchRequest
 from gemmasearch.engine import Engine
 from gemmasearch.errors import UsageError
-from gemmasearch.limits import MAX_QUERY_CHARS
-from gemmasearch.service import api
 from tests.conftest import fake_make_engine, patch_cli_engines, write_files
 from tests.test_service import DOCS, raw, start_service
 from tests.test_trust_paths import memory_cap  # noqa: F401 - a fixture
@@ -44,13 +44,13 @@ BAD_GETS = [
 @pytest.mark.parametrize(("body", "words"), BAD_SEARCHES)
 def test_bad_search_values_are_usage_errors(body: dict[str, Any], words: str) -> None:
     with pytest.raises(UsageError, match=words):
-        api.search_request(body)
+        SearchRequest.from_json(body)
 
 
 @pytest.mark.parametrize(("body", "words"), BAD_GETS)
 def test_bad_get_values_are_usage_errors(body: dict[str, Any], words: str) -> None:
     with pytest.raises(UsageError, match=words):
-        api.get_request(body)
+        GetRequest.from_json(body)
 
 
 @pytest.fixture
@@ -191,9 +191,9 @@ def _bodies(fields: set[str], required: dict[str, list[Any]]) -> Any:
 
 QUERY = {"query": ["flour", "tomato sun", "x", "x" * 9000, "a\x00b"]}
 PATH = {"path": ["DOCS/bread.md", "DOCS/garden.md", "DOCS/.env", "/etc/shadow"]}
-ROUTES = [("POST", "/search", api.SEARCH_FIELDS, QUERY),
-          ("POST", "/similar", api.SIMILAR_FIELDS, PATH),
-          ("POST", "/get", api.GET_FIELDS, PATH), ("POST", "/index", {"paths"}, {}),
+ROUTES = [("POST", "/search", fields.SEARCH_FIELDS, QUERY),
+          ("POST", "/similar", fields.SIMILAR_FIELDS, PATH),
+          ("POST", "/get", fields.GET_FIELDS, PATH), ("POST", "/index", {"paths"}, {}),
           ("GET", "/status", set(), {}), ("GET", "/health", set(), {}),
           ("GET", "/index", set(), {}), ("DELETE", "/index", set(), {})]
 
@@ -237,18 +237,17 @@ def test_random_arguments_at_every_tool_find_no_crash(fake_engine: Engine, tmp_p
     from hypothesis import strategies as st
     from mcp.client.client import Client
 
-    from gemmasearch.service.mcp_server import Backend, build_server
+    from gemmasearch.service.mcp_server import build_server
+    from gemmasearch.service.remote import RemoteEngine
 
     root = write_files(tmp_path / "docs", DOCS)
     fake_engine.index([root])
-    backend = Backend(fake_engine.index_dir, None)
-    backend._engine = fake_engine
-    server = build_server(backend)
-    tool_fields = {"search": (api.SEARCH_FIELDS - {"with_text", "full_scores", "results_only",
+    server = build_server(RemoteEngine(fake_engine.settings, local=lambda: fake_engine))
+    tool_fields = {"search": (fields.SEARCH_FIELDS - {"with_text", "full_scores", "results_only",
                                                    "rescore", "explain"}, QUERY),
-                   "similar": (api.SIMILAR_FIELDS - {"with_text", "full_scores", "paths",
+                   "similar": (fields.SIMILAR_FIELDS - {"with_text", "full_scores", "paths",
                                                      "types", "since", "before"}, PATH),
-                   "get": (api.GET_FIELDS, PATH), "status": (set(), {})}
+                   "get": (fields.GET_FIELDS, PATH), "status": (set(), {})}
     names = sorted(tool_fields)
     cases: list[tuple[str, Any]] = []
 

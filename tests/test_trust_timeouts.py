@@ -142,17 +142,13 @@ def test_connecting_to_a_stuck_service_times_out(tmp_path: Path,
 
 def test_mcp_and_the_tui_give_up_too(silent_service: ServiceAddress, fake_engine: Engine,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from gemmasearch.service.attached import AttachedEngine
-    from gemmasearch.service.mcp_server import Backend
+    from gemmasearch.service.remote import RemoteEngine
 
     monkeypatch.setenv("GEMMASEARCH_SERVICE_TIMEOUT", "0.5")
-    backend = Backend(fake_engine.index_dir, None)
+    remote = RemoteEngine(fake_engine.settings)  # as MCP and the terminal UI hold it
     with pytest.raises(ServiceTimeout):
-        backend.search({"query": "flour"})
-    assert backend._engine is None  # an error, not a silent second engine
-    attached = AttachedEngine(fake_engine, ServiceClient(silent_service))
-    with pytest.raises(ServiceTimeout):
-        attached.search("flour")
+        remote.search("flour")
+    assert remote._local is None  # an error, not a silent second engine
 
 
 def test_the_cli_fast_path_gives_up_with_one_line(silent_service: ServiceAddress,

@@ -10,7 +10,7 @@ from gemmasearch.cli.common import (
     IndexOption,
     JsonOption,
     cli_errors,
-    make_engine,
+    open_engine,
     out,
     print_error,
     write_json,
@@ -26,11 +26,9 @@ def check(
     """Check the index for consistency (exit 1 if problems remain)."""
     damage: IndexDamagedError | None = None
     with cli_errors():
-        engine = make_engine(index_dir, None)
+        engine = open_engine(index_dir, None, use_service=True)
         if repair:
-            from gemmasearch.service.cli import stop_service_for_writing
-
-            stop_service_for_writing(engine.index_dir)  # it holds the writer lock
+            engine.release_writer()  # the service holds the writer lock
         try:
             problems, fixed = engine.check(repair=repair)
             # Trust nothing: what a repair left is what a fresh check finds.

@@ -7,12 +7,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from gemmasearch.errors import EXIT_INTERRUPTED, GemmasearchError
+
+if TYPE_CHECKING:
+    from gemmasearch.api.engine import SearchEngine
 
 # stdout carries results (and only JSON with --json); everything else goes to stderr.
 out = Console(highlight=False, soft_wrap=True)
@@ -40,10 +43,25 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Write JSON to stdout, 
 
 
 def make_engine(index: Path | None, model: str | None, **settings: Any) -> Any:
+    """This process's own Engine (tests swap this one function for a fake embedder's)."""
     from gemmasearch.config import load_settings
     from gemmasearch.engine import Engine
 
     return Engine(load_settings(index_dir=index, **settings), model=model)
+
+
+def open_engine(index: Path | None, model: str | None, *, embedder: str | None = None,
+                autostart: bool = False, use_service: bool | None = None,
+                **settings: Any) -> SearchEngine:
+    """The engine a command holds: in this process or the service's, as
+    gemmasearch.api.connect.connect decides (once)."""
+    from gemmasearch.api.connect import connect
+    from gemmasearch.config import load_settings
+
+    return connect(load_settings(index_dir=index, embedder=embedder, **settings),
+                   model=model, embedder=embedder, autostart=autostart,
+                   use_service=use_service,
+                   local=lambda: make_engine(index, model, embedder=embedder, **settings))
 
 
 def print_error(error: GemmasearchError) -> None:

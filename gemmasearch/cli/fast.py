@@ -13,7 +13,10 @@ from __future__ import annotations
 import os
 import sys
 
-# search's options: name -> (key in the request, takes a value, repeatable).
+from gemmasearch.api.fields import SEARCH_FIELDS  # imports nothing
+
+# search's options: name -> (key, takes a value, repeatable). A key is a field of the
+# request (gemmasearch.api.fields) or one of CLI_ONLY_KEYS.
 OPTIONS: dict[str, tuple[str, bool, bool]] = {
     "-k": ("k", True, False), "--limit": ("k", True, False),
     "--json": ("json", False, False),
@@ -28,6 +31,8 @@ OPTIONS: dict[str, tuple[str, bool, bool]] = {
     "--model": ("model", True, False), "-m": ("model", True, False),
     "--embedder": ("embedder", True, False),
 }
+# Keys that are not request fields: read here, never sent.
+CLI_ONLY_KEYS = ("json", "index", "model", "embedder", "no_rescore")
 # Left to the full CLI: help, batches of queries, an explicit local search.
 FULL_CLI_ONLY = ("--help", "-h", "--batch", "--no-service")
 
@@ -83,13 +88,16 @@ def request_body(options: dict[str, object]) -> dict[str, object]:
     limit = str(options.get("k", "10"))
     if not query.strip() or not limit.isdigit() or not 1 <= int(limit) <= 1000:
         raise _Unhandled("the full CLI words these errors")
-    return {"query": query, "k": int(limit),
+    body = {"query": query, "k": int(limit),
             "files_only": bool(options.get("files_only")),
             "paths": options["paths"], "types": options["types"],
             "since": options.get("since"), "before": options.get("before"),
             "mode": str(options.get("mode", "hybrid")).lower(),
             "rescore": not options.get("no_rescore"),
             "explain": bool(options.get("explain")), "results_only": True}
+    if not body.keys() <= SEARCH_FIELDS:  # a field renamed in the table: the full CLI
+        raise _Unhandled("a field the service does not know")
+    return body
 
 
 def service_socket(index_flag: object) -> str:

@@ -17,6 +17,7 @@ from gemmasearch.cli.common import (
     cli_errors,
     err,
     make_engine,
+    open_engine,
     out,
     write_json,
 )
@@ -60,7 +61,7 @@ def _eta_column() -> Any:
     return EtaColumn()
 
 
-class _ProgressView:
+class ProgressView:
     """A rich progress bar on a terminal (files, tokens/s, ETA from the counted work);
     silent when piped."""
 
@@ -126,6 +127,7 @@ def index(
     """Index files and folders; re-runs embed only what changed."""
     if plan:
         with cli_errors():
+            # The plan reads files and never the model: this process's own engine.
             engine = make_engine(index_dir, model, embedder=embedder)
             try:
                 result = engine.plan([p.expanduser().absolute() for p in paths or ()])
@@ -140,27 +142,21 @@ def index(
              else "the same command again")
     with cli_errors(interrupted=f"interrupted: the files indexed so far are kept; run {again} "
                                 "to continue from there"):
-        engine = make_engine(index_dir, model, dims=dims, embedder=embedder)
+        # A running service holds the writer lock: it indexes (model already loaded).
+        engine = open_engine(index_dir, model, dims=dims, embedder=embedder, use_service=True)
         resolved = [p.expanduser().absolute() for p in paths] if paths else None
-        view = _ProgressView(enabled=not quiet and not as_json and sys.stderr.isatty())
-        from gemmasearch.service.cli import hand_off_index, report_from, stop_service_for_writing
-
+        view = ProgressView(enabled=not quiet and not as_json and sys.stderr.isatty())
         try:
-            # A running service holds the writer lock: it indexes (model already loaded).
-            handed = (hand_off_index(engine.index_dir, resolved, view)
-                      if not rebuild and dims is None else None)
-            if handed is not None:
-                report = report_from(handed)
-            else:
-                # In the foreground, niced and idle-class work leaves its cores to us.
-                from gemmasearch.cpu import treat_niced_work_as_free
+            # In the foreground, niced and idle-class work leaves its cores to us (a run
+            # handed to a running service stays polite there).
+            from gemmasearch.cpu import treat_niced_work_as_free
 
-                treat_niced_work_as_free()
-                if stopped := stop_service_for_writing(engine.index_dir):
-                    err.print(f"stopped the search service (pid {stopped}) to rebuild the "
-                              "index; the next search starts it again")
-                report = engine.index(resolved, rebuild=rebuild, dims=dims, on_progress=view,
-                                      description="gemmasearch index")
+            treat_niced_work_as_free()
+            if (rebuild or dims is not None) and (stopped := engine.release_writer()):
+                err.print(f"stopped the search service (pid {stopped}) to rebuild the "
+                          "index; the next search starts it again")
+            report = engine.index(resolved, rebuild=rebuild, dims=dims, on_progress=view,
+                                  description="gemmasearch index")
         finally:
             view.close()
             engine.close()

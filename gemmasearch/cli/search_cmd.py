@@ -20,7 +20,7 @@ from gemmasearch.cli.common import (
     ModelOption,
     cli_errors,
     display_path,
-    make_engine,
+    open_engine,
     out,
     write_json,
 )
@@ -68,41 +68,30 @@ def search(
                              "background service ($GEMMASEARCH_NO_SERVICE=1).")] = False,
 ) -> None:
     """Search the index by meaning."""
-    from gemmasearch.search import MODES, SearchFilters, SearchOptions
-    from gemmasearch.search import file_type as check_file_type
+    from gemmasearch.api.requests import check_mode, check_types
+    from gemmasearch.search import SearchFilters, SearchOptions
 
     found_any = False
     with cli_errors():
         if (query is None) == (batch is None):
             raise UsageError("give a QUERY or --batch FILE (not both)",
                              hint='gemmasearch search "how do I …"')
-        if mode.lower() not in MODES:  # before the model loads
-            raise UsageError(f"unknown mode {mode!r}", hint=f"one of {', '.join(MODES)}")
-        for value in file_type or ():  # refused before the model loads, like --mode
-            check_file_type(value)
+        mode = check_mode(mode)  # before the model loads
+        check_types(tuple(file_type or ()))  # refused before the model loads, like --mode
         filters = SearchFilters(paths=tuple(path or ()), types=tuple(file_type or ()),
                                 since=parse_when(since, "--since"),
                                 before=parse_when(before, "--before"))
         options = SearchOptions(k=k, filters=filters, files_only=files_only,
-                                rescore=not no_rescore, explain=explain, mode=mode.lower())
-        if batch is None and not no_service:
-            from gemmasearch.service.cli import search_with_service
-
-            served = search_with_service(index_dir, model, query or "", options,
-                                         embedder=embedder)
-            if served is not None:
-                if as_json:
-                    write_json([r.to_json() for r in served])
-                else:
-                    _print_results(served, explain)
-                raise typer.Exit(EXIT_OK if served else EXIT_NOTHING_FOUND)
-        if batch is not None:
-            found_any = _run_batch(_batch_queries(batch), options, index_dir, model, embedder,
-                                   use_service=not no_service)
-            raise typer.Exit(EXIT_OK if found_any else EXIT_NOTHING_FOUND)
-        assert query is not None
-        engine = make_engine(index_dir, model, embedder=embedder)
+                                rescore=not no_rescore, explain=explain, mode=mode)
+        # The service answers when one runs (or starts): a batch then costs no model
+        # load. Without one, or once it is gone, the model loads here, once.
+        engine = open_engine(index_dir, model, embedder=embedder, autostart=True,
+                             use_service=False if no_service else None)
         try:
+            if batch is not None:
+                found_any = _run_batch(engine, _batch_queries(batch), options)
+                raise typer.Exit(EXIT_OK if found_any else EXIT_NOTHING_FOUND)
+            assert query is not None
             results = engine.search(query, options)
         finally:
             engine.close()
@@ -110,33 +99,17 @@ def search(
         if as_json:
             write_json([r.to_json() for r in results])
         else:
-            _print_results(results, explain)
+            print_results(results, explain)
     raise typer.Exit(EXIT_OK if found_any else EXIT_NOTHING_FOUND)
 
 
-def _run_batch(queries: Iterator[str], options: Any, index_dir: Path | None,
-               model: str | None, embedder: str | None, use_service: bool) -> bool:
-    """One JSON line per query, answered by the service when one runs (or starts): a
-    batch then costs no model load. Without one, or once it is gone, the model loads
-    here, once. Whether anything was found."""
-    from gemmasearch.service.cli import search_body, served_results
-
-    engine = None
+def _run_batch(engine: Any, queries: Iterator[str], options: Any) -> bool:
+    """One JSON line per query. Whether anything was found."""
     found_any = False
-    try:
-        for query in queries:
-            results = None
-            if use_service:
-                results = served_results(index_dir, model, search_body(query, options), embedder)
-                use_service = results is not None
-            if results is None:
-                engine = engine or make_engine(index_dir, model, embedder=embedder)
-                results = [r.to_json() for r in engine.search(query, options)]
-            found_any = found_any or bool(results)
-            write_json({"query": query, "results": results})
-    finally:
-        if engine is not None:
-            engine.close()
+    for query in queries:
+        results = [r.to_json() for r in engine.search(query, options)]
+        found_any = found_any or bool(results)
+        write_json({"query": query, "results": results})
     return found_any
 
 
@@ -154,7 +127,7 @@ def _batch_queries(source: str) -> Iterator[str]:
                 yield line.strip()
 
 
-def _print_results(results: list[SearchResult], explain: bool) -> None:
+def print_results(results: list[SearchResult], explain: bool) -> None:
     if not results:
         out.print("[dim]no results[/]", markup=True, style=None)
         return

@@ -14,7 +14,7 @@ from gemmasearch.cli.common import (
     JsonOption,
     ModelOption,
     cli_errors,
-    make_engine,
+    open_engine,
     write_json,
 )
 from gemmasearch.errors import EXIT_NOTHING_FOUND, EXIT_OK
@@ -49,21 +49,21 @@ def similar(
     embedder: EmbedderOption = None,
 ) -> None:
     """Find what is most like a file (from its stored vectors; no model for indexed files)."""
-    from gemmasearch.cli.search_cmd import _print_results
+    from gemmasearch.api.requests import check_types
+    from gemmasearch.cli.search_cmd import print_results
     from gemmasearch.search import SearchFilters, SearchOptions
-    from gemmasearch.search import file_type as check_file_type
     from gemmasearch.when import parse_when
 
     found_any = False
     with cli_errors():
         file_path, line = split_target(target)
-        for value in file_type or ():  # refused before anything loads, as in search
-            check_file_type(value)
+        check_types(tuple(file_type or ()))  # refused before anything loads, as in search
         filters = SearchFilters(paths=tuple(path or ()), types=tuple(file_type or ()),
                                 since=parse_when(since, "--since"),
                                 before=parse_when(before, "--before"))
         options = SearchOptions(k=k, filters=filters, files_only=files_only)
-        engine = make_engine(index_dir, model, embedder=embedder)
+        # Here, not in the service: a path of the user's own, not confined as an agent's.
+        engine = open_engine(index_dir, model, embedder=embedder, use_service=False)
         try:
             results = engine.similar(file_path.expanduser().absolute(), line, options)
         finally:
@@ -72,5 +72,5 @@ def similar(
         if as_json:
             write_json([r.to_json() for r in results])
         else:
-            _print_results(results, explain=False)
+            print_results(results, explain=False)
     raise typer.Exit(EXIT_OK if found_any else EXIT_NOTHING_FOUND)

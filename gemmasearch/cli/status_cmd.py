@@ -13,7 +13,7 @@ from gemmasearch.cli.common import (
     JsonOption,
     ModelOption,
     cli_errors,
-    make_engine,
+    open_engine,
     out,
     print_error,
     write_json,
@@ -59,12 +59,10 @@ def status(
     """Show roots, counts, model, dims, size on disk, last update and failed files
     (exit 2 when there is no index, or it is damaged: then what can still be read)."""
     with cli_errors():
-        engine = make_engine(index_dir, model, embedder=embedder)
+        engine = open_engine(index_dir, model, embedder=embedder, use_service=True)
         try:
             info = engine.status()
-            from gemmasearch.service.cli import service_status
-
-            info["service"] = service_status(engine.index_dir)
+            info.setdefault("service", None)
         finally:
             engine.close()
     error: GemmasearchError | None = info.pop("error", None)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from gemmasearch.cli.common import EmbedderOption, IndexOption, ModelOption, cli_errors, make_engine
+from gemmasearch.cli.common import EmbedderOption, IndexOption, ModelOption, cli_errors, open_engine
 
 
 def tui(index: IndexOption = None, model: ModelOption = None,
         embedder: EmbedderOption = None) -> None:
     """Open the interactive terminal UI."""
     with cli_errors():
-        from gemmasearch.service.attached import attach
-
-        # a running service answers for it
-        engine = attach(make_engine(index, model, embedder=embedder))
+        # a running service answers for it (none is started for the UI)
+        engine = open_engine(index, model, embedder=embedder)
         from gemmasearch.tui.app import run
 
         run(engine)

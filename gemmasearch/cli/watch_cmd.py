@@ -20,11 +20,11 @@ from gemmasearch.cli.common import (
     cli_errors,
     display_path,
     err,
-    make_engine,
+    open_engine,
     out,
     write_json,
 )
-from gemmasearch.errors import EXIT_ERROR
+from gemmasearch.errors import EXIT_ERROR, GemmasearchError
 
 # Embedding runs at this lower CPU priority so the machine stays responsive.
 WATCH_NICE = 10
@@ -35,12 +35,12 @@ class _View:
     --json. Runs in the watcher's thread."""
 
     def __init__(self, as_json: bool, quiet: bool) -> None:
-        from gemmasearch.cli.index_cmd import _ProgressView
+        from gemmasearch.cli.index_cmd import ProgressView
 
         self.as_json = as_json
         self.quiet = quiet
         self.fatal = False
-        self.catch_up = _ProgressView(enabled=not quiet and not as_json and sys.stderr.isatty())
+        self.catch_up = ProgressView(enabled=not quiet and not as_json and sys.stderr.isatty())
 
     def __call__(self, event: Any) -> None:
         from gemmasearch import watcher as w
@@ -115,21 +115,15 @@ def watch(
     = False,
 ) -> None:
     """Follow changes under the indexed folders and keep the index up to date."""
-    from gemmasearch.watcher import Watcher
-
     view = _View(as_json, quiet)
     with cli_errors():
-        engine = make_engine(index_dir, model, embedder=embedder)
+        engine = open_engine(index_dir, model, embedder=embedder, use_service=True)
         resolved = [p.expanduser().absolute() for p in paths] if paths else None
-        from gemmasearch.service.cli import stop_service_for_writing
-
-        stopped = stop_service_for_writing(engine.index_dir)  # it holds the writer lock
+        stopped = engine.release_writer()  # the service holds the writer lock
         if stopped and not quiet and not as_json:
             err.print(f"stopped the search service (pid {stopped}); this watch replaces it")
         with contextlib.suppress(OSError):
             os.nice(WATCH_NICE)
-        watcher = Watcher(engine, resolved, on_event=view, polling=poll, nice=0,
-                          description="gemmasearch watch")
         signals = {"count": 0}
 
         def on_signal(signum: int, _frame: Any) -> None:
@@ -138,16 +132,22 @@ def watch(
                 os._exit(128 + signum)
             if not quiet and not as_json:
                 err.print("stopping after the current batch…")
-            watcher.stop()
+            engine.stop_watch()
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        watcher = None
         try:
-            watcher.start()
+            watcher = engine.watch(resolved, on_event=view, polling=poll, nice=0,
+                                   description="gemmasearch watch")
+            if watcher is None:  # a service came back between the stop and here
+                raise GemmasearchError("the search service keeps the index live",
+                                       hint="stop it with: gemmasearch serve --stop")
             while not watcher.wait(0.5):
                 pass
         finally:
-            watcher.stop()
-            watcher.wait(30)
+            if watcher is not None:
+                watcher.stop()
+                watcher.wait(30)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             engine.close()

@@ -16,14 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gemmasearch.errors import ServiceError
 from gemmasearch.private import open_private
-from gemmasearch.service.runtime import (
-    DEFAULT_IDLE_SECONDS,
-    ServiceAddress,
-    ServiceError,
-    pid_alive,
-    runtime_dir,
-)
+from gemmasearch.service.runtime import DEFAULT_IDLE_SECONDS, ServiceAddress, pid_alive, runtime_dir
 
 # How long a first search waits for the service it started (model load + index open).
 START_TIMEOUT_SECONDS = 60.0
@@ -211,24 +206,3 @@ def disabled(settings_service: bool = True) -> bool:
     value = os.environ.get("GEMMASEARCH_NO_SERVICE", "").strip().lower()
     return value not in ("", "0", "false", "no") or not settings_service
 
-
-def search(index_dir: Path, body: dict[str, Any], *, model: str | None = None,
-           embedder: str | None = None, autostart: bool = True,
-           idle_seconds: float = DEFAULT_IDLE_SECONDS
-           ) -> list[dict[str, Any]] | None:
-    """Results from the service for ``index_dir``; None when there is none to ask (the
-    caller then searches itself). Starts one first when ``autostart``."""
-    client = ServiceClient.for_index(index_dir)
-    try:
-        return list(client.request("POST", "/search", body)["results"])
-    except ServiceUnavailable:
-        pass
-    if not autostart or not (Path(index_dir) / "index.sqlite").exists():
-        return None
-    if writer_busy(Path(index_dir)):
-        return None  # a `watch` or `index` writes it: a service could not start now
-    try:
-        client = start(index_dir, model, idle_seconds, embedder)
-        return list(client.request("POST", "/search", body)["results"])
-    except (ServiceError, ServiceUnavailable):
-        return None  # another writer holds the index, or the start failed: search locally

@@ -11,20 +11,24 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gemmasearch.errors import GemmasearchError, UsageError
+from gemmasearch.api.results import IndexJobState, JobState
+from gemmasearch.errors import GemmasearchError
+
+if TYPE_CHECKING:
+    from gemmasearch.api.engine import SearchEngine
 
 log = logging.getLogger(__name__)
 
 
 class IndexJob:
-    def __init__(self, engine: Any, paths: list[Path] | None,
+    def __init__(self, engine: SearchEngine, paths: list[Path] | None,
                  pause_watch: Callable[[], None], resume_watch: Callable[[], None]) -> None:
         self.engine = engine
         self.paths = paths
         self.pause_watch, self.resume_watch = pause_watch, resume_watch
-        self.state = "running"
+        self.state = JobState.RUNNING
         self.progress: dict[str, Any] | None = None
         self.report: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
@@ -33,13 +37,13 @@ class IndexJob:
         self.thread = threading.Thread(target=self._run, name="gemmasearch-index-job",
                                        daemon=True)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "progress": self.progress, "report": self.report,
-                "error": self.error, "started": self.started}
+    def as_json(self) -> IndexJobState:
+        return IndexJobState(state=self.state, started=self.started, progress=self.progress,
+                             report=self.report, error=self.error)
 
     def cancel(self) -> None:
         """Stop after the batch being written (the index stays consistent: what was
-        written is kept, the next run continues from there); the state ends "cancelled"."""
+        written is kept, the next run continues from there); the state ends CANCELLED."""
         self._cancel.set()
 
     def _on_progress(self, progress: Any) -> None:
@@ -53,28 +57,14 @@ class IndexJob:
                                            should_stop=self._cancel.is_set,
                                            description="gemmasearch serve (index)")
                 self.report = report.as_dict()
-                self.state = "cancelled" if report.stopped else "done"
+                self.state = JobState.CANCELLED if report.stopped else JobState.DONE
             finally:
                 self.resume_watch()
         except GemmasearchError as exc:
-            self.error, self.state = {"error": exc.message, "hint": exc.hint}, "failed"
+            self.error, self.state = {"error": exc.message, "hint": exc.hint}, JobState.FAILED
         except Exception as exc:  # a bug: reported to the client, the service goes on
             log.exception("index job failed")
             self.error = {"error": f"internal error: {type(exc).__name__}: {exc}",
                           "hint": None}
-            self.state = "failed"
+            self.state = JobState.FAILED
 
-
-def paths_from(data: dict[str, Any]) -> list[Path] | None:
-    unknown = sorted(set(data) - {"paths"})
-    if unknown:
-        raise UsageError(f"unknown field(s): {', '.join(unknown)}", hint="known fields: paths")
-    paths = data.get("paths")
-    if paths is None:
-        return None
-    if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
-        raise UsageError("paths must be a list of absolute paths")
-    resolved = [Path(p) for p in paths]
-    if any(not p.is_absolute() for p in resolved):
-        raise UsageError("paths must be absolute (the service has its own working folder)")
-    return resolved or None

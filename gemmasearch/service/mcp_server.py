@@ -2,88 +2,37 @@
 
 Tools: ``search``, ``similar``, ``get`` (text inside the indexed roots only), ``status``.
 Each call goes to the running service for the index when there is one (warm model, live
-index); otherwise this process keeps its own Engine, loaded on first use."""
+index); otherwise this process keeps its own Engine, loaded on first use (both behind
+gemmasearch.api.engine.SearchEngine)."""
 
 from __future__ import annotations
 
 import functools
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import Field
 
-from gemmasearch.limits import MAX_QUERY_CHARS
-from gemmasearch.service import api
-from gemmasearch.service.client import ServiceClient, ServiceUnavailable
+from gemmasearch.api.requests import (
+    MAX_LINE,
+    MAX_QUERY_CHARS,
+    GetRequest,
+    NoBody,
+    SearchRequest,
+    SimilarRequest,
+)
+
+if TYPE_CHECKING:
+    from gemmasearch.api.engine import SearchEngine
 
 log = logging.getLogger(__name__)
 
-
-class Backend:
-    """Answers the tools: through the service when it runs, else a local engine."""
-
-    def __init__(self, index_dir: Path | None, model: str | None,
-                 embedder: str | None = None) -> None:
-        from gemmasearch.config import load_settings
-
-        self.settings = load_settings(index_dir=index_dir, embedder=embedder)
-        self.model = model
-        self.client = ServiceClient.for_index(self.settings.index_dir)
-        self._engine: Any = None
-        self._lock = threading.Lock()
-
-    def engine(self) -> Any:
-        with self._lock:
-            if self._engine is None:
-                from gemmasearch.engine import Engine
-
-                self._engine = Engine(self.settings, model=self.model)
-            return self._engine
-
-    def _served(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """The service's answer, or None when no service runs (errors are raised)."""
-        try:
-            return self.client.request(method, path, body)
-        except ServiceUnavailable:
-            return None
-
-    def search(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        query, options = api.search_request(body)  # checked here too: same errors
-        served = self._served("POST", "/search", body)
-        if served is not None:
-            return list(served["results"])
-        return [r.to_json() for r in self.engine().search(query, options)]
-
-    def similar(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        path, line, options = api.similar_request(body)
-        served = self._served("POST", "/similar", body)
-        if served is not None:
-            return list(served["results"])
-        from gemmasearch.service.files import similar_for_client
-
-        return [r.to_json() for r in similar_for_client(self.engine(), path, line, options)]
-
-    def get(self, body: dict[str, Any]) -> dict[str, Any]:
-        from gemmasearch.service.files import get_text
-
-        path, start, end = api.get_request(body)
-        served = self._served("POST", "/get", body)
-        if served is not None:
-            return dict(served)
-        return get_text(self.engine(), path, start, end)
-
-    def status(self) -> dict[str, Any]:
-        served = self._served("GET", "/status")
-        if served is not None:
-            return dict(served)
-        return {**self.engine().status(), "service": None}
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
+# The request type each tool's arguments are read into (and checked by, the same as the
+# HTTP routes').
+TOOL_REQUESTS: dict[str, type] = {"search": SearchRequest, "similar": SimilarRequest,
+                                  "get": GetRequest, "status": NoBody}
 
 
 T = TypeVar("T", bound=Callable[..., Any])
@@ -123,7 +72,8 @@ def _version() -> str:
         return "0+unknown"
 
 
-# What the agent sees of each parameter (the bounds are api.py's, checked there too).
+# What the agent sees of each parameter (the bounds are gemmasearch.api.requests', checked
+# there too).
 # Optional ones carry their description outside the union, where clients look for it.
 PathArg = Annotated[str, Field(description="Absolute path of an indexed file, as search "
                                            "returns it.", min_length=1, max_length=4096)]
@@ -141,14 +91,16 @@ TypesArg = Annotated[list[str] | None, Field(description="File kinds to keep: ma
 
 LineArg = Annotated[int | None, Field(
     description="The passage at this line (counting from 1) instead of the whole file.",
-    ge=1, le=api.MAX_LINE)]
+    ge=1, le=MAX_LINE)]
 StartArg = Annotated[int | None, Field(description="First line to return, counting from 1.",
-                                       ge=1, le=api.MAX_LINE)]
+                                       ge=1, le=MAX_LINE)]
 EndArg = Annotated[int | None, Field(description="Last line to return (cut to the file's "
-                                                 "last line).", ge=1, le=api.MAX_LINE)]
+                                                 "last line).", ge=1, le=MAX_LINE)]
 
 
-def build_server(backend: Backend) -> Any:
+def build_server(engine: SearchEngine) -> Any:
+    """The MCP server over ``engine`` (gemmasearch.api.connect.connect's: the running
+    service when there is one, else this process's own Engine, loaded on first use)."""
     from mcp.server.mcpserver import MCPServer
 
     server = MCPServer(
@@ -174,30 +126,35 @@ def build_server(backend: Backend) -> Any:
                             "semantic: meaning only; lexical: the words only.")] = "hybrid",
             files_only: FilesOnlyArg = False) -> dict[str, Any]:
         """Search the indexed files by meaning. Results carry path, line and a snippet."""
-        return {"results": backend.search(_body(
+        asked = SearchRequest.from_json(_body(
             query=query, k=k, paths=paths, types=types, since=since, before=before,
-            mode=mode, files_only=files_only))}
+            mode=mode, files_only=files_only))
+        return {"results": [r.to_json() for r in engine.search(asked.query, asked.options())]}
 
     @server.tool()
     @_user_errors
     def similar(path: PathArg, line: LineArg = None, k: KArg = 10,
                 files_only: FilesOnlyArg = True) -> dict[str, Any]:
         """Files (or passages) most like an indexed file, or like its passage at `line`."""
-        return {"results": backend.similar(_body(path=path, line=line, k=k,
-                                                 files_only=files_only))}
+        asked = SimilarRequest.from_json(_body(path=path, line=line, k=k,
+                                               files_only=files_only))
+        results = engine.client_similar(asked.path, asked.line, asked.options())
+        return {"results": [r.to_json() for r in results]}
 
     @server.tool()
     @_user_errors
     def get(path: PathArg, start_line: StartArg = None,
             end_line: EndArg = None) -> dict[str, Any]:
         """The text of an indexed file, whole or lines start_line..end_line."""
-        return backend.get(_body(path=path, start_line=start_line, end_line=end_line))
+        asked = GetRequest.from_json(_body(path=path, start_line=start_line,
+                                           end_line=end_line))
+        return engine.get(asked.path, asked.start_line, asked.end_line)
 
     @server.tool()
     @_user_errors
     def status() -> dict[str, Any]:
         """What the index holds (roots, files, chunks, model) and whether a service runs."""
-        return backend.status()
+        return {"service": None, **engine.status()}
 
     _tools_only(server)
     return server
@@ -215,8 +172,14 @@ def _tools_only(server: Any) -> None:
 
 def run_stdio(index_dir: Path | None, model: str | None, embedder: str | None = None
               ) -> None:
-    backend = Backend(index_dir, model, embedder)
+    from gemmasearch.api.connect import connect
+    from gemmasearch.config import load_settings
+
+    # A running service answers every call it can (whatever the `service` setting: it
+    # holds the model and the index); none is started.
+    engine = connect(load_settings(index_dir=index_dir, embedder=embedder), model=model,
+                     embedder=embedder, use_service=True)
     try:
-        build_server(backend).run("stdio")
+        build_server(engine).run("stdio")
     finally:
-        backend.close()
+        engine.close()

@@ -17,14 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from gemmasearch import locations
-from gemmasearch.errors import GemmasearchError
+from gemmasearch.errors import ServiceError
 
 # Idle minutes before an auto-started service exits.
 DEFAULT_IDLE_SECONDS = 600.0
-
-
-class ServiceError(GemmasearchError):
-    """The service cannot start, or answered with an error."""
 
 
 def runtime_dir() -> Path:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -24,9 +24,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gemmasearch.errors import GemmasearchError, IndexLockedError, UsageError
-from gemmasearch.service import api
-from gemmasearch.service.runtime import ServiceAddress, ServiceError
+from gemmasearch.api.requests import (
+    MAX_BODY_BYTES,
+    GetRequest,
+    IndexRequest,
+    SearchRequest,
+    SimilarRequest,
+    parse_body,
+)
+from gemmasearch.api.results import JobState, printed_json, results_json
+from gemmasearch.errors import GemmasearchError, IndexLockedError, ServiceError, UsageError
+from gemmasearch.service.runtime import ServiceAddress
+
+if TYPE_CHECKING:
+    from gemmasearch.api.engine import SearchEngine
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +61,14 @@ async def _read_body(request: Request) -> bytes:
     import asyncio
 
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > api.MAX_BODY_BYTES:
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _BodyTooLarge
 
     async def read() -> bytes:
         body = bytearray()
         async for chunk in request.stream():
             body.extend(chunk)
-            if len(body) > api.MAX_BODY_BYTES:
+            if len(body) > MAX_BODY_BYTES:
                 raise _BodyTooLarge
         return bytes(body)
 
@@ -87,7 +98,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 class Service:
     """One index's engine, its watcher and the API; ``run()`` blocks until stopped."""
 
-    def __init__(self, engine: Any, *, idle_seconds: float = 0.0, watch: bool = True,
+    def __init__(self, engine: SearchEngine, *, idle_seconds: float = 0.0, watch: bool = True,
                  polling: bool = False, http: tuple[str, int] | None = None) -> None:
         self.engine = engine
         self.address = ServiceAddress.for_index(engine.index_dir)
@@ -128,7 +139,7 @@ class Service:
             try:
                 return await handler(request)
             except _BodyTooLarge:
-                return _error(413, f"the request body is over {api.MAX_BODY_BYTES} bytes")
+                return _error(413, f"the request body is over {MAX_BODY_BYTES} bytes")
             except _BodyTooSlow:
                 return _error(408, f"the request body did not arrive within {BODY_SECONDS:g} s")
             except GemmasearchError as exc:
@@ -162,55 +173,57 @@ class Service:
         return JSONResponse({**info, "service": self.service_info()})
 
     async def _search(self, request: Request) -> Response:
-        data = api.parse_body(await _read_body(request))
-        query, options = api.search_request(data)
-        results = await run_in_threadpool(self.engine.search, query, options)
-        if api.results_only(data):
-            return Response(api.printed_json(api.results_json(results, data)),
-                            media_type="application/json")
-        return JSONResponse({"results": api.results_json(results, data)})
+        asked = SearchRequest.from_json(parse_body(await _read_body(request)))
+        results = await run_in_threadpool(self.engine.search, asked.query, asked.options())
+        items = results_json(results, with_text=asked.with_text, full_scores=asked.full_scores)
+        if asked.results_only:
+            return Response(printed_json(items), media_type="application/json")
+        return JSONResponse({"results": items})
 
     async def _similar(self, request: Request) -> JSONResponse:
-        from gemmasearch.service.files import similar_for_client
-
-        data = api.parse_body(await _read_body(request))
-        path, line, options = api.similar_request(data)
-        results = await run_in_threadpool(similar_for_client, self.engine, path, line, options)
-        return JSONResponse({"results": api.results_json(results, data)})
+        asked = SimilarRequest.from_json(parse_body(await _read_body(request)))
+        results = await run_in_threadpool(self.engine.client_similar, asked.path, asked.line,
+                                          asked.options())
+        return JSONResponse({"results": results_json(results, with_text=asked.with_text,
+                                                     full_scores=asked.full_scores)})
 
     async def _get(self, request: Request) -> JSONResponse:
-        from gemmasearch.service.files import get_text
-
-        path, start, end = api.get_request(api.parse_body(await _read_body(request)))
-        answer = await run_in_threadpool(get_text, self.engine, path, start, end)
+        asked = GetRequest.from_json(parse_body(await _read_body(request)))
+        answer = await run_in_threadpool(self.engine.get, asked.path, asked.start_line,
+                                         asked.end_line)
         return JSONResponse(answer)
 
     async def _index(self, request: Request) -> JSONResponse:
         """Start indexing ``paths`` (default: every root) here; GET /index follows it."""
-        from gemmasearch.service.jobs import IndexJob, paths_from
+        from gemmasearch.service.jobs import IndexJob
 
         raw = await _read_body(request)
-        paths = paths_from(api.parse_body(raw) if raw.strip() else {})
-        if self._job is not None and self._job.state == "running":
+        asked = IndexRequest.from_json(parse_body(raw) if raw.strip() else {})
+        if self._indexing:
             return _error(409, "the service is already indexing",
                           hint="follow it with GET /index")
+        paths = list(asked.paths) if asked.paths else None
         self._job = IndexJob(self.engine, paths, self._pause_watch, self._start_watch)
         self._job.thread.start()
-        return JSONResponse(self._job.as_dict(), status_code=202)
+        return JSONResponse(self._job.as_json().to_json(), status_code=202)
 
     async def _index_state(self, _request: Request) -> JSONResponse:
         if self._job is None:
             return _error(404, "no index run was handed to this service")
-        return JSONResponse(self._job.as_dict())
+        return JSONResponse(self._job.as_json().to_json())
 
     async def _index_cancel(self, _request: Request) -> JSONResponse:
         """Cancel the running index job (``gemmasearch index`` interrupted by Ctrl-C): it
         stops after the batch it is writing; GET /index says when it has."""
         if self._job is None:
             return _error(404, "no index run was handed to this service")
-        if self._job.state == "running":
+        if self._indexing:
             self._job.cancel()
-        return JSONResponse(self._job.as_dict(), status_code=202)
+        return JSONResponse(self._job.as_json().to_json(), status_code=202)
+
+    @property
+    def _indexing(self) -> bool:
+        return self._job is not None and self._job.state is JobState.RUNNING
 
     def _start_watch(self) -> None:
         if self.watch and not self._stopping.is_set():
@@ -313,14 +326,13 @@ class Service:
 
     def _idle_watch(self) -> None:
         while not self._stopping.wait(min(5.0, self.idle_seconds / 4)):
-            indexing = self._job is not None and self._job.state == "running"
-            if self.busy == 0 and not indexing and \
+            if self.busy == 0 and not self._indexing and \
                     time.monotonic() - self.last_request > self.idle_seconds:
                 log.info("idle for %.0f s: exiting", self.idle_seconds)
                 self.stop()
 
 
-def serve(engine: Any, *, idle_seconds: float = 0.0, watch: bool = True,
+def serve(engine: SearchEngine, *, idle_seconds: float = 0.0, watch: bool = True,
           polling: bool = False, http: tuple[str, int] | None = None,
           on_ready: Callable[[Service], None] | None = None) -> None:
     service = Service(engine, idle_seconds=idle_seconds, watch=watch, polling=polling,

@@ -6,9 +6,12 @@ backwards or counts from below 1 is refused."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gemmasearch.errors import UsageError
+
+if TYPE_CHECKING:
+    from gemmasearch.engine import Engine
 
 # Text beyond this is cut (an agent asks for a line range for more).
 MAX_GET_CHARS = 200_000
@@ -23,11 +26,11 @@ def document_lines(text: str) -> list[str]:
     return lines
 
 
-def get_text(engine: Any, path: str, start_line: int | None = None,
+def get_text(engine: Engine, path: str, start_line: int | None = None,
              end_line: int | None = None) -> dict[str, Any]:
     """{"path", "start_line", "end_line", "lines", "text", "truncated"} for a file (or a
     line range of it) that a client may read."""
-    from gemmasearch.service.api import check_line_range
+    from gemmasearch.api.requests import check_line_range
 
     check_line_range(start_line, end_line)
     allowed = engine.client_path(path)
@@ -43,8 +46,3 @@ def get_text(engine: Any, path: str, start_line: int | None = None,
     return {"path": allowed, "start_line": first, "end_line": last, "lines": len(lines),
             "text": text[:MAX_GET_CHARS], "truncated": truncated}
 
-
-def similar_for_client(engine: Any, path: str, line: int | None, options: Any) -> list[Any]:
-    """``similar`` for a path a client named: confined first; an indexed file's query comes
-    from its stored vectors (a PATH:LINE from its chunk rows), never from reading it."""
-    return list(engine.similar(engine.client_path(path), line, options))

@@ -1,0 +1,18 @@
+"""The fields of each request of the JSON API: the one table the typed requests
+(gemmasearch.api.requests) check bodies against and the fast path of ``search --json``
+(gemmasearch.cli.fast) builds its body from. Imports nothing."""
+
+from __future__ import annotations
+
+# What a search asks; with_text, full_scores and results_only shape the answer.
+SEARCH_FIELDS = frozenset({"query", "k", "files_only", "paths", "types", "since", "before",
+                           "mode", "rescore", "explain", "with_text", "full_scores",
+                           "results_only"})
+SIMILAR_FIELDS = (SEARCH_FIELDS - {"query", "mode", "rescore", "explain", "results_only"}
+                  ) | {"path", "line"}
+GET_FIELDS = frozenset({"path", "start_line", "end_line"})
+INDEX_FIELDS = frozenset({"paths"})
+NO_FIELDS: frozenset[str] = frozenset()
+
+# How results are ranked (gemmasearch.search reads it too).
+MODES = ("hybrid", "semantic", "lexical")
