@@ -206,7 +206,8 @@ def test_idle_service_exits_by_itself(fake_engine: Engine, docs: Path) -> None:
 def test_shutdown_request_stops_it(fake_engine: Engine, docs: Path) -> None:
     running = start_service(fake_engine)
     try:
-        assert running.client.stop() == os.getpid()
+        # The service runs in this process, so stop() must not wait for its PID to exit.
+        assert running.client.stop(wait=0) == os.getpid()
         running.thread.join(15)
         assert not running.thread.is_alive()
     finally:
