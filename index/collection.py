@@ -27,9 +27,9 @@ from gemmasearch.errors import (
 from gemmasearch.index.consistency import repair_rows, row_problems, snapshot_problems
 from gemmasearch.index.lock import LOCK_NAME, WriterLock
 from gemmasearch.index.previous import PreviousDatabase, set_aside
+from gemmasearch.index.private import private_dir, repair_once
 from gemmasearch.index.store import ChunkRecord, FileRecord, Store
 from gemmasearch.index.vectors import VectorIndex, truncate_normalize
-from gemmasearch.private import private_dir, repair_once
 
 log = logging.getLogger(__name__)
 

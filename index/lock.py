@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from gemmasearch.errors import IndexError_, IndexLockedError
-from gemmasearch.private import open_private
+from gemmasearch.index.private import open_private
 
 LOCK_NAME = "writer.lock"
 
