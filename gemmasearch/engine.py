@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from gemmasearch.config import Settings, load_settings
-from gemmasearch.embedder import Embedder
+from gemmasearch.document import Document
+from gemmasearch.embedding import Embedder
 from gemmasearch.errors import (
     IndexDamagedError,
     IndexError_,
@@ -20,7 +21,7 @@ from gemmasearch.errors import (
     NoIndexError,
     UsageError,
 )
-from gemmasearch.extract import Document, extract
+from gemmasearch.extract import extract
 from gemmasearch.index import Collection, IndexFingerprint
 from gemmasearch.indexer import Indexer
 from gemmasearch.lexical import parse_query

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gemmasearch.embedder import Embedder, format_document
+from gemmasearch.embedding import Embedder, format_document
 from gemmasearch.errors import ModelError, storage_error
 from gemmasearch.eta import RateMeter, estimate_tokens
 from gemmasearch.index import ChunkRecord, Collection, FileRecord

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from gemmasearch import extract
-from gemmasearch.embedder import Embedder
+from gemmasearch.embedding import Embedder
 from gemmasearch.errors import UsageError
 from gemmasearch.evidence import Evidence, query_evidence, rare_limit
 from gemmasearch.extract import CODE_EXTENSIONS, anchor, decode_text
