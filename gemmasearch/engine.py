@@ -23,6 +23,7 @@ from gemmasearch.errors import (
 )
 from gemmasearch.extract import extract
 from gemmasearch.index import Collection, IndexFingerprint
+from gemmasearch.index.collection import DB_NAME
 from gemmasearch.indexer import Indexer
 from gemmasearch.lexical import parse_query
 from gemmasearch.limits import check_query
@@ -197,7 +198,7 @@ class Engine:
             if not Path(root).expanduser().exists():
                 raise UsageError(f"no such file or folder: {root}")
         roots = list(paths or ())
-        if not roots and (self.index_dir / "index.sqlite").exists():
+        if not roots and (self.index_dir / DB_NAME).exists():
             roots = [Path(p) for p in self.reader().store.roots()]
         if not roots:
             raise UsageError("no folders to plan", hint="gemmasearch index --plan PATH")
@@ -319,7 +320,7 @@ class Engine:
 
     def check(self, repair: bool = False) -> tuple[list[str], list[str]]:
         """(problems found, fixes made). Raises IndexDamagedError for a corrupt file."""
-        if not (self.index_dir / "index.sqlite").exists():
+        if not (self.index_dir / DB_NAME).exists():
             raise NoIndexError(f"no index at {self.index_dir}",
                                hint="create one with: gemmasearch index PATH")
         if repair:
