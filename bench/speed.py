@@ -54,7 +54,8 @@ from _common import (  # noqa: E402
 )
 
 from gemmasearch.config import COMPUTE_CHOICES  # noqa: E402
-from gemmasearch.embedder import LlamaEmbedder, physical_cores  # noqa: E402
+from gemmasearch.cpu import physical_cores  # noqa: E402
+from gemmasearch.embedder import LlamaEmbedder  # noqa: E402
 from gemmasearch.embedding import format_document  # noqa: E402
 
 log = logging.getLogger("bench.speed")

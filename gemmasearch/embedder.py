@@ -27,8 +27,6 @@ from gemmasearch.errors import ModelError
 from gemmasearch.llama_slot import LlamaSlot
 from gemmasearch.resident import release_file_pages
 
-__all__ = ["LlamaEmbedder", "llama_build_features", "llama_gpu_devices", "physical_cores"]
-
 log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- llama.cpp

@@ -27,15 +27,12 @@ from gemmasearch.index.collection import DB_NAME
 from gemmasearch.indexer import Indexer
 from gemmasearch.lexical import parse_query
 from gemmasearch.limits import check_query
-from gemmasearch.model_handle import PROMPT_FORMAT, ModelHandle, SharedEmbedder
+from gemmasearch.model_handle import ModelHandle, SharedEmbedder
 from gemmasearch.models import ModelSpec
 from gemmasearch.report import IndexReport, Progress
 from gemmasearch.scan import Scanner
 from gemmasearch.search import Searcher, SearchOptions, SearchResult
-from gemmasearch.status import SKIP_REASONS, STATUS_SKIPPED_PATHS, index_status
-
-__all__ = ["PROMPT_FORMAT", "SKIP_REASONS", "STATUS_SKIPPED_PATHS", "Engine",
-           "SharedEmbedder"]
+from gemmasearch.status import index_status
 
 log = logging.getLogger(__name__)
 

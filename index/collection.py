@@ -33,8 +33,6 @@ from gemmasearch.index.vectors import VectorIndex, truncate_normalize
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DB_NAME", "LOCK_NAME", "Collection", "IndexFingerprint", "WriterLock"]
-
 DB_NAME = "index.sqlite"
 
 
