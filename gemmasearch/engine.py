@@ -16,7 +16,6 @@ from gemmasearch.document import Document
 from gemmasearch.embedding import Embedder
 from gemmasearch.errors import (
     IndexDamagedError,
-    IndexError_,
     IndexMismatchError,
     NoIndexError,
     UsageError,
@@ -28,7 +27,6 @@ from gemmasearch.indexer import Indexer
 from gemmasearch.lexical import parse_query
 from gemmasearch.limits import check_query
 from gemmasearch.model_handle import ModelHandle, SharedEmbedder
-from gemmasearch.models import ModelSpec
 from gemmasearch.report import IndexReport, Progress
 from gemmasearch.scan import Scanner
 from gemmasearch.search import Searcher, SearchOptions, SearchResult
@@ -61,9 +59,6 @@ class Engine:
         self._watcher: Any = None
 
     # -- model (see gemmasearch.model_handle) ---------------------------------------
-
-    def model_spec(self) -> ModelSpec:
-        return self._model.spec()
 
     @property
     def remote(self) -> bool:
@@ -227,11 +222,7 @@ class Engine:
     # -- search ---------------------------------------------------------------------
 
     def _check_query_model(self, collection: Collection) -> None:
-        fp = collection.fingerprint()
-        if fp is None:
-            raise NoIndexError("the index is empty",
-                               hint="add files with: gemmasearch index PATH")
-        self._ensure_fingerprint(collection, fp.dims)
+        self._ensure_fingerprint(collection, collection.require_fingerprint().dims)
 
     def _ensure_fingerprint(self, collection: Collection, dims: int) -> None:
         try:
@@ -274,8 +265,7 @@ class Engine:
         from gemmasearch.similar import similar
 
         collection = self.reader()
-        if collection.fingerprint() is None:
-            raise IndexError_("the index is empty", hint="add files with: gemmasearch index PATH")
+        collection.require_fingerprint()
         # The model loads only for a file outside the index.
         return similar(collection, _LazyEmbedder(self, collection), path, line,
                        options or SearchOptions(), self._lock, self.settings.max_file_bytes)

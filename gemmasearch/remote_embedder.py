@@ -47,10 +47,6 @@ SERVER_FLAGS_HINT = ("start the server with room for 2048-token inputs: "
                      "--n_ubatch 2048` or `llama-server --embeddings -c 2048 -b 2048 -ub 2048`")
 
 
-def is_url(value: str | None) -> bool:
-    return bool(value) and str(value).lower().startswith(("http://", "https://"))
-
-
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

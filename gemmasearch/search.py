@@ -20,7 +20,7 @@ from gemmasearch.evidence import Evidence, query_evidence, rare_limit
 from gemmasearch.extract import CODE_EXTENSIONS, anchor, decode_text
 from gemmasearch.fusion import FusionConfig, Legs, fuse, merge_scaled
 from gemmasearch.index import Collection
-from gemmasearch.lexical import ParsedQuery, dominant_script, parse_query
+from gemmasearch.lexical import ParsedQuery, dominant_script
 from gemmasearch.snippets import file_line_offset, snippet_for
 
 log = logging.getLogger(__name__)
@@ -236,13 +236,6 @@ class Searcher:
         self._frequencies: dict[str, int] = {}
         self._frequencies_version: tuple[int, int] | None = None
         self._code_share: tuple[int, float] | None = None
-
-    def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
-        if options.mode not in MODES:
-            raise UsageError(f"unknown mode {options.mode!r}", hint=f"one of {', '.join(MODES)}")
-        parsed = parse_query(query)
-        return self.search_parsed(query, parsed, self.query_vector(query, parsed, options),
-                                  options)
 
     def query_vector(self, query: str, parsed: ParsedQuery, options: SearchOptions
                      ) -> np.ndarray | None:

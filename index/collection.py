@@ -160,12 +160,16 @@ class Collection:
             raise IndexMismatchError(
                 f"this index was built differently: asked for {'; '.join(diffs)}", hint=hint)
 
-    @property
-    def dims(self) -> int:
+    def require_fingerprint(self) -> IndexFingerprint:
+        """The fingerprint; NoIndexError if nothing was ever indexed here."""
         fp = self.fingerprint()
         if fp is None:
-            raise IndexError_("the index is empty", hint="add files with: gemmasearch index PATH")
-        return fp.dims
+            raise NoIndexError("the index is empty", hint="add files with: gemmasearch index PATH")
+        return fp
+
+    @property
+    def dims(self) -> int:
+        return self.require_fingerprint().dims
 
     def redim(self, dims: int) -> None:
         """Change the Matryoshka dims without re-embedding: the full-size vectors are kept,
