@@ -426,7 +426,8 @@ class Store:
         """Chunk ids of the files without an error that have one of ``kinds`` or end in one of
         ``extensions`` (when either is given), were modified in [since_ns, before_ns), and
         whose path ``path_match`` accepts."""
-        where, args = ["error IS NULL"], []
+        where: list[str] = ["error IS NULL"]
+        args: list[Any] = []
         types = [f"kind IN ({','.join('?' * len(kinds))})"] if kinds else []
         args.extend(kinds)
         for ext in extensions:
