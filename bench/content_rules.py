@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import REPO, cpu_model  # noqa: E402
 
 from gemmasearch.chunking import chunk_document  # noqa: E402
-from gemmasearch.embedder import format_document  # noqa: E402
+from gemmasearch.embedding import format_document  # noqa: E402
 from gemmasearch.extract import extract  # noqa: E402
 from gemmasearch.plan import approx_tokens  # noqa: E402
 from gemmasearch.prepare import MAX_TEXT_BYTES, SkipFile, worth_reading  # noqa: E402

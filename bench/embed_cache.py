@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from _common import DEV_MODELS
 
-from gemmasearch import embedder as embedder_module
+from gemmasearch import embedding
 
 CACHE_DIR = DEV_MODELS / "embeddings"
 
@@ -76,13 +76,13 @@ class CachedEmbedder:
 
     def embed_documents(self, items: Sequence[tuple[str | None, str]]) -> np.ndarray:
         items = list(items)
-        texts = ["doc\0" + embedder_module.format_document(t, x) for t, x in items]
+        texts = ["doc\0" + embedding.format_document(t, x) for t, x in items]
         return self._cached(texts, lambda idx: self.inner.embed_documents(
             [items[i] for i in idx]))
 
     def embed_queries(self, texts: Sequence[str], task: str = "search") -> np.ndarray:
         texts = list(texts)
-        prompt = embedder_module.QUERY_PROMPTS[task]
+        prompt = embedding.QUERY_PROMPTS[task]
         keyed = ["query\0" + prompt.format(query=t) for t in texts]
         return self._cached(keyed, lambda idx: self.inner.embed_queries(
             [texts[i] for i in idx], task))

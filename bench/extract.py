@@ -28,8 +28,8 @@ import docgen  # noqa: E402
 from _common import nfcorpus_docs, shared_dir  # noqa: E402
 from pdfgen import pdf_bytes  # noqa: E402
 
+from gemmasearch.document import Document  # noqa: E402
 from gemmasearch.errors import ExtractionError  # noqa: E402
-from gemmasearch.extract import Document  # noqa: E402
 from gemmasearch.extractors import worker  # noqa: E402
 
 

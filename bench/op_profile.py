@@ -30,12 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import cap_document, nfcorpus_docs, nfcorpus_queries, shared_dir  # noqa: E402, F401
 
-from gemmasearch.embedder import (  # noqa: E402
-    LlamaEmbedder,
-    format_document,
-    format_query,
-    llama_build_features,
-)
+from gemmasearch.embedder import LlamaEmbedder, llama_build_features  # noqa: E402
+from gemmasearch.embedding import format_document, format_query  # noqa: E402
 from gemmasearch.llama_slot import LlamaSlot  # noqa: E402
 
 

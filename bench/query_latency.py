@@ -63,7 +63,8 @@ def resolve(model: Path, fmt: str) -> tuple[Path, str]:
 
 
 def time_format(path: Path, threads: int | None, queries: list[str], repeats: int) -> dict:
-    from gemmasearch.embedder import LlamaEmbedder, format_query
+    from gemmasearch.embedder import LlamaEmbedder
+    from gemmasearch.embedding import format_query
 
     out: dict = {}
     with LlamaEmbedder(path, n_threads=threads, adaptive_threads=False) as e:

@@ -54,7 +54,9 @@ from _common import (  # noqa: E402
 )
 
 from gemmasearch.config import COMPUTE_CHOICES  # noqa: E402
-from gemmasearch.embedder import LlamaEmbedder, format_document, physical_cores  # noqa: E402
+from gemmasearch.cpu import physical_cores  # noqa: E402
+from gemmasearch.embedder import LlamaEmbedder  # noqa: E402
+from gemmasearch.embedding import format_document  # noqa: E402
 
 log = logging.getLogger("bench.speed")
 QUANT_TYPES = {"f16": 1, "q8_0": 7, "q4_0": 2, "q4_k_m": 15, "q5_k_m": 17, "q6_k": 18, "bf16": 32}

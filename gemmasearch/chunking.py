@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from gemmasearch.extract import Document, Segment
+from gemmasearch.document import Document, Segment
 
 TokenCounter = Callable[[str], int]
 

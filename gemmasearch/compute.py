@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gemmasearch.gguf import GGUFInfo
-from gemmasearch.private import make_private, private_dir
+from gemmasearch.index.private import make_private, private_dir
 
 log = logging.getLogger(__name__)
 

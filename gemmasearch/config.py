@@ -29,7 +29,6 @@ from typing import Any
 from gemmasearch import locations
 from gemmasearch.errors import ConfigError
 
-APP_NAME = locations.APP_NAME
 VALID_DIMS = (768, 512, 256, 128)
 
 # Folders that hold nothing a person searches for, in any project.
@@ -108,18 +107,11 @@ class Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
-_FILE_KEYS = locations.CONFIG_FILE_KEYS
-
-
-def _read_config_file(path: Path) -> dict[str, Any]:
-    return locations.read_config_file(str(path))
-
-
 def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
     """Build settings from defaults, the config file, the environment and ``overrides``."""
     paths = resolve_paths(env)
     env = dict(os.environ if env is None else env)
-    data = _read_config_file(paths.config_file)
+    data = locations.read_config_file(str(paths.config_file))
 
     index_dir = Path(data.pop("index", paths.default_index_dir)).expanduser()
     if env.get("GEMMASEARCH_INDEX"):

@@ -16,76 +16,18 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
 from gemmasearch.backend import gpu_devices, run_policy
 from gemmasearch.cpu import CpuShare, build_features, configure_openmp, physical_cores
+from gemmasearch.embedding import DIM, MAX_TOKENS, format_document, format_query, l2_normalize
 from gemmasearch.errors import ModelError
 from gemmasearch.llama_slot import LlamaSlot
 from gemmasearch.resident import release_file_pages
 
-__all__ = ["LlamaEmbedder", "llama_build_features", "llama_gpu_devices", "physical_cores"]
-
 log = logging.getLogger(__name__)
-
-DIM = 768
-MAX_TOKENS = 2048
-# EmbeddingGemma's sentence-transformers prompts ("query" and "document").
-QUERY_PROMPT = "task: search result | query: {query}"
-DOCUMENT_PROMPT = "title: {title} | text: {text}"
-# The model's own prompt for queries that look for code (its "InstructionRetrieval"
-# prompt), used when a search is restricted to code: bench/fusion.py --query-prompt.
-CODE_QUERY_PROMPT = "task: code retrieval | query: {query}"
-# Its prompt for questions ("QA"), for queries written as questions (search.query_task).
-QUESTION_QUERY_PROMPT = "task: question answering | query: {query}"
-QUERY_PROMPTS = {"search": QUERY_PROMPT, "code": CODE_QUERY_PROMPT,
-                 "question": QUESTION_QUERY_PROMPT}
-
-
-def format_query(query: str, task: str = "search") -> str:
-    return QUERY_PROMPTS[task].format(query=query)
-
-
-def format_document(title: str | None, text: str) -> str:
-    return DOCUMENT_PROMPT.format(title=title or "none", text=text)
-
-
-def l2_normalize(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float32)
-    norms = np.linalg.norm(v, axis=-1, keepdims=True)
-    return (v / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    name: str
-    dim: int
-    max_tokens: int
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens of ``text`` alone (no prompt, no special tokens)."""
-        ...
-
-    def prompt_overhead_tokens(self, title: str | None) -> int:
-        """Upper bound on what the document prompt and special tokens add to a chunk:
-        a chunk with ``count_tokens(chunk) <= max_tokens - prompt_overhead_tokens(title)``
-        is always accepted by ``embed_documents``."""
-        ...
-
-    def embed_documents(self, items: Sequence[tuple[str | None, str]]) -> np.ndarray:
-        """(title, text) pairs -> float32 (n, dim), rows L2-normalized. ValueError if a
-        formatted item exceeds ``max_tokens``."""
-        ...
-
-    def embed_queries(self, texts: Sequence[str], task: str = "search") -> np.ndarray:
-        """Queries -> float32 (n, dim), rows L2-normalized. Over-long queries are
-        truncated with a warning. ``task``: a key of QUERY_PROMPTS."""
-        ...
-
-    def close(self) -> None: ...
-
 
 # --------------------------------------------------------------------------- llama.cpp
 

@@ -13,27 +13,24 @@ import numpy as np
 
 from gemmasearch.api.requests import check_query
 from gemmasearch.config import Settings, load_settings
-from gemmasearch.embedder import Embedder
+from gemmasearch.document import Document
+from gemmasearch.embedding import Embedder
 from gemmasearch.errors import (
     IndexDamagedError,
-    IndexError_,
     IndexMismatchError,
     NoIndexError,
     UsageError,
 )
-from gemmasearch.extract import Document, extract
+from gemmasearch.extract import extract
 from gemmasearch.index import Collection, IndexFingerprint
+from gemmasearch.index.names import DB_NAME
 from gemmasearch.indexer import Indexer
 from gemmasearch.lexical import parse_query
-from gemmasearch.model_handle import PROMPT_FORMAT, ModelHandle, SharedEmbedder
-from gemmasearch.models import ModelSpec
+from gemmasearch.model_handle import ModelHandle, SharedEmbedder
 from gemmasearch.report import IndexReport, Progress
 from gemmasearch.scan import Scanner
 from gemmasearch.search import Searcher, SearchOptions, SearchResult
-from gemmasearch.status import SKIP_REASONS, STATUS_SKIPPED_PATHS, index_status
-
-__all__ = ["PROMPT_FORMAT", "SKIP_REASONS", "STATUS_SKIPPED_PATHS", "Engine",
-           "SharedEmbedder"]
+from gemmasearch.status import index_status
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +59,6 @@ class Engine:
         self._watcher: Any = None
 
     # -- model (see gemmasearch.model_handle) ---------------------------------------
-
-    def model_spec(self) -> ModelSpec:
-        return self._model.spec()
 
     @property
     def remote(self) -> bool:
@@ -193,7 +187,7 @@ class Engine:
             if not Path(root).expanduser().exists():
                 raise UsageError(f"no such file or folder: {root}")
         roots = list(paths or ())
-        if not roots and (self.index_dir / "index.sqlite").exists():
+        if not roots and (self.index_dir / DB_NAME).exists():
             roots = [Path(p) for p in self.reader().store.roots()]
         if not roots:
             raise UsageError("no folders to plan", hint="gemmasearch index --plan PATH")
@@ -237,11 +231,7 @@ class Engine:
     # -- search ---------------------------------------------------------------------
 
     def _check_query_model(self, collection: Collection) -> None:
-        fp = collection.fingerprint()
-        if fp is None:
-            raise NoIndexError("the index is empty",
-                               hint="add files with: gemmasearch index PATH")
-        self.ensure_fingerprint(collection, fp.dims)
+        self.ensure_fingerprint(collection, collection.require_fingerprint().dims)
 
     def ensure_fingerprint(self, collection: Collection, dims: int) -> None:
         """The index's fingerprint is this model's at ``dims`` (recorded if new); an
@@ -286,8 +276,7 @@ class Engine:
         from gemmasearch.similar import similar
 
         collection = self.reader()
-        if collection.fingerprint() is None:
-            raise IndexError_("the index is empty", hint="add files with: gemmasearch index PATH")
+        collection.require_fingerprint()
         # The model loads only for a file outside the index.
         return similar(collection, _LazyEmbedder(self, collection), path, line,
                        options or SearchOptions(), self._lock, self.settings.max_file_bytes)
@@ -343,7 +332,7 @@ class Engine:
 
     def check(self, repair: bool = False) -> tuple[list[str], list[str]]:
         """(problems found, fixes made). Raises IndexDamagedError for a corrupt file."""
-        if not (self.index_dir / "index.sqlite").exists():
+        if not (self.index_dir / DB_NAME).exists():
             raise NoIndexError(f"no index at {self.index_dir}",
                                hint="create one with: gemmasearch index PATH")
         if repair:

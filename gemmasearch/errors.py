@@ -44,23 +44,23 @@ class ModelError(GemmasearchError):
     """No usable embedding model: missing, unreadable, wrong architecture, bad checksum."""
 
 
-class IndexError_(GemmasearchError):
+class IndexProblem(GemmasearchError):
     """The index cannot be opened or written."""
 
 
-class NoIndexError(IndexError_):
+class NoIndexError(IndexProblem):
     """There is no index (yet) where one was looked for."""
 
 
-class IndexDamagedError(IndexError_):
+class IndexDamagedError(IndexProblem):
     """The index's SQLite file is corrupt: only a rebuild brings it back."""
 
 
-class IndexMismatchError(IndexError_):
+class IndexMismatchError(IndexProblem):
     """The index was built with another model, dims or prompt format."""
 
 
-class IndexLockedError(IndexError_):
+class IndexLockedError(IndexProblem):
     """Another process holds the writer lock."""
 
 
@@ -72,7 +72,7 @@ class ExtractionError(GemmasearchError):
     """A single file could not be turned into text; recorded, never fatal to a run."""
 
 
-def storage_error(exc: BaseException) -> IndexError_:
+def storage_error(exc: BaseException) -> IndexProblem:
     """A clear error for a failed write to the index (the transaction was rolled back)."""
     # SQLite rolls back by itself on SQLITE_FULL, so the ROLLBACK that follows fails and
     # hides the cause: look at the whole chain.
@@ -83,11 +83,11 @@ def storage_error(exc: BaseException) -> IndexError_:
         cause = cause.__context__
     text = "; ".join(str(e) for e in chain)
     if "full" in text or any(getattr(e, "errno", None) == 28 for e in chain):
-        return IndexError_(f"the disk holding the index is full ({text})",
+        return IndexProblem(f"the disk holding the index is full ({text})",
                            hint="free some space and run again; nothing was lost")
     if "readonly" in text or "read-only" in text or any(
             getattr(e, "errno", None) in (1, 13, 30) for e in chain):
-        return IndexError_(f"the index folder is read-only ({text})",
+        return IndexProblem(f"the index folder is read-only ({text})",
                            hint="choose another with --index or GEMMASEARCH_HOME")
-    return IndexError_(f"cannot write to the index: {text}",
+    return IndexProblem(f"cannot write to the index: {text}",
                        hint="run: gemmasearch check --repair")

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
+from gemmasearch.document import Document, Segment
 from gemmasearch.errors import ExtractionError
 
 log = logging.getLogger(__name__)
@@ -72,26 +72,6 @@ def anchor(kind: str, page: int | None, line: int | None) -> str:
         where = f"#{ANCHOR_NAMES.get(kind, 'page')}={page}"
         return f"{where}&row={line}" if line and kind in ("xlsx", "ods") else where
     return f":{line}" if line else ""
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A run of text: lines ``start_line`` onwards (1-based), or one numbered section of a
-    document (``page``: a PDF page, slide, chapter, message, cell...). With ``rows`` a
-    section's lines are numbered too (spreadsheet rows)."""
-
-    text: str
-    start_line: int = 1
-    page: int | None = None
-    rows: bool = False
-
-
-@dataclass(frozen=True)
-class Document:
-    path: Path
-    kind: str
-    title: str
-    segments: list[Segment]
 
 
 def looks_binary(data: bytes) -> bool:

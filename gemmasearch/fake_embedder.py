@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gemmasearch.embedder import DIM, MAX_TOKENS, format_document, format_query, l2_normalize
+from gemmasearch.embedding import DIM, MAX_TOKENS, format_document, format_query, l2_normalize
 
 _WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 

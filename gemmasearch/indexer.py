@@ -21,18 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from gemmasearch.embedder import Embedder, format_document
+from gemmasearch.embedding import Embedder, format_document
 from gemmasearch.errors import ModelError, storage_error
 from gemmasearch.eta import RateMeter, estimate_tokens
 from gemmasearch.index import ChunkRecord, Collection, FileRecord
 from gemmasearch.lexical import lexical_text
 from gemmasearch.moves import Moves
 from gemmasearch.prepare import (
-    EMPTY,
     MAX_CHUNKS_PER_FILE,
     MAX_TEXT_BYTES,
-    NO_TEXT,
-    TITLE_MAX_CHARS,
     Known,
     Prepared,
     failed,
@@ -45,9 +42,6 @@ from gemmasearch.worth import CONTENT_REASONS
 
 # Files left out by design: counted in the summary, listed by `status`, not failures.
 SKIP_REASONS = frozenset({UNSUPPORTED, *CONTENT_REASONS})
-
-__all__ = ["EMBED_BATCH_CHUNKS", "EMPTY", "MAX_CHUNKS_PER_FILE", "MAX_TEXT_BYTES", "NO_TEXT",
-           "TITLE_MAX_CHARS", "Indexer", "input_key", "storage_error"]
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gemmasearch.config import Settings
-from gemmasearch.embedder import DOCUMENT_PROMPT, QUERY_PROMPT, Embedder
+from gemmasearch.embedding import DOCUMENT_PROMPT, QUERY_PROMPT, Embedder
 from gemmasearch.index import IndexFingerprint
 from gemmasearch.models import (
     ModelSpec,

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from gemmasearch.config import Settings
 from gemmasearch.errors import ModelError
 from gemmasearch.gguf import GGUFInfo, read_gguf
-from gemmasearch.private import open_private, private_dir
+from gemmasearch.index.private import open_private, private_dir
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gemmasearch.chunking import chunk_document
-from gemmasearch.embedder import format_document
+from gemmasearch.embedding import format_document
 from gemmasearch.errors import ExtractionError
 from gemmasearch.extract import TEXT_KINDS, extract
 from gemmasearch.prepare import (

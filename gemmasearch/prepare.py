@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gemmasearch.chunking import Chunk, chunk_document
-from gemmasearch.embedder import Embedder
+from gemmasearch.document import Document
+from gemmasearch.embedding import Embedder
 from gemmasearch.errors import ExtractionError
-from gemmasearch.extract import TEXT_KINDS, Document, extract
+from gemmasearch.extract import TEXT_KINDS, extract
 from gemmasearch.index import FileRecord
 from gemmasearch.scan import ScannedFile, path_key
 from gemmasearch.worth import DRAWING, by_content, is_svg

@@ -30,15 +30,12 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from gemmasearch.embedder import DIM, MAX_TOKENS, format_document, format_query, l2_normalize
+from gemmasearch.embedding import DIM, MAX_TOKENS, format_document, format_query, l2_normalize
 from gemmasearch.errors import ModelError
-from gemmasearch.remote_identity import probe_set
+from gemmasearch.remote_identity import PROBE_MIN_COSINE, probe_set
 
 log = logging.getLogger(__name__)
 
-# Mean cosine of the probe vectors to the reference: Q8_0 0.9996+, F16/F32 ~1.0, Q6_K 0.997,
-# Q4_K_M 0.98, Q4_0 0.95 (issue 10's table), any other model far lower.
-PROBE_MIN_COSINE = 0.999
 KEY_ENV = "GEMMASEARCH_EMBEDDER_KEY"  # bearer token for servers started with --api-key
 RETRY_STATUS = {429, 500, 502, 503, 504}
 # Server messages that no retry changes (an input over the server's batch or context).
@@ -48,10 +45,6 @@ _PERMANENT = re.compile(r"too large|exceed|context size|batch size|not support|m
 SERVER_FLAGS_HINT = ("start the server with room for 2048-token inputs: "
                      "`python -m llama_cpp.server --embedding true --n_ctx 2048 --n_batch 2048 "
                      "--n_ubatch 2048` or `llama-server --embeddings -c 2048 -b 2048 -ub 2048`")
-
-
-def is_url(value: str | None) -> bool:
-    return bool(value) and str(value).lower().startswith(("http://", "https://"))
 
 
 def _short(text: str, limit: int = 200) -> str:
@@ -74,7 +67,7 @@ def _server_message(body: bytes) -> str:
 
 
 class RemoteEmbedder:
-    """The Embedder protocol (gemmasearch.embedder) over HTTP. Thread-safe."""
+    """The Embedder protocol (gemmasearch.embedding) over HTTP. Thread-safe."""
 
     dim = DIM
     concurrent_queries = True  # one connection per thread: a query never waits for a batch

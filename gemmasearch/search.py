@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import heapq
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -15,13 +14,13 @@ from typing import Any
 import numpy as np
 
 from gemmasearch import extract
-from gemmasearch.embedder import Embedder
+from gemmasearch.embedding import Embedder
 from gemmasearch.errors import UsageError
 from gemmasearch.evidence import Evidence, query_evidence, rare_limit
 from gemmasearch.extract import CODE_EXTENSIONS, anchor, decode_text
 from gemmasearch.fusion import FusionConfig, Legs, fuse, merge_scaled
 from gemmasearch.index import Collection
-from gemmasearch.lexical import ParsedQuery, dominant_script, parse_query
+from gemmasearch.lexical import ParsedQuery, dominant_script
 from gemmasearch.snippets import file_line_offset, snippet_for
 
 log = logging.getLogger(__name__)
@@ -155,20 +154,13 @@ def file_type(raw: str) -> str:
                           "gemmasearch indexes (py, rs, ...)")
 
 
-def _type_clause(types: tuple[str, ...]) -> tuple[str, list[Any]]:
+def _kinds_and_extensions(types: tuple[str, ...]) -> tuple[list[str], list[str]]:
     kinds: list[str] = []
     extensions: list[str] = []
     for raw in types:
         t = file_type(raw)
         (kinds if t in extract.KINDS else extensions).append(t)
-    parts, args = [], []
-    if kinds:
-        parts.append(f"kind IN ({','.join('?' * len(kinds))})")
-        args.extend(kinds)
-    for ext in extensions:
-        parts.append("lower(path) LIKE ?")
-        args.append(f"%.{ext}")
-    return "(" + " OR ".join(parts) + ")", args
+    return kinds, extensions
 
 
 def _nanoseconds(seconds: float) -> int:
@@ -178,28 +170,12 @@ def _nanoseconds(seconds: float) -> int:
 
 def allowed_chunk_ids(collection: Collection, filters: SearchFilters) -> np.ndarray:
     """Chunk ids of every file that passes the filters."""
-    where, args = ["error IS NULL"], []
-    if filters.types:
-        clause, type_args = _type_clause(filters.types)
-        where.append(clause)
-        args.extend(type_args)
-    if filters.since is not None:
-        where.append("mtime_ns >= ?")
-        args.append(_nanoseconds(filters.since))
-    if filters.before is not None:
-        where.append("mtime_ns < ?")
-        args.append(_nanoseconds(filters.before))
-    conn = collection.store.conn
-    files_sql = f"SELECT id FROM files WHERE {' AND '.join(where)}"
-    if filters.paths:  # one query for the files, one for their chunks
-        match = path_filter(filters.paths)
-        files = conn.execute(f"SELECT id, path FROM files WHERE {' AND '.join(where)}",
-                             args).fetchall()
-        args = [json.dumps([fid for fid, path in files if match(path)])]
-        files_sql = "SELECT value FROM json_each(?)"
-    rows = conn.execute(f"SELECT id FROM chunks WHERE file_id IN ({files_sql})",
-                        args).fetchall()
-    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    kinds, extensions = _kinds_and_extensions(filters.types)
+    return collection.store.filtered_chunk_ids(
+        kinds, extensions,
+        since_ns=None if filters.since is None else _nanoseconds(filters.since),
+        before_ns=None if filters.before is None else _nanoseconds(filters.before),
+        path_match=path_filter(filters.paths) if filters.paths else None)
 
 
 def targets_code(filters: SearchFilters) -> bool:
@@ -260,16 +236,11 @@ class Searcher:
         self._frequencies_version: tuple[int, int] | None = None
         self._code_share: tuple[int, float] | None = None
 
-    def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[SearchResult]:
-        parsed = parse_query(query)
-        return self.search_parsed(query, parsed, self.query_vector(query, parsed, options),
-                                  options)
-
     def query_vector(self, query: str, parsed: ParsedQuery, options: SearchOptions
                      ) -> np.ndarray | None:
         """The query's embedding (None in lexical mode). Needs no collection: callers that
         share one between threads embed outside their lock."""
-        from gemmasearch.api.requests import check_mode
+        from gemmasearch.api.fields import check_mode
 
         check_mode(options.mode)  # the one rule, also for callers of this API
         if options.mode == "lexical":
@@ -296,10 +267,7 @@ class Searcher:
         store = self.collection.store
         version = store.data_version()
         if self._code_share is None or self._code_share[0] != version:
-            code, total = store.conn.execute(
-                "SELECT count(CASE WHEN f.kind = 'code' THEN 1 END), count(*) "
-                "FROM chunks c JOIN files f ON f.id = c.file_id").fetchone()
-            self._code_share = (version, code / total if total else 0.0)
+            self._code_share = (version, store.code_chunk_share())
         return self._code_share[1]
 
     def search_parsed(self, query: str, parsed: ParsedQuery, query_vector: np.ndarray | None,

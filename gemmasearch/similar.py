@@ -23,9 +23,7 @@ ON_THE_FLY_CHARS = 2000
 def stored_query(collection: Collection, path: str, line: int | None
                  ) -> tuple[np.ndarray, list[int]] | None:
     """(query vector, the file's own chunk ids) from stored vectors; None if not indexed."""
-    rows = collection.store.conn.execute(
-        "SELECT c.id, c.start_line, c.end_line FROM chunks c JOIN files f ON f.id = c.file_id "
-        "WHERE f.path = ? ORDER BY c.seq", (path,)).fetchall()
+    rows = collection.store.file_chunk_lines(path)
     if not rows:
         return None
     own = [int(r[0]) for r in rows]

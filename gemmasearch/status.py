@@ -9,6 +9,7 @@ from typing import Any
 
 from gemmasearch.errors import IndexDamagedError, NoIndexError
 from gemmasearch.index import Collection
+from gemmasearch.index.names import DB_NAME
 from gemmasearch.index.snapshot import snapshot_info
 from gemmasearch.sniff import UNSUPPORTED
 from gemmasearch.worth import CONTENT_REASONS
@@ -41,7 +42,7 @@ def index_status(index_dir: Path, reader: Callable[[], Collection],
                             "skipped": []}
     if embedder is not None:  # where texts are embedded, and what that server says it runs
         info["embedder"] = embedder
-    if not (index_dir / "index.sqlite").exists():
+    if not (index_dir / DB_NAME).exists():
         return info
     # None: could not be read (a damaged index).
     info.update(exists=True, files=None, chunks=None, failed=None, model=None, dims=None,

@@ -20,22 +20,20 @@ import numpy as np
 
 from gemmasearch.errors import (
     IndexDamagedError,
-    IndexError_,
+    IndexProblem,
     IndexMismatchError,
     NoIndexError,
 )
 from gemmasearch.index.consistency import repair_rows, row_problems, snapshot_problems
-from gemmasearch.index.lock import LOCK_NAME, WriterLock
+from gemmasearch.index.lock import WriterLock
+from gemmasearch.index.names import DB_NAME, LOCK_NAME
 from gemmasearch.index.previous import PreviousDatabase, set_aside
+from gemmasearch.index.private import private_dir, repair_once
 from gemmasearch.index.store import ChunkRecord, FileRecord, Store
 from gemmasearch.index.vectors import VectorIndex, truncate_normalize
-from gemmasearch.private import private_dir, repair_once
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DB_NAME", "LOCK_NAME", "Collection", "IndexFingerprint", "WriterLock"]
-
-DB_NAME = "index.sqlite"
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,7 @@ class Collection:
             try:
                 private_dir(folder)
             except OSError as exc:
-                raise IndexError_(f"cannot create the index folder {folder}: {exc.strerror}",
+                raise IndexProblem(f"cannot create the index folder {folder}: {exc.strerror}",
                                   hint="choose another with --index or GEMMASEARCH_HOME") from exc
             self._lock = WriterLock(folder, writer or "gemmasearch")
             self._lock.acquire()
@@ -97,7 +95,7 @@ class Collection:
             raise
         except Exception as exc:
             self._release()
-            raise IndexError_(f"cannot open the index at {folder}: {exc}",
+            raise IndexProblem(f"cannot open the index at {folder}: {exc}",
                               hint="check the folder's permissions, or choose another "
                                    "with --index or GEMMASEARCH_HOME") from exc
         # What a rebuild started from (see index/previous.py).
@@ -162,12 +160,16 @@ class Collection:
             raise IndexMismatchError(
                 f"this index was built differently: asked for {'; '.join(diffs)}", hint=hint)
 
-    @property
-    def dims(self) -> int:
+    def require_fingerprint(self) -> IndexFingerprint:
+        """The fingerprint; NoIndexError if nothing was ever indexed here."""
         fp = self.fingerprint()
         if fp is None:
-            raise IndexError_("the index is empty", hint="add files with: gemmasearch index PATH")
-        return fp.dims
+            raise NoIndexError("the index is empty", hint="add files with: gemmasearch index PATH")
+        return fp
+
+    @property
+    def dims(self) -> int:
+        return self.require_fingerprint().dims
 
     def redim(self, dims: int) -> None:
         """Change the Matryoshka dims without re-embedding: the full-size vectors are kept,

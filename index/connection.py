@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gemmasearch.errors import IndexDamagedError
-from gemmasearch.private import create_private
+from gemmasearch.index.private import create_private
 
 # SQLite's primary result codes for a file that is not (or no longer) a sound database.
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26

@@ -8,10 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from gemmasearch.errors import IndexError_, IndexLockedError
-from gemmasearch.private import open_private
-
-LOCK_NAME = "writer.lock"
+from gemmasearch.errors import IndexProblem, IndexLockedError
+from gemmasearch.index.names import LOCK_NAME
+from gemmasearch.index.private import open_private
 
 
 class WriterLock:
@@ -30,7 +29,7 @@ class WriterLock:
         try:
             fd = open_private(self.path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
-            raise IndexError_(f"cannot write to the index at {self.path.parent}: "
+            raise IndexProblem(f"cannot write to the index at {self.path.parent}: "
                               f"{exc.strerror} (read-only?)",
                               hint="choose another with --index or GEMMASEARCH_HOME") from exc
         try:

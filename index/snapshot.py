@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gemmasearch.index.ann import FLAT, IVF
-from gemmasearch.private import make_private, open_private
+from gemmasearch.index.private import make_private, open_private
 
 POINTER = "vectors.json"
 

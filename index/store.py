@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -405,3 +406,47 @@ class Store:
         paths = [r[0] for r in self.conn.execute(
             "SELECT path FROM files WHERE error = ? ORDER BY path LIMIT ?", (error, limit))]
         return int(count), paths
+
+    def file_chunk_lines(self, path: str) -> list[tuple[int, int | None, int | None]]:
+        """(chunk id, start line, end line) of one file's chunks, in order."""
+        return [(int(r[0]), r[1], r[2]) for r in self.conn.execute(
+            "SELECT c.id, c.start_line, c.end_line FROM chunks c JOIN files f ON f.id = c.file_id "
+            "WHERE f.path = ? ORDER BY c.seq", (path,))]
+
+    def code_chunk_share(self) -> float:
+        """Share of the chunks that belong to files of kind "code"."""
+        code, total = self.conn.execute(
+            "SELECT count(CASE WHEN f.kind = 'code' THEN 1 END), count(*) "
+            "FROM chunks c JOIN files f ON f.id = c.file_id").fetchone()
+        return code / total if total else 0.0
+
+    def filtered_chunk_ids(self, kinds: Sequence[str] = (), extensions: Sequence[str] = (),
+                           since_ns: int | None = None, before_ns: int | None = None,
+                           path_match: Callable[[str], bool] | None = None) -> np.ndarray:
+        """Chunk ids of the files without an error that have one of ``kinds`` or end in one of
+        ``extensions`` (when either is given), were modified in [since_ns, before_ns), and
+        whose path ``path_match`` accepts."""
+        where: list[str] = ["error IS NULL"]
+        args: list[Any] = []
+        types = [f"kind IN ({','.join('?' * len(kinds))})"] if kinds else []
+        args.extend(kinds)
+        for ext in extensions:
+            types.append("lower(path) LIKE ?")
+            args.append(f"%.{ext}")
+        if types:
+            where.append("(" + " OR ".join(types) + ")")
+        if since_ns is not None:
+            where.append("mtime_ns >= ?")
+            args.append(since_ns)
+        if before_ns is not None:
+            where.append("mtime_ns < ?")
+            args.append(before_ns)
+        files_sql = f"SELECT id FROM files WHERE {' AND '.join(where)}"
+        if path_match is not None:  # one query for the files, one for their chunks
+            files = self.conn.execute(f"SELECT id, path FROM files WHERE {' AND '.join(where)}",
+                                      args).fetchall()
+            args = [json.dumps([fid for fid, path in files if path_match(path)])]
+            files_sql = "SELECT value FROM json_each(?)"
+        rows = self.conn.execute(f"SELECT id FROM chunks WHERE file_id IN ({files_sql})",
+                                 args).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))

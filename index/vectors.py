@@ -51,7 +51,6 @@ from gemmasearch.index.ann import (
     id_selector,
     ivf_ids,
     ivf_nlist,
-    ivf_nprobe,
     merge_topk,
     new_flat,
     new_ivf,
@@ -59,8 +58,6 @@ from gemmasearch.index.ann import (
     search_base,
 )
 from gemmasearch.index.snapshot import (
-    POINTER,
-    fsync_replace,
     map_snapshot,
     read_snapshot,
     write_snapshot,
@@ -68,10 +65,6 @@ from gemmasearch.index.snapshot import (
 
 if TYPE_CHECKING:
     import faiss
-
-__all__ = ["DEFAULT_EXACT_FILTER_MAX", "DEFAULT_FLAT_MAX", "FLAT", "IVF", "POINTER",
-           "RETRAIN_GROWTH", "TRAIN_PER_LIST", "VectorIndex", "VectorSource", "fsync_replace",
-           "ivf_nlist", "ivf_nprobe", "truncate_normalize"]
 
 log = logging.getLogger(__name__)
 

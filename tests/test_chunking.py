@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from gemmasearch.chunking import chunk_document
-from gemmasearch.extract import Document, Segment, extract
+from gemmasearch.document import Document, Segment
+from gemmasearch.extract import extract
 from gemmasearch.fake_embedder import FakeEmbedder
 
 count = FakeEmbedder().count_tokens

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gemmasearch.embedder import Embedder, LlamaEmbedder, format_document, format_query
+from gemmasearch.embedder import LlamaEmbedder
+from gemmasearch.embedding import Embedder, format_document, format_query
 from gemmasearch.errors import ModelError
 from gemmasearch.fake_embedder import FakeEmbedder
 

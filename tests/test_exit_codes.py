@@ -18,7 +18,7 @@ from gemmasearch.errors import (
     EXIT_OK,
     GemmasearchError,
 )
-from gemmasearch.index.collection import WriterLock
+from gemmasearch.index.lock import WriterLock
 from tests.conftest import patch_cli_engines  # noqa: E402
 from tests.test_cli import fake_cli, run  # noqa: F401 - the fixture is used by name
 

@@ -167,7 +167,7 @@ def test_cli_prints_document_anchors(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_documents_chunk_at_their_headings_and_keep_code_cells_whole() -> None:
     from gemmasearch.chunking import chunk_document
-    from gemmasearch.extract import Document, Segment
+    from gemmasearch.document import Document, Segment
 
     def count(text: str) -> int:
         return len(text.split())

@@ -25,7 +25,7 @@ from gemmasearch import prepare as prepare_module  # noqa: E402
 from gemmasearch import scan as scan_module  # noqa: E402
 from gemmasearch.config import load_settings  # noqa: E402
 from gemmasearch.engine import Engine  # noqa: E402
-from gemmasearch.errors import GemmasearchError, IndexError_  # noqa: E402
+from gemmasearch.errors import GemmasearchError, IndexProblem  # noqa: E402
 from gemmasearch.extractors import worker as worker_module  # noqa: E402
 from gemmasearch.fake_embedder import FakeEmbedder  # noqa: E402
 from gemmasearch.index import Collection  # noqa: E402
@@ -316,7 +316,7 @@ def test_disk_full_simulated_by_page_limit(tmp_path: Path, monkeypatch) -> None:
         collection.store.conn.execute("PRAGMA max_page_count = 40")
         real_init(self, collection, *args, **kwargs)
     monkeypatch.setattr(indexer_module.Indexer, "__init__", limited)
-    with pytest.raises(IndexError_) as info:
+    with pytest.raises(IndexProblem) as info:
         engine.index([docs])
     assert "full" in info.value.message
     monkeypatch.undo()

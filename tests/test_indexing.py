@@ -227,3 +227,18 @@ def test_repeated_chunks_in_one_batch_are_embedded_once(fake_engine, tmp_path):
     # same title ("Licence") and text: one prompt, embedded once
     assert fake_engine.embedder.inner.tokens_embedded == one.embedder.inner.tokens_embedded
     one.close()
+
+
+def test_empty_index_is_one_error_for_search_and_similar(fake_engine, tmp_path):
+    """"The index is empty" is one error type, raised in one place (Collection)."""
+    from gemmasearch.errors import NoIndexError
+
+    Collection(fake_engine.index_dir, writer="test").close()  # an index, with nothing in it
+    note = tmp_path / "note.txt"
+    note.write_text("hello there")
+    errors = []
+    for call in (lambda: fake_engine.search("hello"), lambda: fake_engine.similar(note)):
+        with pytest.raises(NoIndexError) as caught:
+            call()
+        errors.append((type(caught.value), caught.value.message))
+    assert errors[0] == errors[1] == (NoIndexError, "the index is empty")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gemmasearch.config import load_settings
-from gemmasearch.embedder import format_query
+from gemmasearch.embedding import format_query
 from gemmasearch.engine import Engine
 from gemmasearch.fake_embedder import FakeEmbedder
 from gemmasearch.search import SearchFilters, SearchOptions, targets_code

@@ -69,7 +69,7 @@ def test_an_index_written_under_umask_022_is_owner_only(
 def test_looser_modes_are_repaired_on_open_and_said_once(
         tmp_path: Path, permissive_umask: None, caplog: pytest.LogCaptureFixture) -> None:
     from gemmasearch.index import Collection
-    from gemmasearch.private import _repaired
+    from gemmasearch.index.private import _repaired
 
     index_dir = tmp_path / "index"
     engine = Engine(load_settings(index_dir=index_dir), embedder=FakeEmbedder())
@@ -80,7 +80,7 @@ def test_looser_modes_are_repaired_on_open_and_said_once(
     for path in index_dir.iterdir():
         os.chmod(path, 0o644)
     _repaired.discard(str(index_dir))
-    with caplog.at_level(logging.WARNING, logger="gemmasearch.private"):
+    with caplog.at_level(logging.WARNING, logger="gemmasearch.index.private"):
         Collection(index_dir).close()
         Collection(index_dir).close()
     assert loose_items(index_dir) == []
@@ -90,7 +90,7 @@ def test_looser_modes_are_repaired_on_open_and_said_once(
 
 def test_private_dir_leaves_existing_parents_alone(tmp_path: Path,
                                                    permissive_umask: None) -> None:
-    from gemmasearch.private import private_dir
+    from gemmasearch.index.private import private_dir
 
     parent = tmp_path / "shared"
     parent.mkdir(mode=0o755)

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gemmasearch.index.ann import RECALL_TARGET, ivf_nprobe
+from gemmasearch.index.ann import FLAT, IVF, RECALL_TARGET, ivf_nprobe
 from gemmasearch.index.snapshot import snapshot_info
-from gemmasearch.index.vectors import FLAT, IVF, VectorIndex
+from gemmasearch.index.vectors import VectorIndex
 
 
 @pytest.fixture

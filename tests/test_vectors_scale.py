@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gemmasearch.index.vectors import FLAT, IVF, VectorIndex
+from gemmasearch.index.ann import FLAT, IVF
+from gemmasearch.index.vectors import VectorIndex
 
 D = 32
 

@@ -16,3 +16,13 @@ NO_FIELDS: frozenset[str] = frozenset()
 
 # How results are ranked (gemmasearch.search reads it too).
 MODES = ("hybrid", "semantic", "lexical")
+
+
+def check_mode(mode: str) -> str:
+    """The mode, lower-cased; UsageError for one that is not a mode (the one rule: requests,
+    the CLI and gemmasearch.search all call it)."""
+    if mode.lower() not in MODES:
+        from gemmasearch.errors import UsageError
+
+        raise UsageError(f"unknown mode {mode!r}", hint=f"one of {', '.join(MODES)}")
+    return mode.lower()

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 from gemmasearch.api.fields import (
     GET_FIELDS,
     INDEX_FIELDS,
-    MODES,
     NO_FIELDS,
     SEARCH_FIELDS,
     SIMILAR_FIELDS,
+    check_mode,
 )
 from gemmasearch.errors import UsageError
 from gemmasearch.when import check_epoch, parse_when
@@ -53,13 +53,6 @@ def check_query(query: str) -> str:
     if "\x00" in query:
         raise UsageError("the query holds a NUL byte")
     return query
-
-
-def check_mode(mode: str) -> str:
-    """The mode, lower-cased; UsageError for one that is not a mode."""
-    if mode.lower() not in MODES:
-        raise UsageError(f"unknown mode {mode!r}", hint=f"one of {', '.join(MODES)}")
-    return mode.lower()
 
 
 def check_k(k: int) -> int:

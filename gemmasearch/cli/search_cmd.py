@@ -68,7 +68,8 @@ def search(
                              "background service ($GEMMASEARCH_NO_SERVICE=1).")] = False,
 ) -> None:
     """Search the index by meaning."""
-    from gemmasearch.api.requests import check_mode, check_types
+    from gemmasearch.api.fields import check_mode
+    from gemmasearch.api.requests import check_types
     from gemmasearch.search import SearchFilters, SearchOptions
 
     found_any = False

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
 
-from gemmasearch.extract import Document
+from gemmasearch.document import Document
 
 Extractor = Callable[[Path, bytes], Document]
 

@@ -12,8 +12,9 @@ from email.header import decode_header
 from email.message import Message
 from pathlib import Path
 
+from gemmasearch.document import Document, Segment
 from gemmasearch.errors import ExtractionError
-from gemmasearch.extract import Document, Segment, decode_text
+from gemmasearch.extract import decode_text
 from gemmasearch.extractors.guards import TextBudget, capped
 from gemmasearch.extractors.web import html_blocks
 

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gemmasearch.document import Document, Segment
 from gemmasearch.errors import ExtractionError
-from gemmasearch.extract import Document, Segment, decode_text, markdown_title
+from gemmasearch.extract import decode_text, markdown_title
 from gemmasearch.extractors.guards import TextBudget
 
 MAX_CELLS = 20_000

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from gemmasearch.document import Document, Segment
 from gemmasearch.errors import ExtractionError
-from gemmasearch.extract import Document, Segment
 from gemmasearch.extractors.guards import SafeZip, TextBudget, capped, parse_xml
 from gemmasearch.extractors.structure import SectionWriter, heading_level
 

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from gemmasearch.document import Document, Segment
 from gemmasearch.errors import ExtractionError
-from gemmasearch.extract import Document, Segment
 from gemmasearch.extractors.guards import SafeZip, TextBudget, capped, parse_xml
 from gemmasearch.extractors.spreadsheet import MAX_SCANNED_ROWS, MAX_SHEETS, sheet_segments
 from gemmasearch.extractors.structure import SectionWriter

@@ -6,8 +6,8 @@ import io
 import logging
 from pathlib import Path
 
+from gemmasearch.document import Document, Segment
 from gemmasearch.errors import ExtractionError
-from gemmasearch.extract import Document, Segment
 
 MAX_PAGES = 2000
 MAX_CHARS_PER_PAGE = 200_000

@@ -7,8 +7,8 @@ import contextlib
 import re
 from pathlib import Path
 
+from gemmasearch.document import Document
 from gemmasearch.errors import ExtractionError
-from gemmasearch.extract import Document
 from gemmasearch.extractors.guards import TextBudget
 from gemmasearch.extractors.structure import SectionWriter
 

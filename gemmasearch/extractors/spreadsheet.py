@@ -13,8 +13,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from gemmasearch.document import Document, Segment
 from gemmasearch.errors import ExtractionError
-from gemmasearch.extract import Document, Segment
 from gemmasearch.extractors.guards import SafeZip, TextBudget
 
 MAX_ROWS_PER_SHEET = 20_000  # rows with content

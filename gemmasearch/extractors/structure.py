@@ -7,7 +7,7 @@ search hit points at ``#section=N`` and its chunk holds the heading it sits unde
 
 from __future__ import annotations
 
-from gemmasearch.extract import Segment
+from gemmasearch.document import Segment
 from gemmasearch.extractors.guards import TextBudget
 
 Block = tuple[int, str]  # (heading level 1-6, or 0 for body text; text)

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from gemmasearch.document import Document, Segment
 from gemmasearch.errors import ExtractionError
-from gemmasearch.extract import Document, Segment, decode_text
+from gemmasearch.extract import decode_text
 from gemmasearch.extractors.guards import SafeZip, TextBudget, capped, parse_xml
 from gemmasearch.extractors.structure import Block, SectionWriter
 

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gemmasearch.document import Document
 from gemmasearch.errors import ExtractionError
-from gemmasearch.extract import Document
 
 log = logging.getLogger(__name__)
 

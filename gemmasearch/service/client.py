@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from gemmasearch.errors import ServiceError
-from gemmasearch.private import open_private
+from gemmasearch.index.names import LOCK_NAME
+from gemmasearch.index.private import open_private
 from gemmasearch.service.runtime import DEFAULT_IDLE_SECONDS, ServiceAddress, pid_alive, runtime_dir
 
 # How long a first search waits for the service it started (model load + index open).
@@ -186,10 +187,8 @@ def writer_busy(index_dir: Path) -> bool:
     """Whether another process holds the index's writer lock (a service would refuse)."""
     import fcntl
 
-    # The name of gemmasearch.index.lock.LOCK_NAME, not imported: the index package loads
-    # numpy.
     try:
-        fd = os.open(index_dir / "writer.lock", os.O_RDONLY)
+        fd = os.open(index_dir / LOCK_NAME, os.O_RDONLY)
     except OSError:
         return False
     try:

@@ -27,6 +27,7 @@ from gemmasearch.api.requests import (
 )
 from gemmasearch.api.results import IndexJobState, JobState, results_from_json
 from gemmasearch.errors import GemmasearchError, ServiceError
+from gemmasearch.index.names import DB_NAME
 from gemmasearch.service.client import ServiceClient, ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class RemoteEngine:
         (a `watch`, an `index`) writes it."""
         from gemmasearch.service import client
 
-        if not (Path(self.index_dir) / "index.sqlite").exists() or \
+        if not (Path(self.index_dir) / DB_NAME).exists() or \
                 client.writer_busy(Path(self.index_dir)):
             return False
         try:

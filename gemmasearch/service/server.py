@@ -87,9 +87,9 @@ def _status_for(error: GemmasearchError) -> int:
         return 400
     if isinstance(error, IndexLockedError):
         return 409
-    from gemmasearch.errors import IndexError_
+    from gemmasearch.errors import IndexProblem
 
-    return 422 if isinstance(error, IndexError_) else 500
+    return 422 if isinstance(error, IndexProblem) else 500
 
 
 Handler = Callable[[Request], Awaitable[Response]]

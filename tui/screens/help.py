@@ -35,8 +35,6 @@ class HelpScreen(ModalScreen[None]):
         self.query_one("#help").border_title = "gemmasearch · keys"
 
     def _content(self) -> Group:
-        from gemmasearch.tui.app import GemmasearchApp
-
         keymap = getattr(self.app, "_keymap", {}) or {}
         table = Table(box=None, show_header=True, header_style="bold", expand=True,
                       padding=(0, 1))
@@ -44,7 +42,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("action")
         table.add_column("id", style="dim", no_wrap=True)
         seen: set[str] = set()
-        for binding in GemmasearchApp.all_bindings():
+        for binding in type(self.app).all_bindings():  # the app that opened this screen
             if not binding.id or binding.id in seen:
                 continue
             seen.add(binding.id)

@@ -16,7 +16,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, OptionList
 from textual.worker import get_current_worker
 
-from gemmasearch.errors import GemmasearchError, IndexError_, ModelError
+from gemmasearch.errors import GemmasearchError, IndexProblem, ModelError
 from gemmasearch.extract import Document
 from gemmasearch.search import SearchFilters, SearchOptions, SearchResult
 from gemmasearch.tui.format import relative_path
@@ -218,7 +218,7 @@ class MainScreen(Screen[None]):
         self.query_one(StatusBar).results = ""
         error = message.error
         panel = self.query_one(ResultsPanel)
-        if isinstance(error, IndexError_) and "empty" in error.message:
+        if isinstance(error, IndexProblem) and "empty" in error.message:
             panel.show_message(f"The index is empty.\n{error.hint or ''}\n"
                                "Press Ctrl+R to index a folder.")
         elif isinstance(error, ModelError):
