@@ -20,8 +20,8 @@ import numpy as np
 
 from gemmasearch.errors import (
     IndexDamagedError,
-    IndexProblem,
     IndexMismatchError,
+    IndexProblem,
     NoIndexError,
 )
 from gemmasearch.index.consistency import repair_rows, row_problems, snapshot_problems

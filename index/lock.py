@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from gemmasearch.errors import IndexProblem, IndexLockedError
+from gemmasearch.errors import IndexLockedError, IndexProblem
 from gemmasearch.index.names import LOCK_NAME
 from gemmasearch.index.private import open_private
 

@@ -42,7 +42,8 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("action")
         table.add_column("id", style="dim", no_wrap=True)
         seen: set[str] = set()
-        for binding in type(self.app).all_bindings():  # the app that opened this screen
+        # The app that opened this screen (GemmasearchApp: importing it here would be a circle).
+        for binding in getattr(type(self.app), "all_bindings", list)():
             if not binding.id or binding.id in seen:
                 continue
             seen.add(binding.id)
