@@ -56,6 +56,7 @@ class Engine:
         self._lock = threading.RLock()
         self._model = ModelHandle(self.settings, model, embedder, model_sha256, self._lock)
         self._reader: Collection | None = None
+        self._searcher_of: Searcher | None = None
         self._watcher: Any = None
 
     # -- model (see gemmasearch.model_handle) ---------------------------------------
@@ -255,17 +256,27 @@ class Engine:
         options = options or SearchOptions()
         collection = self.reader()
         self._check_query_model(collection)
-        searcher = Searcher(collection, self.embedder)
+        searcher = self._searcher(collection)
         for query in queries:
             check_query(query)  # the same limits as a served search
             # The embedding waits for at most one document pack of a running index; the
             # lock (the reader's FAISS and SQLite are not thread-safe) only for the rest,
             # so concurrent searches do not queue behind each other's embedding.
             parsed = parse_query(query)
-            vector = searcher.query_vector(query, parsed, options)
+            with self._lock:  # the task may read the index (its share of code)
+                task = searcher.query_task(parsed, options)
+            vector = searcher.query_vector(query, parsed, options, task)
             with self._lock:
                 results = searcher.search_parsed(query, parsed, vector, options)
             yield query, results
+
+    def _searcher(self, collection: Collection) -> Searcher:
+        """One Searcher per reader, so its per-index caches (term frequencies, the share of
+        code, each valid until the index changes) last across searches."""
+        with self._lock:
+            if self._searcher_of is None or self._searcher_of.collection is not collection:
+                self._searcher_of = Searcher(collection, self.embedder)
+            return self._searcher_of
 
     def similar(self, path: str | Path, line: int | None = None,
                 options: SearchOptions | None = None) -> list[SearchResult]:
@@ -347,4 +358,5 @@ class Engine:
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
+                self._searcher_of = None
             self._model.close()

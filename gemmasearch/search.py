@@ -236,10 +236,11 @@ class Searcher:
         self._frequencies_version: tuple[int, int] | None = None
         self._code_share: tuple[int, float] | None = None
 
-    def query_vector(self, query: str, parsed: ParsedQuery, options: SearchOptions
-                     ) -> np.ndarray | None:
-        """The query's embedding (None in lexical mode). Needs no collection: callers that
-        share one between threads embed outside their lock."""
+    def query_vector(self, query: str, parsed: ParsedQuery, options: SearchOptions,
+                     task: str) -> np.ndarray | None:
+        """The query's embedding with the prompt of ``task`` (query_task; None in lexical
+        mode). Needs no collection: callers that share one between threads embed outside
+        their lock."""
         from gemmasearch.api.fields import check_mode
 
         check_mode(options.mode)  # the one rule, also for callers of this API
@@ -247,7 +248,7 @@ class Searcher:
             return None
         # Semantic mode has no operators: it embeds the query as typed.
         text = query if options.mode == "semantic" else (parsed.text or query)
-        return self.embedder.embed_queries([text], self.query_task(parsed, options))[0]
+        return self.embedder.embed_queries([text], task)[0]
 
     def query_task(self, parsed: ParsedQuery, options: SearchOptions) -> str:
         """The model's task prompt for this query (bench/fusion.py --prompts auto): code

@@ -133,3 +133,22 @@ def test_the_code_prompt_for_a_sentence_over_a_code_index(tmp_path: Path):
     assert searcher.query_task(sentence, SearchOptions()) == "code"
     assert searcher.query_task(names, SearchOptions()) == "search"  # keywords: search prompt
     engine.close()
+
+
+def test_index_statistics_are_read_once_across_searches(fake_engine, tmp_path,
+                                                        monkeypatch) -> None:
+    """The share of code and the term frequencies are cached per index state, so repeated
+    searches of an unchanged index do not scan its chunks again (a full join at 1M chunks)."""
+    from gemmasearch.index.store import Store
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.md").write_text("# Tea\n\nGreen tea is brewed at eighty degrees.\n")
+    fake_engine.index([folder])
+    calls = []
+    real_share = Store.code_chunk_share
+    monkeypatch.setattr(Store, "code_chunk_share",
+                        lambda self: calls.append(1) or real_share(self))
+    for _ in range(3):
+        fake_engine.search("how hot should the water be for green tea")
+    assert len(calls) == 1
