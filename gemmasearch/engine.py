@@ -341,6 +341,11 @@ class Engine:
         server = self._model.remote_embedder().server_info() if self.remote else None
         return index_status(self.index_dir, self.reader, server)
 
+    def lexical_only(self) -> dict[str, int]:
+        """Files, chunks and tokens searchable by their words only until their vectors are
+        embedded (none once an index run has finished)."""
+        return self.reader().waiting_counts()
+
     def check(self, repair: bool = False) -> tuple[list[str], list[str]]:
         """(problems found, fixes made). Raises IndexDamagedError for a corrupt file."""
         if not (self.index_dir / DB_NAME).exists():

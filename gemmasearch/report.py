@@ -70,16 +70,21 @@ class Progress:
     """Posted to the ``on_progress`` callback; the core never prints."""
 
     phase: str  # "scanning", "indexing", "saving", "done"
-    files_done: int = 0
+    # Reading and embedding advance apart: a file read is written with its words at once
+    # (searchable by them), its chunks' vectors come later.
+    files_done: int = 0  # files read and written
     files_total: int = 0
     bytes_done: int = 0
     bytes_total: int = 0
-    chunks_done: int = 0
+    chunks_done: int = 0  # chunks written
     current: str = ""
     # Work counted before reading: tokens estimated from file sizes (gemmasearch.eta).
     tokens_estimate: int = 0
-    estimate_done: int = 0
+    estimate_done: int = 0  # the estimate of the files read
     tokens_done: int = 0  # tokens embedded so far
+    tokens_waiting: int = 0  # tokens written, not embedded yet (an earlier run's too)
+    files_waiting: int = 0  # files searchable by their words only, for now
+    tokens_left: int = 0  # waiting + the files not read yet (their estimate, scaled)
     tokens_per_second: float | None = None  # after the first batch
-    seconds_left: float | None = None
+    seconds_left: float | None = None  # tokens_left at the embedding rate
     updated_at: float = 0.0  # time.monotonic() of this update

@@ -27,20 +27,19 @@ N_FILES = 80  # one chunk each: more than two embedding batches
 
 
 class StallingEmbedder(FakeEmbedder):
-    """Embeds ``batches`` batches (the first one slowly, so the reader has read every
-    file by then), then fails as a model that went away does."""
+    """Embeds until ``limit`` chunks are done (the first call slowly, so the reader has
+    read every file by then), then fails as a model that went away does."""
 
-    def __init__(self, batches: int) -> None:
+    def __init__(self, limit: int) -> None:
         super().__init__()
-        self.left = batches
+        self.limit = limit
         self.chunks = 0
 
     def embed_documents(self, items):  # type: ignore[no-untyped-def]
-        if self.left == 0:
+        if self.chunks >= self.limit:
             raise ModelError("the embedding model went away")
         if self.chunks == 0:
             time.sleep(0.5)
-        self.left -= 1
         self.chunks += len(items)
         return super().embed_documents(items)
 
@@ -62,6 +61,11 @@ def corpus(root: Path) -> Path:
         for i in range(N_FILES)})
 
 
+def word_of(path: str) -> str:
+    """The word only this note holds."""
+    return f"uniqword{int(Path(path).stem.removeprefix('note'))}"
+
+
 def engine_with(index_dir: Path, embedder: FakeEmbedder) -> Engine:
     return Engine(load_settings(index_dir=index_dir), embedder=embedder)
 
@@ -75,9 +79,9 @@ def waiting_paths(engine: Engine) -> list[str]:
 
 @pytest.fixture
 def stalled(tmp_path: Path) -> tuple[Path, Path]:
-    """An index whose run stopped after one embedding batch: (docs, index dir)."""
+    """An index whose run failed after about 32 chunks were embedded: (docs, index dir)."""
     root, index_dir = corpus(tmp_path / "docs"), tmp_path / "idx"
-    engine = engine_with(index_dir, StallingEmbedder(batches=1))
+    engine = engine_with(index_dir, StallingEmbedder(limit=32))
     try:
         with pytest.raises(ModelError):
             engine.index([root])
@@ -93,9 +97,9 @@ def test_files_read_are_found_by_their_words_before_their_vectors(stalled) -> No
         waiting = waiting_paths(engine)
         # Every file was read and written; only the first batch got its vectors.
         assert engine.status()["files"] == N_FILES
-        assert len(waiting) >= N_FILES - 32
+        assert len(waiting) >= N_FILES // 2
         for path in waiting[:5]:
-            word = "uniqword" + Path(path).stem.removeprefix("note").lstrip("0")
+            word = word_of(path)
             for mode in ("lexical", "hybrid"):
                 found = [r.path for r in engine.search(word, SearchOptions(mode=mode, k=10))]
                 assert found and found[0] == path, (mode, word, found)
@@ -142,7 +146,7 @@ def test_explain_marks_a_result_without_its_vector(stalled) -> None:
     engine = engine_with(index_dir, FakeEmbedder())
     try:
         path = waiting_paths(engine)[0]
-        word = "uniqword" + Path(path).stem.removeprefix("note").lstrip("0")
+        word = word_of(path)
         top = engine.search(word, SearchOptions(k=3, explain=True))[0]
         assert top.path == path and top.explain is not None
         assert top.explain["vector"] == "pending"
@@ -180,7 +184,7 @@ def test_stopping_keeps_what_was_read_searchable(tmp_path: Path) -> None:
     """Ctrl-C (should_stop) after the first embedding batch: the files read so far stay
     searchable by their words, and the run says it stopped."""
     root, index_dir = corpus(tmp_path / "docs"), tmp_path / "idx"
-    embedder = StallingEmbedder(batches=100)
+    embedder = StallingEmbedder(limit=10**6)
     engine = engine_with(index_dir, embedder)
     try:
         report = engine.index([root], should_stop=lambda: embedder.chunks > 0)
@@ -194,7 +198,7 @@ def test_stopping_keeps_what_was_read_searchable(tmp_path: Path) -> None:
 def test_progress_reads_and_embeds_separately(tmp_path: Path) -> None:
     root, index_dir = corpus(tmp_path / "docs"), tmp_path / "idx"
     seen: list[Progress] = []
-    engine = engine_with(index_dir, StallingEmbedder(batches=100))
+    engine = engine_with(index_dir, StallingEmbedder(limit=10**6))
     try:
         report = engine.index([root], on_progress=lambda p: seen.append(dataclasses.replace(p)))
     finally:
@@ -204,8 +208,8 @@ def test_progress_reads_and_embeds_separately(tmp_path: Path) -> None:
     # every file read and tokens still waiting.
     assert any(p.files_done == N_FILES and p.tokens_waiting > 0 for p in indexing)
     assert [p.tokens_done for p in indexing] == sorted(p.tokens_done for p in indexing)
-    last = seen[-1]
-    assert last.phase == "done" and last.tokens_waiting == 0
+    last = next(p for p in seen if p.phase == "done")
+    assert last.tokens_waiting == 0 and last.files_waiting == 0 and last.seconds_left == 0
     assert last.tokens_done == report.embedded_tokens
     with_eta = [p for p in indexing if p.seconds_left is not None and p.files_done == N_FILES]
     assert with_eta

@@ -61,9 +61,23 @@ def _eta_column() -> Any:
     return EtaColumn()
 
 
+def files_text(p: Any) -> str:
+    """Files read (searchable by their words), and those still waiting for vectors."""
+    text = f"{p.files_done}/{p.files_total} files read"
+    if p.files_waiting:
+        text += f", {p.files_waiting} by words only so far"
+    return text
+
+
+def embedded_text(p: Any) -> str:
+    return f"{_count(p.tokens_done)}/~{_count(p.tokens_done + p.tokens_left)} tokens embedded"
+
+
 class ProgressView:
-    """A rich progress bar on a terminal (files, tokens/s, ETA from the counted work);
-    silent when piped."""
+    """A rich progress bar on a terminal, silent when piped. Reading runs ahead of
+    embedding, so the two are shown apart: files read (searchable by their words at
+    once) and tokens embedded (the bar), with the embedding rate and the ETA of the
+    tokens left."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -84,17 +98,17 @@ class ProgressView:
                           "tokens (estimated from their sizes)[/]")
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                TextColumn("{task.fields[files]} files"),
+                TextColumn("{task.fields[files]}"), TextColumn("{task.fields[embedded]}"),
                 TextColumn("{task.fields[rate]}"), _eta_column(),
                 console=err, transient=True)
             self._progress.start()
             self._task = self._progress.add_task(
-                "indexing", total=max(p.tokens_estimate, 1), files=f"0/{p.files_total}",
-                rate="– tok/s", progress=p)
+                "indexing", total=max(p.tokens_done + p.tokens_left, 1), files=files_text(p),
+                embedded=embedded_text(p), rate="– tok/s", progress=p)
         if self._progress is not None and p.phase in ("indexing", "done"):
             self._progress.update(
-                self._task, completed=p.estimate_done, files=f"{p.files_done}/{p.files_total}",
-                rate=rate_text(p), progress=p)
+                self._task, completed=p.tokens_done, total=max(p.tokens_done + p.tokens_left, 1),
+                files=files_text(p), embedded=embedded_text(p), rate=rate_text(p), progress=p)
         if p.phase in ("done", "saving"):
             self.close()
 

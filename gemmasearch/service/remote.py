@@ -187,6 +187,9 @@ class RemoteEngine:
                 pass
         return {**self.local.status(), "service": None}
 
+    def lexical_only(self) -> dict[str, int]:
+        return self.local.lexical_only()  # read here: the index is a file beside us
+
     def check(self, repair: bool = False) -> tuple[list[str], list[str]]:
         return self.local.check(repair)
 
