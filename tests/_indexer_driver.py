@@ -7,7 +7,8 @@ itself at the Nth hit of a chosen point (tests/test_crash*.py).
 Points: embed (before returning vectors: the files read are written with their words,
 the batch's vectors not yet), put (a file written, transaction open), vectors (a batch of
 vectors written, transaction open), commit (a batch committed, FAISS not yet updated),
-save (inside a snapshot save, before the rename). With env DRIVER_EMBED_DELAY=seconds each embed call sleeps that long.
+save (inside a snapshot save, before the rename). With env DRIVER_EMBED_DELAY=seconds
+each embed call sleeps that long.
 ``watch`` prints each event as a JSON line and stops on SIGTERM.
 """
 

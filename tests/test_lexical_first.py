@@ -241,3 +241,20 @@ def test_with_no_vectors_at_all_hybrid_is_bm25_order() -> None:
         legs = Legs(lexical=dict(lexical), pending=set(lexical))
         ids, _ = fuse(legs, FusionConfig(max_lexical_weight=weight))
         assert ids.tolist() == [5, 7, 11, 2]
+
+
+async def test_the_terminal_ui_status_line_says_it(stalled) -> None:
+    from gemmasearch.tui.widgets import StatusBar
+    from tests.test_tui import SIZE, make_app, settle
+
+    _root, index_dir = stalled
+    engine = engine_with(index_dir, FakeEmbedder())
+    try:
+        app = make_app(engine)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            bar = app.main_screen.query_one(StatusBar)
+            assert bar.lexical_only == engine.status()["lexical_only"]["files"] > 0
+            assert f"{bar.lexical_only} by words only" in str(bar.render())
+    finally:
+        engine.close()
