@@ -367,6 +367,7 @@ class Indexer:
                 items.append((chunk.title, chunk.text))
                 report.embedded_tokens += chunk.tokens
         fresh = self.embedder.embed_documents(items) if items else np.zeros((0, dim), np.float32)
+        report.embedded_chunks += len(items)
         report.reused += len(keys) - len(items)
         vectors = np.stack([known[k] if k in known else fresh[todo[k]] for k in keys])
         try:

@@ -20,6 +20,8 @@ class IndexReport:
     reused: int = 0  # chunks whose text was embedded before: vector taken from the index
     tokens: int = 0
     embedded_tokens: int = 0  # tokens of the chunks embedded (not reused) in this run
+    # Chunks embedded in this run: written by it, or waiting since an earlier one stopped.
+    embedded_chunks: int = 0
     seconds: float = 0.0
     stopped: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
@@ -50,6 +52,7 @@ class IndexReport:
                 "chunks": self.chunks,
                 "reused": self.reused,
                 "tokens": self.tokens, "embedded_tokens": self.embedded_tokens,
+                "embedded_chunks": self.embedded_chunks,
                 "seconds": round(self.seconds, 3),
                 "tokens_per_second": round(self.tokens_per_second, 1),
                 "stopped": self.stopped, "missing_roots": self.missing_roots,

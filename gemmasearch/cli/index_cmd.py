@@ -154,8 +154,8 @@ def index(
         return
     again = ("`gemmasearch index` (without --rebuild)" if rebuild
              else "the same command again")
-    with cli_errors(interrupted=f"interrupted: the files indexed so far are kept; run {again} "
-                                "to continue from there"):
+    with cli_errors(interrupted=f"interrupted: the files read so far are kept (searchable by "
+                                f"their words at least); run {again} to embed the rest"):
         # A running service holds the writer lock: it indexes (model already loaded).
         engine = open_engine(index_dir, model, dims=dims, embedder=embedder, use_service=True)
         resolved = [p.expanduser().absolute() for p in paths] if paths else None
@@ -180,7 +180,7 @@ def index(
     reused = f", {report.reused} reused" if report.reused else ""
     rate = (f", {_count(report.tokens_per_second)} tokens/s" if report.embedded_tokens
             else "")
-    out.print(f"{report.summary()} ({report.chunks - report.reused} chunks embedded{reused} "
+    out.print(f"{report.summary()} ({report.embedded_chunks} chunks embedded{reused} "
               f"in {report.seconds:.1f}s{rate})")
     for root in report.missing_roots:
         err.print(f"[yellow]missing[/] {root}: not found (unmounted?); its files stay in "
