@@ -39,10 +39,11 @@ from gemmasearch.search import Searcher, SearchOptions  # noqa: E402
 
 
 def pick_files(roots: list[Path], n: int, dest: Path, glob: str) -> int:
-    """Copy the first ``n`` files (by path) the scanner finds whose name matches ``glob``
-    below ``dest``."""
+    """Copy the first ``n`` files the scanner finds whose name matches ``glob`` (those
+    least deep first, then by path) below ``dest``."""
     scan = Scanner(50 << 20).scan([r.absolute() for r in roots])
-    files = sorted((f for f in scan.files if f.path.match(glob)), key=lambda f: str(f.path))[:n]
+    files = sorted((f for f in scan.files if f.path.match(glob)),
+                   key=lambda f: (len(f.path.parts), str(f.path)))[:n]
     for f in files:
         target = dest / f.path.relative_to(f.path.anchor)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +62,9 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lexfirst-"))
     n_files = pick_files(args.folders, args.files, work / "docs", args.glob)
+    from gemmasearch.cpu import treat_niced_work_as_free
+
+    treat_niced_work_as_free()  # as a foreground `gemmasearch index` does
     engine = Engine(load_settings(index_dir=work / "idx"), model=args.model)
     engine.load_model()
     samples: list[dict[str, Any]] = []

@@ -29,7 +29,10 @@ class WaitingChunk:
 
 def waiting_chunk_ids(store: Store) -> list[tuple[int, int, int]]:
     """(chunk id, file id, tokens) of every chunk without a vector, in the order written
-    (ids are never reused, so that is the order a run read them in)."""
+    (ids are never reused, so that is the order a run read them in). Every run asks
+    (a watcher, every batch): when none waits, two counts answer."""
+    if not any_waiting(store):
+        return []
     return [(int(r[0]), int(r[1]), int(r[2])) for r in store.conn.execute(
         f"SELECT c.id, c.file_id, c.tokens {_WAITING} ORDER BY c.id")]
 
@@ -59,8 +62,9 @@ def add_vectors(store: Store, ids: Sequence[int], vectors: np.ndarray,
 
 
 def any_waiting(store: Store) -> bool:
-    """Whether some chunk has no vector, cheaply: two counts over small indexes (a search
-    asks on every run; the exact figures below probe every chunk)."""
+    """Whether some chunk has no vector, cheaply: two counts over small indexes, where
+    the exact figures probe the vectors of every chunk. (Orphan vectors, which `check`
+    reports and `check --repair` removes, could hide waiting chunks until then.)"""
     row = store.conn.execute(
         "SELECT (SELECT count(*) FROM chunks) > (SELECT count(*) FROM embeddings)").fetchone()
     return bool(row[0])

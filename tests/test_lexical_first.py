@@ -19,6 +19,7 @@ from gemmasearch.engine import Engine
 from gemmasearch.errors import ModelError
 from gemmasearch.fake_embedder import FakeEmbedder
 from gemmasearch.fusion import FusionConfig, Legs, fuse
+from gemmasearch.indexer import EMBED_BATCH_CHUNKS
 from gemmasearch.report import Progress
 from gemmasearch.search import SearchOptions
 from tests.conftest import fake_make_engine, patch_cli_engines, write_files
@@ -181,16 +182,25 @@ def test_no_note_once_everything_is_embedded(tmp_path: Path, monkeypatch) -> Non
 
 
 def test_stopping_keeps_what_was_read_searchable(tmp_path: Path) -> None:
-    """Ctrl-C (should_stop) after the first embedding batch: the files read so far stay
+    """Ctrl-C (should_stop) once files wait for their vectors: the files read so far stay
     searchable by their words, and the run says it stopped."""
     root, index_dir = corpus(tmp_path / "docs"), tmp_path / "idx"
-    embedder = StallingEmbedder(limit=10**6)
-    engine = engine_with(index_dir, embedder)
+    waiting = {"files": 0}
+
+    def on_progress(p: Progress) -> None:
+        if p.phase == "indexing":
+            waiting["files"] = p.files_waiting
+
+    engine = engine_with(index_dir, StallingEmbedder(limit=10**6))
     try:
-        report = engine.index([root], should_stop=lambda: embedder.chunks > 0)
+        report = engine.index([root], on_progress=on_progress,
+                              should_stop=lambda: waiting["files"] > 0)
         assert report.stopped
-        assert engine.status()["lexical_only"]["files"] > 0
-        assert report.added == N_FILES  # written, with their words
+        info = engine.status()
+        assert info["lexical_only"]["files"] == waiting["files"] > 0
+        assert report.added == info["files"] > EMBED_BATCH_CHUNKS  # written, with their words
+        for path in waiting_paths(engine)[:3]:
+            assert engine.search(word_of(path), SearchOptions(mode="lexical"))[0].path == path
     finally:
         engine.close()
 
