@@ -96,8 +96,8 @@ def test_progress_view_shows_files_rate_and_eta(monkeypatch):
     view._progress.refresh()
     view(dataclasses.replace(p, phase="done"))
     text = plain.sub("", buffer.getvalue())
-    assert "10/90 files read, 4 by words only so far" in text
-    assert "40.0k/~810.0k tokens embedded" in text
+    assert "files 10/90 read, 4 words only" in text
+    assert "40.0k/~810.0k tokens" in text
     assert "850 tok/s" in text and "ETA 0:15:0" in text
 
 

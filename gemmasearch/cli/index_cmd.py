@@ -58,19 +58,21 @@ def _eta_column() -> Any:
             return Text(eta_text(task.fields["progress"], time.monotonic()),
                         style="progress.remaining")
 
-    return EtaColumn()
+    from rich.table import Column
+
+    return EtaColumn(table_column=Column(no_wrap=True))
 
 
 def files_text(p: Any) -> str:
     """Files read (searchable by their words), and those still waiting for vectors."""
-    text = f"{p.files_done}/{p.files_total} files read"
+    text = f"{p.files_done}/{p.files_total} read"
     if p.files_waiting:
-        text += f", {p.files_waiting} by words only so far"
+        text += f", {p.files_waiting} words only"
     return text
 
 
 def embedded_text(p: Any) -> str:
-    return f"{_count(p.tokens_done)}/~{_count(p.tokens_done + p.tokens_left)} tokens embedded"
+    return f"{_count(p.tokens_done)}/~{_count(p.tokens_done + p.tokens_left)} tokens"
 
 
 class ProgressView:
@@ -88,6 +90,7 @@ class ProgressView:
         if not self.enabled:
             return
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+        from rich.table import Column
 
         if p.phase == "scanning" and self._progress is None:
             err.print("[dim]scanning…[/]")
@@ -96,14 +99,19 @@ class ProgressView:
             if p.files_total:
                 err.print(f"[dim]{p.files_total} files to read, ~{_count(p.tokens_estimate)} "
                           "tokens (estimated from their sizes)[/]")
+            # The bar and the figures before the ETA are the embedding; the files read
+            # come last (a narrow terminal cuts them first).
+            fixed = Column(no_wrap=True)
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                TextColumn("{task.fields[files]}"), TextColumn("{task.fields[embedded]}"),
-                TextColumn("{task.fields[rate]}"), _eta_column(),
+                BarColumn(bar_width=16), TaskProgressColumn(),
+                TextColumn("{task.fields[embedded]}", table_column=fixed),
+                TextColumn("{task.fields[rate]}", table_column=fixed), _eta_column(),
+                TextColumn("files {task.fields[files]}",
+                           table_column=Column(no_wrap=True, overflow="ellipsis")),
                 console=err, transient=True)
             self._progress.start()
             self._task = self._progress.add_task(
-                "indexing", total=max(p.tokens_done + p.tokens_left, 1), files=files_text(p),
+                "embedding", total=max(p.tokens_done + p.tokens_left, 1), files=files_text(p),
                 embedded=embedded_text(p), rate="– tok/s", progress=p)
         if self._progress is not None and p.phase in ("indexing", "done"):
             self._progress.update(
