@@ -76,6 +76,11 @@ def main() -> None:
                             "waiting": p.files_waiting, "tokens_done": p.tokens_done,
                             "tokens_left": p.tokens_left, "eta": p.seconds_left,
                             "phase": p.phase})
+            s = samples[-1]
+            eta = "-" if s["eta"] is None else f"{s['eta']:.0f}"
+            print(f"  {s['t']:7.1f} s  read {s['read']}/{n_files}  words only {s['waiting']}"
+                  f"  embedded {s['tokens_done']} tokens, {s['tokens_left']} left, "
+                  f"ETA {eta} s", flush=True)
 
     answers: list[tuple[float, int, float]] = []  # (t, results, seconds)
     done = threading.Event()

@@ -232,14 +232,18 @@ class Indexer:
         try:
             while not read.finished or backlog:
                 # Wait for the reader only when nothing else is left to do.
+                written = 0
                 for group in read.take(READ_BATCH_FILES, TURN_FILES, wait=not backlog):
                     self.moves.find(group)
                     self._write_texts(group, report, backlog)
-                    progress.files_done += len(group)
+                    written += len(group)
                     progress.bytes_done += sum(p.record.size for p in group)
                     progress.estimate_done += sum(estimates.get(p.record.path, 0)
                                                   for p in group)
                     progress.current = group[-1].record.path
+                if written:  # searchable by their words now (a batch may take a while)
+                    progress.files_done += written
+                    self._report_progress(progress, report, backlog, meter)
                 if read.finished and self._aborted is not None:
                     raise self._aborted
                 if backlog:
