@@ -55,7 +55,7 @@ class ReadAhead:
             with self._changed:
                 while wait and not taken and not self._items and not self._closed:
                     self._changed.wait()
-                group = []
+                group: list[Prepared] = []
                 while self._items and len(group) < min(per_group, most - taken):
                     item = self._items.popleft()
                     self._chunks -= len(item.chunks)
