@@ -58,6 +58,7 @@ class Engine:
         self._model = ModelHandle(self.settings, model, embedder, model_sha256, self._lock)
         self._reader: Collection | None = None
         self._searcher_of: Searcher | None = None
+        self._lexical_only: tuple[int, dict[str, int]] | None = None  # (data_version, counts)
         self._watcher: Any = None
 
     # -- model (see gemmasearch.model_handle) ---------------------------------------
@@ -349,6 +350,17 @@ class Engine:
         server = self._model.remote_embedder().server_info() if self.remote else None
         return index_status(self.index_dir, self.reader, server)
 
+    def lexical_only(self) -> dict[str, int]:
+        """Files, chunks and tokens searchable by their words only until their vectors are
+        embedded (none once an index run has finished). Counted again only after a writer
+        has committed (a served search carries it)."""
+        collection = self.reader()
+        with self._lock:
+            version = collection.store.data_version()
+            if self._lexical_only is None or self._lexical_only[0] != version:
+                self._lexical_only = (version, collection.waiting_counts())
+            return dict(self._lexical_only[1])
+
     def check(self, repair: bool = False) -> tuple[list[str], list[str]]:
         """(problems found, fixes made). Raises IndexDamagedError for a corrupt file."""
         if not (self.index_dir / DB_NAME).exists():
@@ -367,4 +379,5 @@ class Engine:
                 self._reader.close()
                 self._reader = None
                 self._searcher_of = None
+                self._lexical_only = None
             self._model.close()

@@ -1,10 +1,12 @@
 """How much work an index run has, and how long the rest will take.
 
 The work is counted before the first file is read, as tokens estimated from file sizes
-(about 4 bytes a token in text; PDFs carry fonts, images and compressed streams). The
-ETA then needs no good guess of the ratio, only of the *relative* sizes: it divides the
-estimate still to do by the rate at which the estimate has been getting done. The first
-batch (model warm-up, first reads) is left out of the rate once there are later ones.
+(about 4 bytes a token in text; PDFs carry fonts, images and compressed streams). Reading
+is far faster than embedding and runs ahead of it, so the tokens still to embed are soon
+known exactly (written, waiting for their vectors); those of the files not read yet are
+their estimate scaled by what the files read so far turned out to hold. The ETA is the
+tokens left at the embedding rate. The first batch (model warm-up, first reads) is left
+out of the rate once there are later ones.
 """
 
 from __future__ import annotations
@@ -29,51 +31,37 @@ def estimate_tokens(size: int, kind: str, max_text_bytes: int, max_tokens: int) 
 @dataclass
 class _Mark:
     at: float
-    estimate_done: int
     tokens_done: int
 
 
 class RateMeter:
-    """Tokens per second and seconds left, from (estimate done, tokens embedded) samples."""
+    """Tokens embedded per second, and the seconds the tokens left take at that rate.
 
-    def __init__(self, estimate_total: int, clock: Callable[[], float] = time.monotonic
-                 ) -> None:
-        self.estimate_total = estimate_total
+    The rate is the embedder's over the run (reading is far faster, and runs beside it):
+    from the end of the first batch (model warm-up, first reads) once there are later
+    ones."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._start = _Mark(clock(), 0, 0)
+        self._start = _Mark(clock(), 0)
         self._first: _Mark | None = None  # after the first batch
         self._last = self._start
 
-    def update(self, estimate_done: int, tokens_done: int) -> None:
-        mark = _Mark(self.clock(), estimate_done, tokens_done)
+    def update(self, tokens_done: int) -> None:
+        mark = _Mark(self.clock(), tokens_done)
         if self._first is None:
             self._first = mark
         self._last = mark
 
-    def _window(self) -> tuple[_Mark, _Mark] | None:
+    @property
+    def tokens_per_second(self) -> float | None:
         if self._first is None:
             return None
         base = self._first if self._last is not self._first else self._start
-        if self._last.at - base.at <= 0:
+        if self._last.at - base.at <= 0 or self._last.tokens_done <= base.tokens_done:
             return None
-        return base, self._last
+        return (self._last.tokens_done - base.tokens_done) / (self._last.at - base.at)
 
-    @property
-    def tokens_per_second(self) -> float | None:
-        window = self._window()
-        if window is None:
-            return None
-        base, last = window
-        return (last.tokens_done - base.tokens_done) / (last.at - base.at)
-
-    @property
-    def seconds_left(self) -> float | None:
-        window = self._window()
-        if window is None:
-            return None
-        base, last = window
-        done = last.estimate_done - base.estimate_done
-        if done <= 0:
-            return None
-        left = max(self.estimate_total - last.estimate_done, 0)
-        return left * (last.at - base.at) / done
+    def seconds_left(self, tokens_left: int) -> float | None:
+        rate = self.tokens_per_second
+        return None if rate is None else max(tokens_left, 0) / rate

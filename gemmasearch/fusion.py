@@ -17,6 +17,13 @@ Two bounds keep it from ever costing what the meaning found (bench/fusion.py, RE
 - the weight shrinks by the share of the semantic top written in the query's script,
   since BM25 cannot match across scripts: a question in Greek would otherwise lift Greek
   notes that share only its function words above the same answer in Arabic or Chinese.
+
+A lexical candidate whose vector is not embedded yet (indexing writes words first) has
+no cosine. It gets a stand-in (``stand_ins``) that ranks it by its words among the
+others: just under the cosine of the nearest embedded candidate above it in the BM25
+ranking (the best cosine when none is), so it sits where its words put it, and with no
+vectors at all hybrid is the BM25 order. A fully embedded index has no such candidate:
+its fusion is unchanged.
 """
 
 from __future__ import annotations
@@ -59,6 +66,8 @@ class Legs:
     lexical_weight: float = 0.0
     visible: float = 1.0  # share of the semantic top in the query's script
     evidence: Evidence | None = None  # what the query's words can vouch for (None: all)
+    pending: set[int] = field(default_factory=set)  # lexical candidates without a vector
+    stand_in: dict[int, float] = field(default_factory=dict)  # their cosine, for fusion
 
     @staticmethod
     def ranked(scores: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -82,6 +91,10 @@ class Legs:
                 info["semantic_truncated"] = round(self.truncated[cid], 4)
             if cid in self.full:
                 info["semantic_full"] = round(self.full[cid], 4)
+            if cid in self.pending:  # searchable by its words only, for now
+                info["vector"] = "pending"
+                if cid in self.stand_in:
+                    info["semantic_stand_in"] = round(self.stand_in[cid], 4)
             if cid in self.fused:
                 info["fused"] = round(self.fused[cid], 4)
                 info["lexical_weight"] = round(self.lexical_weight, 3)
@@ -107,6 +120,29 @@ def agreement(legs: Legs, depth: int) -> float:
     return sum(1 for cid in lexical_top if cid in dense_top) / len(lexical_top)
 
 
+# How far below the candidate above it a stand-in sits (each further one as far again):
+# far below any difference between two cosines that matters, enough to keep BM25's order.
+STAND_IN_STEP = 1e-6
+
+
+def stand_ins(legs: Legs) -> dict[int, float]:
+    """A cosine for each pending candidate: walking the BM25 ranking, just under the
+    cosine of the nearest embedded candidate above it (the best cosine when none is;
+    0 with no vectors at all), successive pending ones each a step lower."""
+    if not legs.pending:
+        return {}
+    anchor = max(legs.dense.values(), default=0.0)
+    out: dict[int, float] = {}
+    below = 0
+    for cid in legs.ranked(legs.lexical)[0].tolist():
+        if cid in legs.pending:
+            below += 1
+            out[cid] = anchor - below * STAND_IN_STEP
+        elif cid in legs.dense:
+            anchor, below = legs.dense[cid], 0
+    return out
+
+
 def fuse(legs: Legs, config: FusionConfig) -> tuple[np.ndarray, np.ndarray]:
     """Fused ranking of every candidate: (ids, scores), best first."""
     candidates = set(legs.dense) | set(legs.lexical)
@@ -125,16 +161,18 @@ def fuse(legs: Legs, config: FusionConfig) -> tuple[np.ndarray, np.ndarray]:
     if config.scripts:
         weight *= legs.visible
     legs.lexical_weight = weight
+    legs.stand_in = stand_ins(legs)
+    dense = {**legs.dense, **legs.stand_in} if legs.stand_in else legs.dense
     top_bm25 = max((legs.bm25(c) for c in candidates), default=0.0) or 1.0
-    top_dense = max((legs.dense.get(c, -1.0) for c in candidates), default=0.0)
+    top_dense = max((dense.get(c, -1.0) for c in candidates), default=0.0)
     # Score = cosine + weight × BM25 relative to this query's best BM25 (0…1): a lexical
     # bonus on the semantic scale, never more than ``weight``, and (gate) only for
     # candidates whose cosine is within the full weight of the best one.
     reach = config.gate if config.gate is not None else float("inf")
     legs.bonus = {c: weight * legs.bm25(c) / top_bm25
-                  if top_dense - legs.dense.get(c, -1.0) <= reach else 0.0
+                  if top_dense - dense.get(c, -1.0) <= reach else 0.0
                   for c in candidates}
-    legs.fused = {c: legs.dense.get(c, -1.0) + legs.bonus[c] for c in candidates}
+    legs.fused = {c: dense.get(c, -1.0) + legs.bonus[c] for c in candidates}
     return legs.ranked(legs.fused)
 
 

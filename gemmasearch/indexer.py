@@ -1,9 +1,12 @@
-"""The indexing pipeline: scan, diff, read, extract, chunk, embed, store.
+"""The indexing pipeline: scan, diff, read, extract, chunk, write words, embed.
 
 Reading, hashing, extraction and chunking run in a producer thread while the main
-thread embeds (llama.cpp releases the GIL), so the embedder is never idle waiting for
-files. Each batch of files is written in one transaction, so a crash loses at most the
-batch being embedded, and a re-run skips everything already committed.
+thread (the only one that touches SQLite) writes and embeds (llama.cpp releases the
+GIL), so the embedder is never idle waiting for files. Reading is far faster than
+embedding, so every file read is written at once with its chunks and their words
+(searchable by lexical and hybrid search from then on), and the chunks wait in a backlog
+for their vectors, each batch of which is one more transaction. A crash loses at most
+the batch being embedded; a re-run embeds whatever chunk has no vector yet.
 
 Reading one file is prepare.py; renames and moves are found by moves.py.
 """
@@ -12,15 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from gemmasearch.backlog import Backlog
 from gemmasearch.embedding import Embedder, format_document
 from gemmasearch.errors import ModelError, storage_error
 from gemmasearch.eta import RateMeter, estimate_tokens
@@ -35,6 +38,7 @@ from gemmasearch.prepare import (
     failed,
     prepare,
 )
+from gemmasearch.read_ahead import ReadAhead
 from gemmasearch.report import IndexReport, Progress
 from gemmasearch.scan import ScannedFile, Scanner, ScanResult, path_key
 from gemmasearch.sniff import UNSUPPORTED
@@ -48,6 +52,13 @@ log = logging.getLogger(__name__)
 # Embed this many chunks per call: enough to keep llama.cpp's batches full, few enough
 # that a crash or Ctrl-C loses little and progress moves smoothly.
 EMBED_BATCH_CHUNKS = 32
+# Chunks the reader may hold ahead of the writer (their text is in memory until written):
+# enough for every file it reads while a batch is embedded.
+READ_AHEAD_CHUNKS = 4096
+# Each turn writes what was read (in transactions of at most READ_BATCH_FILES files, at
+# most TURN_FILES in all), then embeds one batch.
+READ_BATCH_FILES = 64
+TURN_FILES = 2048
 
 
 # Above this a file is "huge": it waits until the small ones are searchable.
@@ -170,12 +181,11 @@ class Indexer:
 
     # -- the pipeline ---------------------------------------------------------------
 
-    def _produce(self, work: Sequence[ScannedFile],
-                 existing: dict[str, Known],
-                 out: queue.Queue[Prepared | None], stop: threading.Event) -> None:
+    def _produce(self, work: Sequence[ScannedFile], existing: dict[str, Known],
+                 out: ReadAhead) -> None:
         try:
             for item in work:
-                if stop.is_set():
+                if out.stopped:
                     break
                 try:
                     prepared = prepare(item, existing, self.embedder, self.chunk_tokens,
@@ -192,44 +202,14 @@ class Indexer:
                         path_key(item.path) not in existing)
                 out.put(prepared)
         finally:
-            out.put(None)
-
-    def _batches(self, work: Sequence[ScannedFile],
-                 existing: dict[str, Known]) -> Iterator[list[Prepared]]:
-        """Prepared files grouped so each group holds about EMBED_BATCH_CHUNKS chunks."""
-        prepared_queue: queue.Queue[Prepared | None] = queue.Queue(maxsize=64)
-        stop = threading.Event()
-        producer = threading.Thread(target=self._produce, name="gemmasearch-reader",
-                                    args=(work, existing, prepared_queue, stop), daemon=True)
-        self._aborted = None
-        producer.start()
-        group: list[Prepared] = []
-        n_chunks = 0
-        try:
-            while True:
-                item = prepared_queue.get()
-                if item is None:
-                    if self._aborted is not None:
-                        raise self._aborted
-                    break
-                group.append(item)
-                n_chunks += len(item.chunks)
-                # Flush when full, or when nothing else is ready (keep latency low).
-                if n_chunks >= EMBED_BATCH_CHUNKS or (prepared_queue.empty() and n_chunks):
-                    yield group
-                    group, n_chunks = [], 0
-            if group:
-                yield group
-        finally:
-            stop.set()
-            while producer.is_alive():  # unblock a producer waiting on a full queue
-                try:
-                    prepared_queue.get_nowait()
-                except queue.Empty:
-                    producer.join(0.05)
+            out.close()
 
     def _process(self, work: Sequence[ScannedFile],
                  existing: dict[str, Known], report: IndexReport) -> None:
+        """Each turn writes the files read since the last one with their words (searchable
+        at once), then embeds one batch of the chunks still waiting, oldest first, until
+        every file is read and every chunk has its vector. Chunks left without one by an
+        earlier run (stopped, killed) wait first."""
         max_tokens = MAX_CHUNKS_PER_FILE * self.chunk_tokens
         estimates = {path_key(f.path): estimate_tokens(f.size, f.kind, MAX_TEXT_BYTES, max_tokens)
                      for f in work}
@@ -237,104 +217,168 @@ class Indexer:
                             bytes_total=sum(f.size for f in work),
                             tokens_estimate=sum(estimates.values()),
                             updated_at=time.monotonic())
-        meter = RateMeter(progress.tokens_estimate)
-        self.on_progress(progress)
-        for group in self._batches(work, existing):
-            self.moves.find(group)
-            chunks = [(p.record.title, c.text) for p in group for c in p.chunks]
-            tokens = [c.tokens for p in group for c in p.chunks]
-            vectors = self._embed(chunks, report, tokens)
-            self._write(group, vectors, report)
-            progress.files_done += len(group)
-            progress.bytes_done += sum(p.record.size for p in group)
-            progress.chunks_done += len(chunks)
-            progress.estimate_done += sum(estimates.get(p.record.path, 0) for p in group)
-            progress.tokens_done = report.embedded_tokens
-            meter.update(progress.estimate_done, progress.tokens_done)
-            progress.tokens_per_second = meter.tokens_per_second
-            progress.seconds_left = meter.seconds_left
-            progress.updated_at = time.monotonic()
-            progress.current = group[-1].record.path
-            self.on_progress(progress)
-            if self.should_stop():
-                report.stopped = True
-                break
+        backlog = Backlog()
+        try:
+            backlog.add_rows(self.collection.waiting_chunk_ids())
+        except sqlite3.Error as exc:
+            raise storage_error(exc) from exc
+        meter = RateMeter()
+        self._report_progress(progress, report, backlog, meter)
+        read = ReadAhead(READ_AHEAD_CHUNKS)
+        producer = threading.Thread(target=self._produce, name="gemmasearch-reader",
+                                    args=(work, existing, read), daemon=True)
+        self._aborted = None
+        producer.start()
+        try:
+            while not read.finished or backlog:
+                # Wait for the reader only when nothing else is left to do.
+                written = 0
+                for group in read.take(READ_BATCH_FILES, TURN_FILES, wait=not backlog):
+                    self.moves.find(group)
+                    self._write_texts(group, report, backlog)
+                    written += len(group)
+                    progress.bytes_done += sum(p.record.size for p in group)
+                    progress.estimate_done += sum(estimates.get(p.record.path, 0)
+                                                  for p in group)
+                    progress.current = group[-1].record.path
+                if written:  # searchable by their words now (a batch may take a while)
+                    progress.files_done += written
+                    self._report_progress(progress, report, backlog, meter)
+                if read.finished and self._aborted is not None:
+                    raise self._aborted
+                if backlog:
+                    self._embed_next(backlog, report)
+                    meter.update(report.embedded_tokens)
+                self._report_progress(progress, report, backlog, meter)
+                if self.should_stop():
+                    report.stopped = True
+                    break
+        finally:
+            read.stop()
+            producer.join()
         if not report.stopped:  # else the next run finishes the renames it began
             self.moves.drop_vanished(report)
         progress.phase = "done"
+        self._report_progress(progress, report, backlog, meter)
+
+    def _report_progress(self, progress: Progress, report: IndexReport, backlog: Backlog,
+                         meter: RateMeter) -> None:
+        progress.chunks_done = report.chunks
+        progress.tokens_done = report.embedded_tokens
+        progress.tokens_waiting = backlog.tokens
+        progress.files_waiting = backlog.files
+        # Tokens of the files not read yet: their size-based estimate, scaled by what the
+        # files read so far turned out to hold (skipped, unchanged and PDF files included).
+        unread = max(progress.tokens_estimate - progress.estimate_done, 0)
+        if progress.estimate_done:
+            unread = int(unread * report.tokens / progress.estimate_done)
+        progress.tokens_left = backlog.tokens + unread
+        progress.tokens_per_second = meter.tokens_per_second
+        progress.seconds_left = (0.0 if progress.phase == "done"
+                                 else meter.seconds_left(progress.tokens_left))
+        progress.updated_at = time.monotonic()
         self.on_progress(progress)
 
-    def _embed(self, chunks: list[tuple[str | None, str]], report: IndexReport,
-               tokens: Sequence[int]) -> np.ndarray:
-        """Vectors for (title, text) chunks, embedding each distinct text once: a text
-        already in the index (an edited file's untouched chunks, a copied file) reuses its
-        stored vector, and repeats within the batch are embedded once."""
-        dim = self.embedder.dim
-        if not chunks:
-            return np.zeros((0, dim), np.float32)
-        keys = [input_key(title, text) for title, text in chunks]
+    def _write_texts(self, group: list[Prepared], report: IndexReport,
+                     backlog: Backlog) -> None:
+        """Write the files read, their chunks and words, in one transaction; a chunk whose
+        text was embedded before (an edited file's unchanged chunks, a copy, the index a
+        rebuild started from) takes that vector at once, the others join the backlog."""
+        keys = {id(c): input_key(p.record.title, c.text) for p in group for c in p.chunks}
         try:
+            known = self.collection.known_vectors(list(keys.values()), self.embedder.dim)
+            waiting: list[tuple[list[int], list[int]]] = []
+            with self.collection.batch():
+                for item in group:
+                    written = self._write_file(item, report, keys)
+                    if not written:
+                        continue
+                    ids = self.collection.put_file(item.record, written, None)
+                    have = [(cid, c.input_key) for cid, c in zip(ids, written, strict=True)
+                            if c.input_key in known]
+                    if have:
+                        self.collection.put_vectors(
+                            [cid for cid, _ in have],
+                            np.stack([known[k] for _, k in have if k is not None]),
+                            [k for _, k in have])
+                        report.reused += len(have)
+                    waiting.append(([cid for cid, c in zip(ids, written, strict=True)
+                                     if c.input_key not in known],
+                                    [c.tokens for c in written if c.input_key not in known]))
+        except (sqlite3.Error, OSError) as exc:  # rolled back: the index is as before
+            raise storage_error(exc) from exc
+        for ids, tokens in waiting:  # committed: now they wait for their vectors
+            backlog.add_file(ids, tokens)
+
+    def _write_file(self, item: Prepared, report: IndexReport,
+                    keys: dict[int, bytes]) -> list[ChunkRecord]:
+        """Record one file read (inside the caller's batch); returns the chunks to write
+        with it (none for a file gone, unchanged, moved or failed, which is done here)."""
+        path = item.record.path
+        if item.gone:
+            if not item.is_new:
+                self.collection.delete_file(path)
+                report.removed += 1
+            return []
+        if item.unchanged:
+            self.collection.store.touch_file(path, item.record.size, item.record.mtime_ns)
+            report.unchanged += 1
+            return []
+        if item.moved_from is not None:
+            self.moves.move(item, report)
+            return []
+        report.chunks += len(item.chunks)
+        report.tokens += sum(c.tokens for c in item.chunks)
+        if item.record.error in SKIP_REASONS:
+            reason = item.record.error
+            report.skipped[reason] = report.skipped.get(reason, 0) + 1
+            log.debug("skipped %s: %s", path, reason)
+        elif item.record.error:
+            report.failed += 1
+            report.failures.append((path, item.record.error))
+            log.warning("skipped %s: %s", path, item.record.error)
+        elif item.is_new:
+            report.added += 1
+        else:
+            report.changed += 1
+        records = [ChunkRecord(seq=c.seq, text=c.text, tokens=c.tokens,
+                               start_line=c.start_line, end_line=c.end_line,
+                               page=c.page, lexical_text=lexical_text(c.text),
+                               input_key=keys[id(c)])
+                   for c in item.chunks]
+        if not records:  # a failed file: its row, without chunks
+            self.collection.put_file(item.record, [], None)
+        return records
+
+    def _embed_next(self, backlog: Backlog, report: IndexReport) -> None:
+        """Embed the next EMBED_BATCH_CHUNKS waiting chunks and store their vectors, in one
+        transaction. Each distinct text is embedded once: one embedded since it was
+        written (a copy earlier in the backlog) reuses that vector."""
+        dim = self.embedder.dim
+        try:
+            chunks = self.collection.waiting_chunks(backlog.take(EMBED_BATCH_CHUNKS))
+            keys = [input_key(c.title, c.text) for c in chunks]
             known = self.collection.known_vectors(keys, dim)
         except sqlite3.Error as exc:
             raise storage_error(exc) from exc
+        if not chunks:  # all changed or deleted since they were written
+            return
         todo: dict[bytes, int] = {}
         items: list[tuple[str | None, str]] = []
-        for i, (key, item) in enumerate(zip(keys, chunks, strict=True)):
+        for key, chunk in zip(keys, chunks, strict=True):
             if key not in known and key not in todo:
                 todo[key] = len(items)
-                items.append(item)
-                report.embedded_tokens += tokens[i]
+                items.append((chunk.title, chunk.text))
+                report.embedded_tokens += chunk.tokens
         fresh = self.embedder.embed_documents(items) if items else np.zeros((0, dim), np.float32)
+        report.embedded_chunks += len(items)
         report.reused += len(keys) - len(items)
-        return np.stack([known[k] if k in known else fresh[todo[k]] for k in keys])
-
-    def _write(self, group: list[Prepared], vectors: np.ndarray, report: IndexReport) -> None:
+        vectors = np.stack([known[k] if k in known else fresh[todo[k]] for k in keys])
         try:
-            self._write_batch(group, vectors, report)
-        except (sqlite3.Error, OSError) as exc:  # rolled back: the index is as before
+            with self.collection.batch():
+                self.collection.put_vectors([c.id for c in chunks], vectors, keys)
+        except (sqlite3.Error, OSError) as exc:  # rolled back: they still wait
             raise storage_error(exc) from exc
-
-    def _write_batch(self, group: list[Prepared], vectors: np.ndarray,
-                     report: IndexReport) -> None:
-        offset = 0
-        with self.collection.batch():
-            for item in group:
-                path = item.record.path
-                if item.gone:
-                    if not item.is_new:
-                        self.collection.delete_file(path)
-                        report.removed += 1
-                    continue
-                if item.unchanged:
-                    self.collection.store.touch_file(path, item.record.size,
-                                                     item.record.mtime_ns)
-                    report.unchanged += 1
-                    continue
-                if item.moved_from is not None:
-                    self.moves.move(item, report)
-                    continue
-                n = len(item.chunks)
-                records = [ChunkRecord(seq=c.seq, text=c.text, tokens=c.tokens,
-                                       start_line=c.start_line, end_line=c.end_line,
-                                       page=c.page, lexical_text=lexical_text(c.text),
-                                       input_key=input_key(item.record.title, c.text))
-                           for c in item.chunks]
-                self.collection.put_file(item.record, records, vectors[offset:offset + n])
-                offset += n
-                report.chunks += n
-                report.tokens += sum(c.tokens for c in item.chunks)
-                if item.record.error in SKIP_REASONS:
-                    reason = item.record.error
-                    report.skipped[reason] = report.skipped.get(reason, 0) + 1
-                    log.debug("skipped %s: %s", path, reason)
-                elif item.record.error:
-                    report.failed += 1
-                    report.failures.append((path, item.record.error))
-                    log.warning("skipped %s: %s", path, item.record.error)
-                elif item.is_new:
-                    report.added += 1
-                else:
-                    report.changed += 1
 
     def _record_failure(self, path: Path, reason: str, report: IndexReport,
                         existing: dict[str, Known]) -> None:

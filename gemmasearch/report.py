@@ -20,6 +20,8 @@ class IndexReport:
     reused: int = 0  # chunks whose text was embedded before: vector taken from the index
     tokens: int = 0
     embedded_tokens: int = 0  # tokens of the chunks embedded (not reused) in this run
+    # Chunks embedded in this run: written by it, or waiting since an earlier one stopped.
+    embedded_chunks: int = 0
     seconds: float = 0.0
     stopped: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
@@ -50,6 +52,7 @@ class IndexReport:
                 "chunks": self.chunks,
                 "reused": self.reused,
                 "tokens": self.tokens, "embedded_tokens": self.embedded_tokens,
+                "embedded_chunks": self.embedded_chunks,
                 "seconds": round(self.seconds, 3),
                 "tokens_per_second": round(self.tokens_per_second, 1),
                 "stopped": self.stopped, "missing_roots": self.missing_roots,
@@ -70,16 +73,21 @@ class Progress:
     """Posted to the ``on_progress`` callback; the core never prints."""
 
     phase: str  # "scanning", "indexing", "saving", "done"
-    files_done: int = 0
+    # Reading and embedding advance apart: a file read is written with its words at once
+    # (searchable by them), its chunks' vectors come later.
+    files_done: int = 0  # files read and written
     files_total: int = 0
     bytes_done: int = 0
     bytes_total: int = 0
-    chunks_done: int = 0
+    chunks_done: int = 0  # chunks written
     current: str = ""
     # Work counted before reading: tokens estimated from file sizes (gemmasearch.eta).
     tokens_estimate: int = 0
-    estimate_done: int = 0
+    estimate_done: int = 0  # the estimate of the files read
     tokens_done: int = 0  # tokens embedded so far
+    tokens_waiting: int = 0  # tokens written, not embedded yet (an earlier run's too)
+    files_waiting: int = 0  # files searchable by their words only, for now
+    tokens_left: int = 0  # waiting + the files not read yet (their estimate, scaled)
     tokens_per_second: float | None = None  # after the first batch
-    seconds_left: float | None = None
+    seconds_left: float | None = None  # tokens_left at the embedding rate
     updated_at: float = 0.0  # time.monotonic() of this update

@@ -368,6 +368,8 @@ class Searcher:
             dims = None if rescore else self.collection.dims  # the same scale as the dense leg
             found, cosines = self.collection.rescore(query_vector, np.array(lexical_only), dims)
             legs.dense.update(zip(found.tolist(), cosines.tolist(), strict=True))
+            # No vector yet (written with its words, waiting): fusion gives it a stand-in.
+            legs.pending = {cid for cid in lexical_only if cid not in legs.dense}
         # BM25 for the semantic leg's best candidates that the lexical top missed; deeper
         # ones get no bonus, so the fusion does not depend on how many were asked for.
         best = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)

@@ -75,6 +75,8 @@ def index_status(index_dir: Path, reader: Callable[[], Collection],
 
     parts: list[Callable[[], dict[str, Any]]] = [
         fingerprint, store.stats, skipped, lambda: {"roots": store.roots()},
+        # Written with their words, waiting for their vectors (the next run embeds them).
+        lambda: {"lexical_only": collection.waiting_counts()},
         lambda: {"updated_at": iso_time(store.get_meta("updated_at"))},
         lambda: {"vectors": snapshot_info(index_dir)},
         lambda: {"failures": store.failures(exclude=SKIP_REASONS)}]

@@ -1,7 +1,8 @@
 """A Collection keeps the SQLite store and the FAISS snapshot consistent.
 
-SQLite is the source of truth: each file is written with its chunks and full-size
-vectors in one transaction. FAISS is a snapshot that is reconciled with SQLite by chunk
+SQLite is the source of truth: each file is written with its chunks (and their words)
+in one transaction, and their full-size vectors in a later one (a chunk without a vector
+is waiting for it, see waiting.py). FAISS is a snapshot that is reconciled with SQLite by chunk
 ids (never reused) whenever their generations differ, so a crash at any moment leaves
 an index that opens and heals itself.
 """
@@ -31,6 +32,13 @@ from gemmasearch.index.previous import PreviousDatabase, set_aside
 from gemmasearch.index.private import private_dir, repair_once
 from gemmasearch.index.store import ChunkRecord, FileRecord, Store
 from gemmasearch.index.vectors import VectorIndex, truncate_normalize
+from gemmasearch.index.waiting import (
+    WaitingChunk,
+    add_vectors,
+    waiting_chunk_ids,
+    waiting_chunks,
+    waiting_counts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -219,11 +227,33 @@ class Collection:
         self._apply_pending()
 
     def put_file(self, record: FileRecord, chunks: Sequence[ChunkRecord],
-                 full_vectors: np.ndarray | None) -> None:
+                 full_vectors: np.ndarray | None) -> list[int]:
+        """Write a file with its chunks (and their vectors, or None: they wait for them);
+        returns the new chunk ids."""
         new_ids, removed = self.store.put_file(record, chunks, full_vectors)
         self._pending_remove.extend(removed)
         if full_vectors is not None and new_ids:
             self._pending_add.append((new_ids, full_vectors))
+        return new_ids
+
+    def put_vectors(self, ids: Sequence[int], full_vectors: np.ndarray,
+                    keys: Sequence[bytes | None]) -> None:
+        """Vectors for chunks written earlier without them (inside ``batch()``)."""
+        if not len(ids):
+            return
+        add_vectors(self.store, ids, full_vectors, keys)
+        self._pending_add.append((list(ids), full_vectors))
+
+    def waiting_chunk_ids(self) -> list[tuple[int, int, int]]:
+        """(chunk id, file id, tokens) of the chunks waiting for their vectors."""
+        return waiting_chunk_ids(self.store)
+
+    def waiting_chunks(self, ids: Sequence[int]) -> list[WaitingChunk]:
+        return waiting_chunks(self.store, ids)
+
+    def waiting_counts(self) -> dict[str, int]:
+        """Files, chunks and tokens searchable by their words only, for now."""
+        return waiting_counts(self.store)
 
     def delete_file(self, path: str) -> None:
         self._pending_remove.extend(self.store.delete_file(path))

@@ -4,9 +4,11 @@ itself at the Nth hit of a chosen point (tests/test_crash*.py).
     python tests/_indexer_driver.py index ROOT INDEX_DIR [--kill-at POINT:N]
     python tests/_indexer_driver.py watch ROOT INDEX_DIR [--kill-at POINT:N]
 
-Points: embed (before returning vectors), put (a file written, transaction open),
-commit (a batch committed, FAISS not yet updated), save (inside a snapshot save, before
-the rename). With env DRIVER_EMBED_DELAY=seconds each embed call sleeps that long.
+Points: embed (before returning vectors: the files read are written with their words,
+the batch's vectors not yet), put (a file written, transaction open), vectors (a batch of
+vectors written, transaction open), commit (a batch committed, FAISS not yet updated),
+save (inside a snapshot save, before the rename). With env DRIVER_EMBED_DELAY=seconds
+each embed call sleeps that long.
 ``watch`` prints each event as a JSON line and stops on SIGTERM.
 """
 
@@ -53,9 +55,17 @@ def install_hooks(hit) -> None:
     put = col.Collection.put_file
 
     def put_file(self, *args, **kwargs):
-        put(self, *args, **kwargs)
+        ids = put(self, *args, **kwargs)
         hit("put")
+        return ids
     col.Collection.put_file = put_file
+
+    put_vectors = col.Collection.put_vectors
+
+    def put_vectors_hooked(self, *args, **kwargs):
+        put_vectors(self, *args, **kwargs)
+        hit("vectors")
+    col.Collection.put_vectors = put_vectors_hooked
 
     apply = col.Collection._apply_pending
 

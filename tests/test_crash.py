@@ -18,6 +18,7 @@ import pytest
 from gemmasearch.errors import NoIndexError
 from gemmasearch.fake_embedder import FakeEmbedder
 from gemmasearch.index import Collection
+from gemmasearch.search import SearchOptions
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _indexer_driver import engine_for  # noqa: E402
@@ -56,7 +57,9 @@ def snapshot(index_dir: Path) -> dict[str, list[str]]:
     return out
 
 
-def committed_chunks(index_dir: Path) -> int:
+def committed_vectors(index_dir: Path) -> int:
+    """Chunks whose vectors were committed (the others wait for them: written with their
+    words only)."""
     if not (index_dir / "index.sqlite").exists():
         return 0
     try:
@@ -64,7 +67,7 @@ def committed_chunks(index_dir: Path) -> int:
     except NoIndexError:  # killed after the file was created, before its schema
         return 0
     try:
-        return int(c.store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        return int(c.store.conn.execute("SELECT count(*) FROM embeddings").fetchone()[0])
     finally:
         c.close()
 
@@ -84,7 +87,10 @@ def assert_consistent(index_dir: Path) -> None:
         vectors = c.vectors()  # reconcile the snapshot with SQLite, as every reader does
         ids = sorted(vectors.ids().tolist())
         assert ids == sorted(c.store.embedding_ids().tolist())
-        assert ids == sorted(c.store.chunk_ids().tolist())
+        # Every vector has its chunk; chunks without one wait for it (searchable by words).
+        waiting = {cid for cid, _f, _t in c.waiting_chunk_ids()}
+        assert sorted(set(ids) | waiting) == sorted(c.store.chunk_ids().tolist())
+        assert not waiting & set(ids)
     finally:
         c.close()
 
@@ -135,14 +141,18 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, li
 
 
 # Each sequence kills successive runs on the same index at the given points, then
-# resumes. 24 kill moments in all, spread over embedding, writing, committing and saving.
+# resumes. 27 kill moments in all, spread over embedding, writing words, writing vectors,
+# committing and saving.
 SEQUENCES = [
     ["embed:1"], ["embed:3"], ["embed:8"],
     ["put:1"], ["put:60"], ["put:239"],
+    ["vectors:1"], ["vectors:5", "embed:2"],
     ["commit:1"], ["commit:4"], ["commit:9"],
     ["save:1"], ["save:2"],
     ["put:30", "commit:3", "save:1"],
-    ["embed:5", "put:100", "embed:2", "save:2"],
+    # A run writes the words of every file it has read before it embeds them, so a
+    # resumed run may have few files left to write: "put" kills come first.
+    ["put:100", "embed:5", "embed:2", "save:2"],
     ["commit:2", "commit:2", "put:10", "embed:1"],
 ]
 
@@ -156,7 +166,7 @@ def test_sigkill_index_then_resume(corpus, tmp_path: Path, kills: list[str]) -> 
         proc = run_driver("index", root, index_dir, kill_at)
         assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
         assert_consistent(index_dir)
-    before = committed_chunks(index_dir)
+    before = committed_vectors(index_dir)
     total = sum(len(v) for v in expected.values())
     embedded = resume(root, index_dir)
     assert embedded == total - before  # nothing committed was embedded again
@@ -164,6 +174,43 @@ def test_sigkill_index_then_resume(corpus, tmp_path: Path, kills: list[str]) -> 
     c = Collection(index_dir)
     try:
         assert c.check() == []
+    finally:
+        c.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_at", ["embed:2", "vectors:3", "embed:20"])
+def test_sigkill_between_words_and_vectors(corpus, tmp_path: Path, kill_at: str) -> None:
+    """Killed while files are written with their words and wait for their vectors: the
+    index opens and checks clean, those files are found by their words (lexical and
+    hybrid search), and the next run embeds exactly what waits."""
+    root, expected = corpus
+    index_dir = tmp_path / "idx"
+    proc = run_driver("index", root, index_dir, kill_at, env={"DRIVER_EMBED_DELAY": "0.05"})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert_consistent(index_dir)
+    engine = engine_for(index_dir)
+    try:
+        rows = engine.reader().store.conn.execute(
+            "SELECT f.path, c.text FROM chunks c JOIN files f ON f.id = c.file_id "
+            "WHERE c.seq = 0 AND NOT EXISTS (SELECT 1 FROM embeddings e "
+            "WHERE e.chunk_id = c.id) ORDER BY c.id").fetchall()
+        assert rows  # the reader ran ahead of the embedder
+        assert engine.status()["lexical_only"]["files"] >= len(rows)
+        for path, text in rows[:3]:
+            query = " ".join(text.split()[1:9])  # "file N" and its first words
+            for mode in ("lexical", "hybrid"):
+                found = [r.path for r in engine.search(
+                    query, SearchOptions(mode=mode, k=10, files_only=True))]
+                assert path in found, (mode, query, found)
+    finally:
+        engine.close()
+    before = committed_vectors(index_dir)
+    assert resume(root, index_dir) == sum(len(v) for v in expected.values()) - before
+    assert snapshot(index_dir) == expected
+    c = Collection(index_dir)
+    try:
+        assert c.check() == [] and c.waiting_counts()["chunks"] == 0
     finally:
         c.close()
 
@@ -181,7 +228,7 @@ def test_sigkill_from_outside_at_random_moments(corpus, tmp_path: Path, delay: f
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     assert_consistent(index_dir)
-    before = committed_chunks(index_dir)
+    before = committed_vectors(index_dir)
     embedded = resume(root, index_dir)
     assert embedded == sum(len(v) for v in expected.values()) - before
     assert snapshot(index_dir) == expected

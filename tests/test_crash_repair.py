@@ -33,8 +33,6 @@ def _sql(index_dir: Path, *statements: str) -> None:
 
 
 DAMAGE = {
-    "chunks without a vector": (
-        "DELETE FROM embeddings WHERE chunk_id IN (SELECT id FROM chunks LIMIT 3)",),
     "vectors without a chunk": (
         "INSERT INTO embeddings(chunk_id, vector) VALUES (999999, zeroblob(1536))",),
     "chunks without a file": (
@@ -73,6 +71,25 @@ def test_check_finds_and_repair_fixes_database_damage(reference, tmp_path: Path,
     finally:
         engine.close()
     resume(root, index_dir)  # re-indexes what repair re-queued
+    assert_consistent(index_dir, expected)
+
+
+def test_chunks_waiting_for_their_vectors_are_not_damage(reference, tmp_path: Path) -> None:
+    """A run stopped between writing files' words and their vectors leaves chunks without
+    a vector (and a snapshot older than the database): `check` is clean, and the next run
+    embeds exactly those chunks, re-queueing no file."""
+    root, expected = reference
+    index_dir = tmp_path / "idx"
+    resume(root, index_dir)
+    _sql(index_dir, "DELETE FROM embeddings WHERE chunk_id IN (SELECT id FROM chunks LIMIT 3)",
+         "UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+    c = Collection(index_dir)
+    try:
+        assert c.check() == []
+        assert c.waiting_counts()["chunks"] == 3
+    finally:
+        c.close()
+    assert resume(root, index_dir) == 3
     assert_consistent(index_dir, expected)
 
 

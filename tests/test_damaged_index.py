@@ -240,7 +240,7 @@ def test_interrupted_rebuild_continues_with_the_old_vectors(indexed, monkeypatch
     _root, index_dir, chunks = indexed
     overwrite_pages(index_dir / "index.sqlite", "chunks_fts_data")
     calls = {"n": 0}
-    original = Indexer._write
+    original = Indexer._write_texts
 
     def interrupt_on_second_batch(self, *args):  # type: ignore[no-untyped-def]
         calls["n"] += 1
@@ -248,12 +248,12 @@ def test_interrupted_rebuild_continues_with_the_old_vectors(indexed, monkeypatch
             raise KeyboardInterrupt
         return original(self, *args)
 
-    monkeypatch.setattr(Indexer, "_write", interrupt_on_second_batch)
+    monkeypatch.setattr(Indexer, "_write_texts", interrupt_on_second_batch)
     result = run("index", "--rebuild")
     assert result.exit_code == 130
     assert "kept" in result.stderr and "`gemmasearch index` (without --rebuild)" in result.stderr
     assert (index_dir / PREVIOUS_NAME).exists()
-    monkeypatch.setattr(Indexer, "_write", original)
+    monkeypatch.setattr(Indexer, "_write_texts", original)
     CountingFake.embedded = 0
     result = run("index", "--json")
     assert result.exit_code == 0, result.output

@@ -101,6 +101,10 @@ def test_health_and_status_name_the_service(served: Running) -> None:
     assert served.client.request("GET", "/health")["pid"] == os.getpid()
     status = served.client.request("GET", "/status")
     assert status["files"] == 3
+    # Files searchable by their words only (vectors not embedded yet): none here.
+    assert status["lexical_only"] == {"files": 0, "chunks": 0, "tokens": 0}
+    answer = served.client.request("POST", "/search", {"query": "flour"})
+    assert answer["lexical_only"] == status["lexical_only"]
     service = status["service"]
     assert service["pid"] == os.getpid()
     assert service["socket"] == str(served.service.address.socket)

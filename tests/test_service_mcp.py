@@ -93,6 +93,7 @@ async def test_mcp_stdio_on_the_real_model(tmp_path: Path, isolated_home: Path) 
 
         status = await session.call_tool("status", {})
         assert status.structured_content["files"] == 2
+        assert status.structured_content["lexical_only"]["files"] == 0  # all embedded
 
 
 def test_mcp_backend_uses_the_running_service(tmp_path: Path, fake_engine: object) -> None:

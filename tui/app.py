@@ -190,6 +190,7 @@ class GemmasearchApp(App[None]):
         bar = self.main_screen.query_one(StatusBar)
         bar.files = int(status.get("files") or 0)
         bar.chunks = int(status.get("chunks") or 0)
+        bar.lexical_only = int((status.get("lexical_only") or {}).get("files") or 0)
         model = status.get("model") or {}
         bar.model_name = str(model.get("name") or status.get("loaded_model") or "")
         bar.dims = status.get("dims")
@@ -267,6 +268,8 @@ class GemmasearchApp(App[None]):
             text = f"scanning… {p.files_total or p.files_done} files"
         elif p.phase == "indexing":
             text = f"indexing {p.files_done}/{p.files_total} files"
+            if p.files_waiting:  # read and searchable by their words, not embedded yet
+                text += f", {p.files_waiting} by words only so far"
             if p.current:
                 text += f" · {Path(p.current).name}"
         else:

@@ -52,6 +52,11 @@ class SearchEngine(Protocol):
 
     def status(self) -> dict[str, Any]: ...
 
+    def lexical_only(self) -> dict[str, int]:
+        """Files, chunks and tokens searchable by their words only, for now (their
+        vectors are not embedded yet)."""
+        ...
+
     def check(self, repair: bool = False) -> tuple[list[str], list[str]]:
         """(problems found, fixes made); a repair needs the writer (release_writer)."""
         ...

@@ -100,3 +100,11 @@ def display_path(path: str) -> str:
         return "~/" + str(p.relative_to(Path.home()))
     except ValueError:
         return path
+
+
+def lexical_only_note(waiting: dict[str, Any]) -> str:
+    """What `status` and `search` say of files whose vectors are not embedded yet."""
+    files = waiting["files"]
+    return (f"{files} file{'s' if files != 1 else ''} ({waiting['chunks']} chunks) "
+            "searchable by their words only until their vectors are embedded "
+            "(`gemmasearch index` or `watch` finishes them)")

@@ -58,12 +58,28 @@ def _eta_column() -> Any:
             return Text(eta_text(task.fields["progress"], time.monotonic()),
                         style="progress.remaining")
 
-    return EtaColumn()
+    from rich.table import Column
+
+    return EtaColumn(table_column=Column(no_wrap=True))
+
+
+def files_text(p: Any) -> str:
+    """Files read (searchable by their words), and those still waiting for vectors."""
+    text = f"{p.files_done}/{p.files_total} read"
+    if p.files_waiting:
+        text += f", {p.files_waiting} words only"
+    return text
+
+
+def embedded_text(p: Any) -> str:
+    return f"{_count(p.tokens_done)}/~{_count(p.tokens_done + p.tokens_left)} tokens"
 
 
 class ProgressView:
-    """A rich progress bar on a terminal (files, tokens/s, ETA from the counted work);
-    silent when piped."""
+    """A rich progress bar on a terminal, silent when piped. Reading runs ahead of
+    embedding, so the two are shown apart: files read (searchable by their words at
+    once) and tokens embedded (the bar), with the embedding rate and the ETA of the
+    tokens left."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -74,6 +90,7 @@ class ProgressView:
         if not self.enabled:
             return
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+        from rich.table import Column
 
         if p.phase == "scanning" and self._progress is None:
             err.print("[dim]scanning…[/]")
@@ -82,19 +99,24 @@ class ProgressView:
             if p.files_total:
                 err.print(f"[dim]{p.files_total} files to read, ~{_count(p.tokens_estimate)} "
                           "tokens (estimated from their sizes)[/]")
+            # The bar and the figures before the ETA are the embedding; the files read
+            # come last (a narrow terminal cuts them first).
+            fixed = Column(no_wrap=True)
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                TextColumn("{task.fields[files]} files"),
-                TextColumn("{task.fields[rate]}"), _eta_column(),
+                BarColumn(bar_width=16), TaskProgressColumn(),
+                TextColumn("{task.fields[embedded]}", table_column=fixed),
+                TextColumn("{task.fields[rate]}", table_column=fixed), _eta_column(),
+                TextColumn("files {task.fields[files]}",
+                           table_column=Column(no_wrap=True, overflow="ellipsis")),
                 console=err, transient=True)
             self._progress.start()
             self._task = self._progress.add_task(
-                "indexing", total=max(p.tokens_estimate, 1), files=f"0/{p.files_total}",
-                rate="– tok/s", progress=p)
+                "embedding", total=max(p.tokens_done + p.tokens_left, 1), files=files_text(p),
+                embedded=embedded_text(p), rate="– tok/s", progress=p)
         if self._progress is not None and p.phase in ("indexing", "done"):
             self._progress.update(
-                self._task, completed=p.estimate_done, files=f"{p.files_done}/{p.files_total}",
-                rate=rate_text(p), progress=p)
+                self._task, completed=p.tokens_done, total=max(p.tokens_done + p.tokens_left, 1),
+                files=files_text(p), embedded=embedded_text(p), rate=rate_text(p), progress=p)
         if p.phase in ("done", "saving"):
             self.close()
 
@@ -140,8 +162,8 @@ def index(
         return
     again = ("`gemmasearch index` (without --rebuild)" if rebuild
              else "the same command again")
-    with cli_errors(interrupted=f"interrupted: the files indexed so far are kept; run {again} "
-                                "to continue from there"):
+    with cli_errors(interrupted=f"interrupted: the files read so far are kept (searchable by "
+                                f"their words at least); run {again} to embed the rest"):
         # A running service holds the writer lock: it indexes (model already loaded).
         engine = open_engine(index_dir, model, dims=dims, embedder=embedder, use_service=True)
         resolved = [p.expanduser().absolute() for p in paths] if paths else None
@@ -166,7 +188,7 @@ def index(
     reused = f", {report.reused} reused" if report.reused else ""
     rate = (f", {_count(report.tokens_per_second)} tokens/s" if report.embedded_tokens
             else "")
-    out.print(f"{report.summary()} ({report.chunks - report.reused} chunks embedded{reused} "
+    out.print(f"{report.summary()} ({report.embedded_chunks} chunks embedded{reused} "
               f"in {report.seconds:.1f}s{rate})")
     for root in report.missing_roots:
         err.print(f"[yellow]missing[/] {root}: not found (unmounted?); its files stay in "

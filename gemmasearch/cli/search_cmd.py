@@ -20,6 +20,8 @@ from gemmasearch.cli.common import (
     ModelOption,
     cli_errors,
     display_path,
+    err,
+    lexical_only_note,
     open_engine,
     out,
     write_json,
@@ -94,6 +96,9 @@ def search(
                 raise typer.Exit(EXIT_OK if found_any else EXIT_NOTHING_FOUND)
             assert query is not None
             results = engine.search(query, options)
+            # JSON stays the bare result list; text says when some files are searchable
+            # by their words only (no semantic match for them yet).
+            waiting = {} if as_json or mode == "semantic" else engine.lexical_only()
         finally:
             engine.close()
         found_any = bool(results)
@@ -101,6 +106,8 @@ def search(
             write_json([r.to_json() for r in results])
         else:
             print_results(results, explain)
+            if waiting.get("files"):
+                err.print(f"note: {lexical_only_note(waiting)}", markup=False, style="dim")
     raise typer.Exit(EXIT_OK if found_any else EXIT_NOTHING_FOUND)
 
 

@@ -13,6 +13,7 @@ from gemmasearch.cli.common import (
     JsonOption,
     ModelOption,
     cli_errors,
+    lexical_only_note,
     open_engine,
     out,
     print_error,
@@ -95,6 +96,9 @@ def _print(info: dict[str, Any], max_failures: int) -> None:
     if info["files"] is not None:  # None: unreadable
         out.print(f"files:    {info['files']}  chunks: {info['chunks']}  "
                   f"failed: {info['failed']}")
+    waiting = info.get("lexical_only") or {}
+    if waiting.get("files"):
+        out.print(f"waiting:  {lexical_only_note(waiting)}", markup=False)
     model = info.get("model") or {}
     if model:
         quant = f" ({model['quantization']})" if model.get("quantization") else ""

@@ -55,6 +55,7 @@ class RemoteEngine:
         self._client = ServiceClient.for_index(settings.index_dir)
         self._local: Engine | None = None
         self._make_local = local
+        self._lexical_only: dict[str, int] | None = None  # what the last served search said
         self._lock = threading.Lock()
 
     @property
@@ -141,7 +142,9 @@ class RemoteEngine:
         asked = SearchRequest.of(query, options, with_text=True, full_scores=True)
         served = self._served("POST", "/search", asked.to_json())
         if served is None:
+            self._lexical_only = None
             return list(self.local.search(query, options))
+        self._lexical_only = served.get("lexical_only")
         return results_from_json(served["results"])
 
     def _similar(self, path: str | Path, line: int | None, options: SearchOptions | None,
@@ -186,6 +189,12 @@ class RemoteEngine:
             except (ServiceUnavailable, ServiceError):
                 pass
         return {**self.local.status(), "service": None}
+
+    def lexical_only(self) -> dict[str, int]:
+        """As the last served search said; else read here (the index is a file)."""
+        if self._lexical_only is not None:
+            return dict(self._lexical_only)
+        return self.local.lexical_only()
 
     def check(self, repair: bool = False) -> tuple[list[str], list[str]]:
         return self.local.check(repair)

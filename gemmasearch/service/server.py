@@ -178,7 +178,9 @@ class Service:
         items = results_json(results, with_text=asked.with_text, full_scores=asked.full_scores)
         if asked.results_only:
             return Response(printed_json(items), media_type="application/json")
-        return JSONResponse({"results": items})
+        # Files searchable by their words only, for now: `search` says so on stderr.
+        waiting = await run_in_threadpool(self.engine.lexical_only)
+        return JSONResponse({"results": items, "lexical_only": waiting})
 
     async def _similar(self, request: Request) -> JSONResponse:
         asked = SimilarRequest.from_json(parse_body(await _read_body(request)))

@@ -1,4 +1,5 @@
-"""The one-line status bar: index size, model state, watch state, indexing progress."""
+"""The one-line status bar: index size (and the files searchable by their words only, for
+now), model state, watch state, indexing progress."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from gemmasearch.tui.format import humanize
 class StatusBar(Widget):
     files: reactive[int | None] = reactive(None)
     chunks: reactive[int] = reactive(0)
+    lexical_only: reactive[int] = reactive(0)  # files whose vectors are not embedded yet
     model_state: reactive[str] = reactive("loading")  # loading, ready, error, none
     model_name: reactive[str] = reactive("")
     dims: reactive[int | None] = reactive(None)
@@ -35,6 +37,8 @@ class StatusBar(Widget):
             out.append("index …")
         else:
             out.append(f"{humanize(self.files)} files · {humanize(self.chunks)} chunks")
+            if self.lexical_only:
+                out.append(f" · {humanize(self.lexical_only)} by words only", busy)
         out.append(*sep)
         if self.model_state == "loading":
             out.append("model loading…", busy)
