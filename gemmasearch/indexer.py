@@ -71,6 +71,18 @@ def work_priority(item: ScannedFile) -> tuple[bool, bool, int]:
     return item.kind == "code", item.size > HUGE_FILE_BYTES, -item.mtime_ns
 
 
+# A chunk at least this long whose text was embedded under another title (a chapter inside
+# a whole-book page such as mdBook's print.html) takes that vector: its text outweighs the
+# title (cosine 0.94-0.98 between the two on the Rust book; docs/content-rules.md).
+MIN_SHARED_TOKENS = 64
+
+
+def text_key(text: str) -> bytes:
+    """The chunk text alone, for sharing a vector across titles."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16,
+                           person=b"chunk-text").digest()
+
+
 def input_key(title: str | None, text: str) -> bytes:
     """What an embedding depends on besides the model (the index is tied to one model):
     the document prompt as embedded."""
@@ -353,30 +365,39 @@ class Indexer:
     def _embed_next(self, backlog: Backlog, report: IndexReport) -> None:
         """Embed the next EMBED_BATCH_CHUNKS waiting chunks and store their vectors, in one
         transaction. Each distinct text is embedded once: one embedded since it was
-        written (a copy earlier in the backlog) reuses that vector."""
+        written (a copy earlier in the backlog) reuses that vector, and a long chunk whose
+        text another file has under another title shares that file's (MIN_SHARED_TOKENS)."""
         dim = self.embedder.dim
         try:
             chunks = self.collection.waiting_chunks(backlog.take(EMBED_BATCH_CHUNKS))
             keys = [input_key(c.title, c.text) for c in chunks]
             known = self.collection.known_vectors(keys, dim)
+            texts: list[bytes | None] = [
+                text_key(c.text) if c.tokens >= MIN_SHARED_TOKENS else None for c in chunks]
+            shared = self.collection.shared_vectors(
+                [t for k, t in zip(keys, texts, strict=True) if t and k not in known], dim)
         except sqlite3.Error as exc:
             raise storage_error(exc) from exc
         if not chunks:  # all changed or deleted since they were written
             return
-        todo: dict[bytes, int] = {}
+        for key, text in zip(keys, texts, strict=True):
+            if key not in known and text in shared:
+                known[key] = shared[text]  # (key, text) pairs reach here once per title
+        todo: dict[bytes, int] = {}  # by text where it may be shared, else by input
         items: list[tuple[str | None, str]] = []
-        for key, chunk in zip(keys, chunks, strict=True):
-            if key not in known and key not in todo:
-                todo[key] = len(items)
+        for key, text, chunk in zip(keys, texts, chunks, strict=True):
+            if key not in known and (text or key) not in todo:
+                todo[text or key] = len(items)
                 items.append((chunk.title, chunk.text))
                 report.embedded_tokens += chunk.tokens
         fresh = self.embedder.embed_documents(items) if items else np.zeros((0, dim), np.float32)
         report.embedded_chunks += len(items)
         report.reused += len(keys) - len(items)
-        vectors = np.stack([known[k] if k in known else fresh[todo[k]] for k in keys])
+        vectors = np.stack([known[k] if k in known else fresh[todo[t or k]]
+                            for k, t in zip(keys, texts, strict=True)])
         try:
             with self.collection.batch():
-                self.collection.put_vectors([c.id for c in chunks], vectors, keys)
+                self.collection.put_vectors([c.id for c in chunks], vectors, keys, texts)
         except (sqlite3.Error, OSError) as exc:  # rolled back: they still wait
             raise storage_error(exc) from exc
 

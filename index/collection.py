@@ -214,6 +214,10 @@ class Collection:
             found.update(self.previous.vectors(missing, dims, self.fingerprint()))
         return found
 
+    def shared_vectors(self, text_keys: Sequence[bytes], dims: int) -> dict[bytes, np.ndarray]:
+        """Stored full-size vectors of chunks with these texts, under any title."""
+        return self.store.vectors_by_input_key(text_keys, dims, column="text_key")
+
     # -- writing --------------------------------------------------------------------
 
     @contextmanager
@@ -237,11 +241,12 @@ class Collection:
         return new_ids
 
     def put_vectors(self, ids: Sequence[int], full_vectors: np.ndarray,
-                    keys: Sequence[bytes | None]) -> None:
+                    keys: Sequence[bytes | None],
+                    text_keys: Sequence[bytes | None] | None = None) -> None:
         """Vectors for chunks written earlier without them (inside ``batch()``)."""
         if not len(ids):
             return
-        add_vectors(self.store, ids, full_vectors, keys)
+        add_vectors(self.store, ids, full_vectors, keys, text_keys)
         self._pending_add.append((list(ids), full_vectors))
 
     def waiting_chunk_ids(self) -> list[tuple[int, int, int]]:

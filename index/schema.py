@@ -75,7 +75,18 @@ def _v3(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+def _v4(conn: sqlite3.Connection) -> None:
+    # The chunk text alone, as an opaque key (a hash): a long chunk whose text was embedded
+    # under another file's title (a chapter inside a whole-book page) shares that vector.
+    _run(conn,
+        """
+        ALTER TABLE embeddings ADD COLUMN text_key BLOB;
+        CREATE INDEX embeddings_text_key ON embeddings(text_key)
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -277,15 +277,18 @@ class Store:
         vecs = np.frombuffer(blob, dtype=FULL_DIMS_DTYPE).reshape(len(out_ids), dims)
         return out_ids, vecs.astype(np.float32)
 
-    def vectors_by_input_key(self, keys: Iterable[bytes], dims: int) -> dict[bytes, np.ndarray]:
-        """Stored full-size vectors (float32) of chunks embedded from these input keys."""
+    def vectors_by_input_key(self, keys: Iterable[bytes], dims: int,
+                             column: str = "input_key") -> dict[bytes, np.ndarray]:
+        """Stored full-size vectors (float32) of chunks embedded from these input keys (or,
+        with ``column="text_key"``, of chunks with these text keys)."""
+        assert column in ("input_key", "text_key")
         wanted = list(dict.fromkeys(keys))
         found: dict[bytes, np.ndarray] = {}
         for start in range(0, len(wanted), 900):
             part = wanted[start:start + 900]
             marks = ",".join("?" * len(part))
             for key, blob in self.conn.execute(
-                    f"SELECT input_key, vector FROM embeddings WHERE input_key IN ({marks})",
+                    f"SELECT {column}, vector FROM embeddings WHERE {column} IN ({marks})",
                     part):
                 found[bytes(key)] = np.frombuffer(blob, dtype=FULL_DIMS_DTYPE).astype(np.float32)
         return {k: v for k, v in found.items() if v.shape == (dims,)}
