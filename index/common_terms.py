@@ -23,7 +23,10 @@ _PART = re.compile(r'"(?:[^"]|"")*"')
 
 
 def _windows(conn: sqlite3.Connection) -> list[tuple[int, int]] | None:
-    low, high = conn.execute("SELECT min(id), max(id) FROM chunks").fetchone()
+    # Two subqueries: SQLite reads min() or max() alone off the rowid b-tree, but both in
+    # one SELECT scan the whole table (36 ms a query at 100k chunks).
+    low, high = conn.execute(
+        "SELECT (SELECT min(id) FROM chunks), (SELECT max(id) FROM chunks)").fetchone()
     if low is None:
         return None
     if high - low < WINDOWS * WINDOW_IDS * 2:
