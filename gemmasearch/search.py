@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import heapq
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -16,11 +15,12 @@ import numpy as np
 from gemmasearch import extract
 from gemmasearch.embedding import Embedder
 from gemmasearch.errors import UsageError
-from gemmasearch.evidence import Evidence, query_evidence, rare_limit
+from gemmasearch.evidence import Evidence, query_evidence
 from gemmasearch.extract import CODE_EXTENSIONS, anchor, decode_text
-from gemmasearch.fusion import FusionConfig, Legs, fuse, merge_scaled
-from gemmasearch.index import Collection
-from gemmasearch.lexical import ParsedQuery, dominant_script
+from gemmasearch.fusion import FusionConfig, Legs, fuse
+from gemmasearch.index import Collection, fts
+from gemmasearch.lexical import ParsedQuery
+from gemmasearch.lexical_leg import lexical_leg, lexical_visibility, narrow, score_semantic_top
 from gemmasearch.snippets import file_line_offset, snippet_for
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,6 @@ def snippet_file_line(row: Mapping[str, Any], offset: int,
     found = file_line_offset(text, offset, lines[start - 1:end])
     return start + (offset if found is None else found)
 
-# How deep the semantic top is checked for documents the word index cannot match (another
-# script than the query's): the lexical weight shrinks by their share.
-VISIBILITY_DEPTH = 10
 # How deep the semantic top is looked at for the query's rare terms (gemmasearch.evidence).
 EVIDENCE_DEPTH = 10
 
@@ -293,39 +290,23 @@ class Searcher:
         allowed = (allowed_chunk_ids(self.collection, options.filters)
                    if options.filters.active() else None)
         if options.mode != "semantic":
-            allowed = self._apply_phrases_and_exclusions(parsed, allowed)
+            allowed = narrow(self.collection, parsed, allowed)
         n_candidates = max(_wanted(options), RESCORE_CANDIDATES)
         legs = Legs()
-        matches: dict[int, float] = {}
+        ranked: str | None = None
         if options.mode != "lexical":
             assert query_vector is not None
             self._dense_leg(query_vector, n_candidates, allowed, options.rescore, legs)
         if options.mode != "semantic":
             # A fixed depth, whatever k: the lexical leg proposes its best few, so the
             # fusion behaves the same for a top-10 search and for a long list.
-            matches = self._lexical_leg(parsed, LEXICAL_CANDIDATES, allowed, legs)
+            ranked = lexical_leg(self.collection, parsed, LEXICAL_CANDIDATES, allowed, legs)
         if options.mode == "hybrid" and legs.lexical:
             assert query_vector is not None
-            self._complete(parsed, query_vector, options.rescore, legs, matches)
+            self._complete(parsed, query_vector, options.rescore, legs, ranked)
         return legs
 
     # -- the legs -----------------------------------------------------------------------
-
-    def _apply_phrases_and_exclusions(self, parsed: ParsedQuery, allowed: np.ndarray | None
-                                      ) -> np.ndarray | None:
-        """Quoted phrases must appear and -terms must not: both narrow the allow-list."""
-        store = self.collection.store
-        required = parsed.required_expression()
-        if required:
-            hits = store.lexical_search(required, 10_000_000, allowed)
-            allowed = np.array([cid for cid, _ in hits], dtype=np.int64)
-        excluded = parsed.excluded_expression()
-        if excluded:
-            drop = np.array([cid for cid, _ in store.lexical_search(excluded, 10_000_000)],
-                            dtype=np.int64)
-            base = allowed if allowed is not None else store.chunk_ids()
-            allowed = np.setdiff1d(base, drop)
-        return allowed
 
     def _dense_leg(self, query_vector: np.ndarray, n: int, allowed: np.ndarray | None,
                    rescore: bool, legs: Legs) -> None:
@@ -337,42 +318,15 @@ class Searcher:
             legs.full = dict(zip(found.tolist(), full.tolist(), strict=True))
             legs.dense = dict(legs.full)
 
-    def _lexical_leg(self, parsed: ParsedQuery, n: int, allowed: np.ndarray | None,
-                     legs: Legs) -> dict[int, float]:
-        """The lexical top ``n`` into ``legs``; BM25 of every allowed match returned (the
-        dense-only candidates' scores are looked up there)."""
-        store = self.collection.store
-        matches: dict[int, float] = {}
-        expression = parsed.ranking_expression()
-        if expression:
-            matches = store.lexical_matches(expression)
-            if allowed is not None:
-                keep = set(allowed.tolist())
-                matches = {cid: s for cid, s in matches.items() if cid in keep}
-            # Best first; equal scores in rowid order (stable), as before.
-            legs.lexical.update(heapq.nlargest(n, matches.items(), key=lambda kv: kv[1]))
-        trigram = parsed.trigram_expression()
-        if trigram:  # CJK: BM25 over trigrams, merged by max after scaling to the top
-            hits = store.lexical_search(trigram, n, allowed, table="chunks_trigram")
-            merge_scaled(legs.lexical, dict(hits))
-        for word in parsed.short_cjk():
-            for cid in store.substring_search(word, n, allowed):
-                legs.lexical.setdefault(cid, 0.5 * max(legs.lexical.values(), default=1.0))
-        return matches
-
     def _complete(self, parsed: ParsedQuery, query_vector: np.ndarray, rescore: bool,
-                  legs: Legs, matches: dict[int, float]) -> None:
+                  legs: Legs, ranked: str | None) -> None:
         """Score every candidate on both legs, so fusion compares like with like."""
         lexical_only = [cid for cid in legs.lexical if cid not in legs.dense]
         if lexical_only:
             dims = None if rescore else self.collection.dims  # the same scale as the dense leg
             found, cosines = self.collection.rescore(query_vector, np.array(lexical_only), dims)
             legs.dense.update(zip(found.tolist(), cosines.tolist(), strict=True))
-        # BM25 for the semantic leg's best candidates that the lexical top missed; deeper
-        # ones get no bonus, so the fusion does not depend on how many were asked for.
-        best = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)
-        dense_only = [cid for cid in best[:LEXICAL_CANDIDATES] if cid not in legs.lexical]
-        legs.lexical_extra = {cid: matches[cid] for cid in dense_only if cid in matches}
+        score_semantic_top(self.collection, ranked, LEXICAL_CANDIDATES, legs)
         legs.visible = lexical_visibility(self.collection, parsed.text, legs)
         if self.fusion.evidence:
             legs.evidence = self.evidence(parsed, legs)
@@ -390,15 +344,13 @@ class Searcher:
         def frequency(term: str) -> int:
             key = term.lower()
             if key not in self._frequencies:
-                self._frequencies[key] = store.term_frequency(term)
+                self._frequencies[key] = fts.frequency(store.conn, term)
             return self._frequencies[key]
 
-        top = set(sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)[:EVIDENCE_DEPTH])
-        limit = rare_limit(n_chunks)
+        top = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)[:EVIDENCE_DEPTH]
 
-        def in_semantic_top(term: str) -> bool:
-            chunks = store.term_chunks(term, limit)
-            return chunks is not None and not top.isdisjoint(chunks)
+        def in_semantic_top(term: str) -> bool:  # asked only of rare terms (evidence.py)
+            return fts.contains(store.conn, term, top)
 
         return query_evidence(parsed.text, parsed, n_chunks, frequency, in_semantic_top)
 
@@ -442,17 +394,3 @@ def build_results(collection: Collection, ids: np.ndarray, scores: np.ndarray,
         by_path[row["path"]] = result
     return results
 
-
-def lexical_visibility(collection: Collection, query_text: str, legs: Legs) -> float:
-    """Share of the semantic top written in the query's script. Words cannot match across
-    scripts: when the meaning finds answers in other languages, BM25 can only vouch for
-    the query's own language and would push those answers down."""
-    query_script = dominant_script(query_text)
-    top = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)[:VISIBILITY_DEPTH]
-    if query_script is None or not top:
-        return 1.0
-    rows = collection.store.chunk_rows(top)
-    scripts = [dominant_script(rows[cid]["text"]) for cid in top if cid in rows]
-    if not scripts:
-        return 1.0
-    return sum(1 for s in scripts if s in (None, query_script)) / len(scripts)

@@ -15,7 +15,6 @@ import numpy as np
 import sqlite_utils
 
 from gemmasearch.errors import NoIndexError
-from gemmasearch.index.common_terms import without_common_terms
 from gemmasearch.index.connection import connect, damaged
 from gemmasearch.index.schema import migrate
 
@@ -314,75 +313,6 @@ class Store:
             for row in cur:
                 out[row[0]] = dict(zip(names, row, strict=True))
         return out
-
-    # -- lexical (FTS5) ----------------------------------------------------------------
-
-    def _restrict(self, allowed_ids: np.ndarray | None) -> tuple[str, list[Any]]:
-        if allowed_ids is None:
-            return "", []
-        import json
-
-        return " AND rowid IN (SELECT value FROM json_each(?))", [
-            json.dumps([int(i) for i in allowed_ids])]
-
-    def lexical_search(self, expression: str, limit: int, allowed_ids: np.ndarray | None = None,
-                       table: str = "chunks_fts") -> list[tuple[int, float]]:
-        """(chunk id, BM25 score, higher is better) for an FTS5 expression."""
-        assert table in ("chunks_fts", "chunks_trigram")
-        extra, args = self._restrict(allowed_ids)
-        try:
-            rows = self.conn.execute(
-                f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ?{extra} "
-                f"ORDER BY bm25({table}) LIMIT ?", [expression, *args, limit]).fetchall()
-        except sqlite3.OperationalError:  # an expression FTS5 cannot parse matches nothing
-            return []
-        return [(int(r[0]), float(r[1])) for r in rows]
-
-    def lexical_matches(self, expression: str, table: str = "chunks_fts") -> dict[int, float]:
-        """BM25 (higher is better) of every chunk that matches, in rowid order. One pass
-        over the matches is several times faster than asking for a top-n and then for
-        some ids (FTS5 cannot use ``rowid IN``: it scores every match, then filters)."""
-        assert table in ("chunks_fts", "chunks_trigram")
-        ranked = without_common_terms(self.conn, expression, table)  # BM25 ignores those
-        if ranked is None:
-            return {}
-        try:
-            rows = self.conn.execute(
-                f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ?",
-                [ranked]).fetchall()
-        except sqlite3.OperationalError:  # an expression FTS5 cannot parse matches nothing
-            return {}
-        return {int(r[0]): float(r[1]) for r in rows}
-
-    def term_chunks(self, term: str, limit: int) -> list[int] | None:
-        """Chunks whose words include ``term`` (stemmed as the word index stems it), or
-        None when more than ``limit`` do: a common word's postings are not worth reading."""
-        try:
-            rows = self.conn.execute(
-                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?",
-                ['"' + term.replace('"', '""') + '"', limit + 1]).fetchall()
-        except sqlite3.OperationalError:
-            return []
-        return None if len(rows) > limit else [int(r[0]) for r in rows]
-
-    def term_frequency(self, term: str) -> int:
-        """How many chunks contain ``term`` (its document frequency in the word index)."""
-        try:
-            return int(self.conn.execute(
-                "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
-                ['"' + term.replace('"', '""') + '"']).fetchone()[0])
-        except sqlite3.OperationalError:
-            return 0
-
-    def substring_search(self, needle: str, limit: int,
-                         allowed_ids: np.ndarray | None = None) -> list[int]:
-        """Chunks containing ``needle`` (for CJK words shorter than a trigram)."""
-        extra, args = self._restrict(allowed_ids)
-        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = self.conn.execute(
-            f"SELECT rowid FROM chunks_trigram WHERE text LIKE ? ESCAPE '\\'{extra} LIMIT ?",
-            [pattern, *args, limit]).fetchall()
-        return [int(r[0]) for r in rows]
 
     def stats(self) -> dict[str, Any]:
         one = self.conn.execute
