@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import fnmatch
 import logging
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gemmasearch import extract
 from gemmasearch.embedding import Embedder
-from gemmasearch.errors import UsageError
 from gemmasearch.evidence import Evidence, query_evidence
 from gemmasearch.extract import CODE_EXTENSIONS, anchor, decode_text
+from gemmasearch.filters import TYPE_ALIASES, AllowLists, allowed_chunk_ids
 from gemmasearch.fusion import FusionConfig, Legs, fuse
 from gemmasearch.index import Collection, fts
 from gemmasearch.lexical import ParsedQuery
@@ -25,11 +22,6 @@ from gemmasearch.snippets import file_line_offset, snippet_for
 
 log = logging.getLogger(__name__)
 
-TYPE_ALIASES = {
-    "md": "markdown", "txt": "text", "doc": "text", "src": "code", "source": "code",
-    "word": "docx", "powerpoint": "pptx", "excel": "xlsx", "web": "html", "ebook": "epub",
-    "mail": "email", "jupyter": "notebook",
-}
 # Candidates taken from the truncated index before the full-size re-scoring.
 RESCORE_CANDIDATES = 100
 # The lexical leg's depth, and how deep the semantic top gets BM25 looked up.
@@ -112,69 +104,6 @@ class SearchResult:
 _RESULT_FIELDS = tuple(f.name for f in fields(SearchResult))
 
 
-def path_matches(path: str, pattern: str) -> bool:
-    """``*.md`` matches by name; ``notes/**`` or ``*/notes/*`` anywhere in the path."""
-    return path_filter((pattern,))(path)
-
-
-def path_filter(patterns: tuple[str, ...]) -> Callable[[str], bool]:
-    """Whether a path matches any of ``patterns`` (as ``path_matches``), compiled once:
-    one regular expression for the name patterns and one for the path patterns, where
-    calling fnmatch per file and pattern cost 0.6 s a search over 13k files."""
-    names, paths = [], []
-    for pattern in patterns:
-        if "/" not in pattern:
-            names.append(fnmatch.translate(pattern))
-        elif pattern.startswith(("/", "*", "~")):
-            paths.append(fnmatch.translate(pattern.replace("**", "*")))
-        else:
-            paths.append(fnmatch.translate("*/" + pattern.replace("**", "*")))
-    name_re = re.compile("|".join(names)) if names else None
-    path_re = re.compile("|".join(paths)) if paths else None
-
-    def match(path: str) -> bool:
-        return bool((path_re is not None and path_re.match(path)) or (
-            name_re is not None and name_re.match(path.rsplit("/", 1)[-1])))
-
-    return match
-
-
-def file_type(raw: str) -> str:
-    """A ``--type`` value as searched: a kind, or an extension gemmasearch indexes (both
-    as extract.py defines them, so new kinds and extensions are known here at once)."""
-    value = raw.strip().lower().lstrip(".")
-    value = TYPE_ALIASES.get(value, value)
-    if value in extract.KINDS or (value and extract.kind_of(Path(f"x.{value}")) is not None):
-        return value
-    raise UsageError(f"unknown file type {raw!r}",
-                     hint=f"a kind ({', '.join(extract.KINDS)}) or an extension "
-                          "gemmasearch indexes (py, rs, ...)")
-
-
-def _kinds_and_extensions(types: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    kinds: list[str] = []
-    extensions: list[str] = []
-    for raw in types:
-        t = file_type(raw)
-        (kinds if t in extract.KINDS else extensions).append(t)
-    return kinds, extensions
-
-
-def _nanoseconds(seconds: float) -> int:
-    """Epoch nanoseconds within SQLite's 64-bit integers (dates past 2262 would overflow)."""
-    return max(-(2**63), min(2**63 - 1, int(seconds * 1e9)))
-
-
-def allowed_chunk_ids(collection: Collection, filters: SearchFilters) -> np.ndarray:
-    """Chunk ids of every file that passes the filters."""
-    kinds, extensions = _kinds_and_extensions(filters.types)
-    return collection.store.filtered_chunk_ids(
-        kinds, extensions,
-        since_ns=None if filters.since is None else _nanoseconds(filters.since),
-        before_ns=None if filters.before is None else _nanoseconds(filters.before),
-        path_match=path_filter(filters.paths) if filters.paths else None)
-
-
 def targets_code(filters: SearchFilters) -> bool:
     """Whether every ``--type`` names code (the kind or a code extension): such searches
     embed the query with the model's code-retrieval prompt."""
@@ -232,6 +161,7 @@ class Searcher:
         self._frequencies: dict[str, int] = {}
         self._frequencies_version: tuple[int, int] | None = None
         self._code_share: tuple[int, float] | None = None
+        self._allow_lists = AllowLists()
 
     def query_vector(self, query: str, parsed: ParsedQuery, options: SearchOptions,
                      task: str) -> np.ndarray | None:
@@ -287,7 +217,7 @@ class Searcher:
         """Both legs' candidates and scores, everything a fusion needs (bench/fusion.py
         compares fusions on these)."""
         self.collection.refresh()
-        allowed = (allowed_chunk_ids(self.collection, options.filters)
+        allowed = (allowed_chunk_ids(self.collection, options.filters, self._allow_lists)
                    if options.filters.active() else None)
         if options.mode != "semantic":
             allowed = narrow(self.collection, parsed, allowed)

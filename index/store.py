@@ -350,12 +350,40 @@ class Store:
             "FROM chunks c JOIN files f ON f.id = c.file_id").fetchone()
         return code / total if total else 0.0
 
-    def filtered_chunk_ids(self, kinds: Sequence[str] = (), extensions: Sequence[str] = (),
-                           since_ns: int | None = None, before_ns: int | None = None,
-                           path_match: Callable[[str], bool] | None = None) -> np.ndarray:
-        """Chunk ids of the files without an error that have one of ``kinds`` or end in one of
-        ``extensions`` (when either is given), were modified in [since_ns, before_ns), and
-        whose path ``path_match`` accepts."""
+    def filtered_file_ids(self, kinds: Sequence[str] = (), extensions: Sequence[str] = (),
+                          path_match: Callable[[str], bool] | None = None) -> np.ndarray:
+        """Ids (sorted) of the files without an error that pass the type and path parts of
+        a filter (as ``filtered_chunk_ids``)."""
+        where, args = self._file_conditions(kinds, extensions, None, None)
+        if path_match is None:
+            rows = self.conn.execute(f"SELECT id FROM files WHERE {where}", args).fetchall()
+            ids = [r[0] for r in rows]
+        else:
+            ids = [fid for fid, path in self.conn.execute(
+                f"SELECT id, path FROM files WHERE {where}", args).fetchall() if path_match(path)]
+        return np.sort(np.array(ids, dtype=np.int64))
+
+    def file_mtimes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, mtime_ns) of the files without an error, by id."""
+        rows = self.conn.execute(
+            "SELECT id, mtime_ns FROM files WHERE error IS NULL ORDER BY id").fetchall()
+        table = np.array(rows, dtype=np.int64).reshape(-1, 2)
+        return table[:, 0].copy(), table[:, 1].copy()
+
+    def chunk_files(self) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk ids, their file ids), by chunk id: two strings from SQLite instead of a
+        million rows (0.1 s at 100k chunks where rows took 0.2 s)."""
+        ids, files = self.conn.execute(
+            "SELECT group_concat(id), group_concat(file_id) "
+            "FROM (SELECT id, file_id FROM chunks ORDER BY id)").fetchone()
+        if not ids:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return (np.array(ids.split(","), dtype=np.int64),
+                np.array(files.split(","), dtype=np.int64))
+
+    @staticmethod
+    def _file_conditions(kinds: Sequence[str], extensions: Sequence[str],
+                         since_ns: int | None, before_ns: int | None) -> tuple[str, list[Any]]:
         where: list[str] = ["error IS NULL"]
         args: list[Any] = []
         types = [f"kind IN ({','.join('?' * len(kinds))})"] if kinds else []
@@ -371,9 +399,18 @@ class Store:
         if before_ns is not None:
             where.append("mtime_ns < ?")
             args.append(before_ns)
-        files_sql = f"SELECT id FROM files WHERE {' AND '.join(where)}"
+        return " AND ".join(where), args
+
+    def filtered_chunk_ids(self, kinds: Sequence[str] = (), extensions: Sequence[str] = (),
+                           since_ns: int | None = None, before_ns: int | None = None,
+                           path_match: Callable[[str], bool] | None = None) -> np.ndarray:
+        """Chunk ids of the files without an error that have one of ``kinds`` or end in one of
+        ``extensions`` (when either is given), were modified in [since_ns, before_ns), and
+        whose path ``path_match`` accepts."""
+        where, args = self._file_conditions(kinds, extensions, since_ns, before_ns)
+        files_sql = f"SELECT id FROM files WHERE {where}"
         if path_match is not None:  # one query for the files, one for their chunks
-            files = self.conn.execute(f"SELECT id, path FROM files WHERE {' AND '.join(where)}",
+            files = self.conn.execute(f"SELECT id, path FROM files WHERE {where}",
                                       args).fetchall()
             args = [json.dumps([fid for fid, path in files if path_match(path)])]
             files_sql = "SELECT value FROM json_each(?)"
