@@ -6,6 +6,8 @@ the number of chunks that match (index/fts.py says how)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from gemmasearch.fusion import Legs, merge_scaled
@@ -34,16 +36,21 @@ def narrow(collection: Collection, parsed: ParsedQuery, allowed: np.ndarray | No
 
 
 def lexical_leg(collection: Collection, parsed: ParsedQuery, n: int,
-                allowed: np.ndarray | None, legs: Legs) -> str | None:
+                allowed: np.ndarray | None, legs: Legs,
+                matches: Callable[[str], int] | None = None) -> str | None:
     """The lexical top ``n`` (among ``allowed``) into ``legs.lexical``, best first. Returns
-    the expression BM25 ranked by, for ``score_semantic_top`` (None: no word ranking)."""
+    the expression BM25 ranked by, for ``score_semantic_top`` (None: no word ranking).
+    ``matches(phrase)``: its number of matching chunks (kept by the caller), which lets
+    the top skip the rows of phrases too common to reach it (fts.pruned_top)."""
     conn = collection.store.conn
     ranked = None
     expression = parsed.ranking_expression()
     if expression:
         ranked = fts.ranking(conn, expression)
         if ranked is not None:
-            legs.lexical.update(fts.top(conn, ranked, n, allowed))
+            legs.lexical.update(
+                fts.top(conn, ranked, n, allowed) if matches is None
+                else fts.pruned_top(conn, ranked, n, allowed, matches))
     trigram = parsed.trigram_expression()
     if trigram:  # CJK: BM25 over trigrams, merged by max after scaling to the top
         hits = fts.top(conn, trigram, n, allowed, table="chunks_trigram")

@@ -230,7 +230,8 @@ class Searcher:
         if options.mode != "semantic":
             # A fixed depth, whatever k: the lexical leg proposes its best few, so the
             # fusion behaves the same for a top-10 search and for a long list.
-            ranked = lexical_leg(self.collection, parsed, LEXICAL_CANDIDATES, allowed, legs)
+            ranked = lexical_leg(self.collection, parsed, LEXICAL_CANDIDATES, allowed, legs,
+                                 self.matches)
         if options.mode == "hybrid" and legs.lexical:
             assert query_vector is not None
             self._complete(parsed, query_vector, options.rescore, legs, ranked)
@@ -261,21 +262,28 @@ class Searcher:
         if self.fusion.evidence:
             legs.evidence = self.evidence(parsed, legs)
 
-    def evidence(self, parsed: ParsedQuery, legs: Legs) -> Evidence:
-        """What the query's words can add here: exact names, phrases, and rare terms (IDF in
-        this index) that the semantic top already contains."""
+    def matches(self, phrase: str, key: str | None = None) -> int:
+        """How many chunks match ``phrase`` (quoted, as FTS5 reads it), counted once per
+        state of the index: the evidence and the lexical leg's pruning ask again and again
+        for the same words, and a common one's count walks a long doclist."""
         store = self.collection.store
         version = (store.data_version(), store.generation())
         if version != self._frequencies_version:
             self._frequencies = {}
             self._frequencies_version = version
+        key = phrase if key is None else key  # (a term, unquoted, is no phrase)
+        if key not in self._frequencies:
+            self._frequencies[key] = fts.phrase_matches(store.conn, phrase)
+        return self._frequencies[key]
+
+    def evidence(self, parsed: ParsedQuery, legs: Legs) -> Evidence:
+        """What the query's words can add here: exact names, phrases, and rare terms (IDF in
+        this index) that the semantic top already contains."""
+        store = self.collection.store
         n_chunks = len(self.collection.vectors())
 
-        def frequency(term: str) -> int:
-            key = term.lower()
-            if key not in self._frequencies:
-                self._frequencies[key] = fts.frequency(store.conn, term)
-            return self._frequencies[key]
+        def frequency(term: str) -> int:  # (counted as first typed: FTS5 folds case)
+            return self.matches(fts.quote(term), key=term.lower())
 
         top = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)[:EVIDENCE_DEPTH]
 

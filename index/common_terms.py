@@ -19,7 +19,7 @@ COMMON_SHARE = 0.6
 WINDOWS = 8
 WINDOW_IDS = 500
 MIN_SAMPLE = 400  # fewer sampled rows (a small or sparse index): keep every term
-_PART = re.compile(r'"(?:[^"]|"")*"')
+PARTS = re.compile(r'"(?:[^"]|"")*"')
 
 
 def _windows(conn: sqlite3.Connection) -> list[tuple[int, int]] | None:
@@ -40,7 +40,7 @@ def without_common_terms(conn: sqlite3.Connection, expression: str,
     """``expression`` (an OR of quoted terms, as lexical.py writes it) without the terms
     found in more than ``COMMON_SHARE`` of the sampled rows; None when every term is
     that common. Any other expression is returned as it is."""
-    parts = _PART.findall(expression)
+    parts = PARTS.findall(expression)
     if len(parts) == 0 or " OR ".join(parts) != expression:
         return expression
     windows = _windows(conn)

@@ -16,13 +16,14 @@ more. Two facts make the cheaper way give the same numbers:
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from gemmasearch.index.common_terms import without_common_terms
+from gemmasearch.index.common_terms import PARTS, without_common_terms
 
 TABLES = ("chunks_fts", "chunks_trigram")
 
@@ -101,11 +102,11 @@ def contains(conn: Any, term: str, ids: Sequence[int]) -> bool:
     return row is not None
 
 
-def frequency(conn: Any, term: str) -> int:
-    """How many chunks contain ``term`` (its document frequency in the word index)."""
+def phrase_matches(conn: Any, phrase: str) -> int:
+    """How many chunks match ``phrase`` (a quoted term: its document frequency)."""
     try:
         return int(conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
-                                [quote(term)]).fetchone()[0])
+                                [phrase]).fetchone()[0])
     except sqlite3.OperationalError:
         return 0
 
@@ -121,3 +122,88 @@ def substring_ids(conn: Any, needle: str, limit: int,
         f"SELECT rowid FROM chunks_trigram WHERE text LIKE ? ESCAPE '\\'{restrict} LIMIT ?",
         [pattern, *args, limit]).fetchall()
     return [int(r[0]) for r in rows]
+
+
+# -- pruning: the top of an OR without scoring the chunks that only have common terms ------
+#
+# BM25 per phrase is idf * f*(k1+1) / (f + k1*(1 - b + b*D/avgdl)) < idf * (k1+1): a
+# chunk that matches only phrases whose bounds add up to less than the n-th best score
+# found so far cannot reach the top n (MaxScore, Turtle & Flood 1995). FTS5's bm25() costs
+# ~3 us a row (positions, the row's size) where walking a doclist costs ~0.1 us, so the
+# top is scored over the chunks with a rarer phrase only; the common phrases still count
+# in each score (the same bm25() of the whole expression), they just do not bring rows.
+
+K1_PLUS_1 = 1.2 + 1.0  # FTS5's k1 = 1.2
+PRUNE_MIN_MATCHES = 2000  # fewer matches in all: scoring them all costs little
+PRUNE_RATIO = 4  # the most common phrase has this many times the rarest's matches
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """SQLite's varint (as FTS5 stores its totals): 7 bits a byte, the 9th byte 8."""
+    value = 0
+    for i in range(9):
+        byte = data[pos + i]
+        if i == 8:
+            return (value << 8) | byte, pos + 9
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            return value, pos + i + 1
+    raise ValueError("bad varint")
+
+
+def row_count(conn: Any, table: str = "chunks_fts") -> int | None:
+    """FTS5's own count of rows (the N of its IDF), from the table's averages record."""
+    assert table in TABLES
+    try:
+        row = conn.execute(f"SELECT block FROM {table}_data WHERE id = 1").fetchone()
+        return _varint(bytes(row[0]), 0)[0] if row and row[0] else None
+    except (sqlite3.Error, ValueError, IndexError):
+        return None
+
+
+def idf_bound(n_rows: int, matches: int) -> float:
+    """The most one phrase can add to a row's BM25 (FTS5's IDF, floored at 1e-6)."""
+    idf = math.log((n_rows - matches + 0.5) / (matches + 0.5))
+    return K1_PLUS_1 * max(idf, 1e-6)
+
+
+def pruned_top(conn: Any, expression: str, limit: int, allowed: np.ndarray | None,
+               frequency: Callable[[str], int]) -> list[tuple[int, float]]:
+    """``top`` of an OR of phrases (as lexical.py writes it), the same rows and scores,
+    without scoring the rows that match only phrases too common to reach the top
+    (``frequency(phrase)``: its matches, kept by the caller per state of the index)."""
+    parts = PARTS.findall(expression)
+    n_rows = row_count(conn)
+    if len(parts) < 2 or " OR ".join(parts) != expression or not n_rows:
+        return top(conn, expression, limit, allowed)
+    counts = [frequency(part) for part in parts]
+    rarest = min(range(len(parts)), key=counts.__getitem__)
+    if sum(counts) < PRUNE_MIN_MATCHES or max(counts) < PRUNE_RATIO * max(counts[rarest], 1):
+        return top(conn, expression, limit, allowed)
+    # A floor for the n-th best score: the n-th best of the rarest phrase alone (its
+    # bm25() is its share of the whole expression's, which only adds to it).
+    floor_rows = top(conn, parts[rarest], limit, allowed)
+    if len(floor_rows) < limit:
+        return top(conn, expression, limit, allowed)
+    floor = floor_rows[-1][1] * (1 - 1e-9)
+    bounds = sorted((idf_bound(n_rows, count), part) for part, count in zip(parts, counts,
+                                                                              strict=True))
+    reach, skip = 0.0, 0
+    while skip < len(bounds) - 1 and reach + bounds[skip][0] < floor:
+        reach += bounds[skip][0]
+        skip += 1
+    if not skip:
+        return top(conn, expression, limit, allowed)
+    essential = " OR ".join(part for _bound, part in bounds[skip:])
+    restrict, args = "", []
+    if allowed is not None:
+        restrict, args = " AND +rowid IN (SELECT value FROM json_each(?))", [_id_list(allowed)]
+    try:
+        rows = conn.execute(
+            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "AND +rowid IN (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?)"
+            f"{restrict} ORDER BY bm25(chunks_fts), rowid LIMIT ?",
+            [expression, essential, *args, limit]).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    return [(int(r[0]), float(r[1])) for r in rows]

@@ -30,7 +30,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     p /= p.sum()
     texts: list[str] = []
     for i in range(N):
-        if i % 10 == 9:
+        if i in (5, 6):  # one word many times: a score near what one phrase can add
+            texts.append(" ".join([WORDS[0 if i == 5 else 150]] * 60))
+        elif i % 10 == 9:
             texts.append(texts[int(rng.integers(0, i))])
         else:
             n = int(rng.integers(5, 120))
@@ -120,7 +122,7 @@ def test_contains_is_the_term_s_posting_list(store: Store) -> None:
         hits = set(every_match(store, fts.quote(term)))
         for ids in ([1, 2, 3], list(range(100, 140)), sorted(hits)[:1], []):
             assert fts.contains(store.conn, term, ids) == (not hits.isdisjoint(ids))
-        assert fts.frequency(store.conn, term) == len(hits)
+        assert fts.phrase_matches(store.conn, fts.quote(term)) == len(hits)
 
 
 def test_phrases_and_exclusions_narrow_as_before(store: Store) -> None:
@@ -138,3 +140,41 @@ def test_phrases_and_exclusions_narrow_as_before(store: Store) -> None:
     got = narrow(collection, parsed, allowed)  # type: ignore[arg-type]
     assert got is not None and set(got.tolist()) == (phrase - dropped) & set(allowed.tolist())
     assert narrow(collection, parse_query("w8"), None) is None  # type: ignore[arg-type]
+
+
+PRUNED = ["w0 w150", "w1 w2 w300", "w0 w1 w40 w500", "w3 w90", '"w0 w1" w200', "w0 w599"]
+
+
+@pytest.mark.parametrize("query", PRUNED)
+def test_the_pruned_top_is_the_top(store: Store, query: str) -> None:
+    """Rows with only common phrases are not scored, yet the top and its order are those
+    of every match; the pruning must really happen on these queries."""
+    expression = parse_query(query).ranking_expression()
+    assert expression is not None
+    matches = every_match(store, expression)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    rng = np.random.default_rng(len(query))
+    try:
+        for allowed in (None, np.sort(rng.choice(np.arange(1, N + 1), N // 2, replace=False))):
+            for n in (10, 100):
+                got = fts.pruned_top(store.conn, expression, n, allowed,
+                                     lambda p: fts.phrase_matches(store.conn, p))
+                assert got == old_top(matches, n, allowed), (n, allowed is None)
+    finally:
+        store.conn.set_trace_callback(None)
+    assert any("+rowid IN (SELECT rowid FROM chunks_fts" in s for s in statements)
+
+
+@pytest.mark.parametrize("word", ["w0", "w150"])
+def test_a_phrase_adds_at_most_its_bound(store: Store, word: str) -> None:
+    scores = every_match(store, fts.quote(word))
+    bound = fts.idf_bound(N, len(scores))
+    assert max(scores.values()) < bound
+    assert scores[7 if word == "w150" else 6] > 0.9 * bound  # and the bound is tight
+
+
+def test_row_count_is_fts5_s(store: Store) -> None:
+    assert fts.row_count(store.conn) == N
+    assert fts._varint(bytes([0x86, 0x81, 0x20]), 0) == (98464, 3)
+    assert fts._varint(bytes([0xFF] * 8 + [0x01]), 0)[0] == (2**56 - 1) << 8 | 1
