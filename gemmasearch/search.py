@@ -18,7 +18,7 @@ from gemmasearch.fusion import FusionConfig, Legs, fuse
 from gemmasearch.index import Collection, fts
 from gemmasearch.lexical import ParsedQuery
 from gemmasearch.lexical_leg import lexical_leg, lexical_visibility, narrow, score_semantic_top
-from gemmasearch.snippets import file_line_offset, snippet_for
+from gemmasearch.snippets import file_line_offset, snippets_for
 
 log = logging.getLogger(__name__)
 
@@ -306,29 +306,32 @@ def build_results(collection: Collection, ids: np.ndarray, scores: np.ndarray,
     line of content for an empty query), ``options.k`` of them, one per file with
     ``files_only`` (counting the file's other chunks)."""
     rows = collection.store.chunk_rows(ids.tolist())
-    results: list[SearchResult] = []
-    by_path: dict[str, SearchResult] = {}
-    file_lines: dict[str, list[str] | None] = {}
+    chosen: list[tuple[int, float, dict[str, Any]]] = []
+    others: dict[str, int] = {}  # with files_only: a listed file's further chunks
     for cid, score in zip(ids.tolist(), scores.tolist(), strict=True):
         row = rows.get(cid)
         if row is None:  # deleted since the vector snapshot; refresh() catches up
             continue
-        if options.files_only and row["path"] in by_path:
-            by_path[row["path"]].other_chunks += 1
+        if options.files_only and row["path"] in others:
+            others[row["path"]] += 1
             continue
-        if len(results) >= options.k:
+        if len(chosen) >= options.k:
             if options.files_only:
                 continue  # keep counting other chunks of files already listed
             break
-        offset, snippet = snippet_for(row["text"], query)
+        chosen.append((cid, score, row))
+        others[row["path"]] = 0
+    snippets = snippets_for([row["text"] for _cid, _score, row in chosen], query)
+    results: list[SearchResult] = []
+    file_lines: dict[str, list[str] | None] = {}
+    for (cid, score, row), (offset, snippet) in zip(chosen, snippets, strict=True):
         line = snippet_file_line(row, offset, file_lines)
         result = SearchResult(
             path=row["path"], score=float(score), line=line, page=row["page"],
             snippet=snippet, start_line=row["start_line"], end_line=row["end_line"],
             kind=row["kind"] or "text", title=row["title"] or "", chunk_id=cid,
-            text=row["text"], explain=explain.get(cid) if explain is not None else None)
+            text=row["text"], explain=explain.get(cid) if explain is not None else None,
+            other_chunks=others[row["path"]] if options.files_only else 0)
         result.anchor = anchor(result.kind, result.page, line)
         results.append(result)
-        by_path[row["path"]] = result
     return results
-
