@@ -71,3 +71,17 @@ def test_the_lexical_top_ranks_as_before_without_common_terms(tmp_path: Path) ->
         assert abs(score - full[cid]) < 1e-3
     assert fts.ranking(store.conn, '"alpha" OR "beta"') is None
     store.close()
+
+
+def test_the_sample_follows_the_index(tmp_path: Path) -> None:
+    """The sample's size is kept per state of the index: after a change made on the same
+    connection (or another), the share is measured on the new rows."""
+    store = store_with_words(tmp_path)
+    assert without_common_terms(store.conn, '"alpha" OR "zebra"') == '"zebra"'
+    with store.transaction():  # most chunks go: the sample is too small to judge
+        store.conn.execute("DELETE FROM chunks WHERE id % 50 != 0")
+    assert without_common_terms(store.conn, '"alpha" OR "zebra"') == '"alpha" OR "zebra"'
+    other = Store(tmp_path / "index.sqlite", readonly=True)
+    assert without_common_terms(other.conn, '"alpha" OR "zebra"') == '"alpha" OR "zebra"'
+    other.close()
+    store.close()
