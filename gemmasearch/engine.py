@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,10 @@ class Engine:
             roots = [r for r in roots if r.exists()]
             self.ensure_fingerprint(collection, dims)
             collection.vectors()  # load now so commits update it in place
-            report = self.indexer(collection, on_progress, should_stop).index_roots(roots)
+            with self.bulk_embedder() as embedder:
+                report = self.indexer(collection, on_progress, should_stop,
+                                      embedder).index_roots(roots)
+                rate_of = getattr(embedder, "name", "")
             report.missing_roots = missing
             covered = {str(r) for r in roots} | set(missing)
             if not report.stopped and set(collection.previous.roots()) <= covered:
@@ -175,8 +179,7 @@ class Engine:
             collection.save_vectors()
             from gemmasearch.plan import store_rate
 
-            store_rate(self.index_dir, report.embedded_tokens, report.seconds,
-                       getattr(self.embedder, "name", ""))
+            store_rate(self.index_dir, report.embedded_tokens, report.seconds, rate_of)
             return report
 
     def plan(self, paths: Sequence[Path] | None = None,
@@ -195,12 +198,17 @@ class Engine:
         return make_plan(roots, self.scanner(), self.settings.chunk_tokens,
                          self.settings.chunk_overlap, read_rate(self.index_dir), on_file)
 
+    def bulk_embedder(self) -> AbstractContextManager[Embedder]:
+        """The embedder for a run over many files (ModelHandle.bulk_embedder)."""
+        return self._model.bulk_embedder()
+
     def indexer(self, collection: Collection,
                 on_progress: Callable[[Progress], None] | None = None,
-                should_stop: Callable[[], bool] | None = None) -> Indexer:
+                should_stop: Callable[[], bool] | None = None,
+                embedder: Embedder | None = None) -> Indexer:
         """The one place an Indexer is made (an index run's, a watcher's)."""
         s = self.settings
-        return Indexer(collection, self.embedder, self.scanner(), s.chunk_tokens,
+        return Indexer(collection, embedder or self.embedder, self.scanner(), s.chunk_tokens,
                        s.chunk_overlap, on_progress=on_progress, should_stop=should_stop)
 
     # -- watch ----------------------------------------------------------------------

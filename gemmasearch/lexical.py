@@ -7,6 +7,8 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
+from gemmasearch.index.scripts import UNSPACED_CHARS
+
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*[a-z0-9][A-Z_][A-Za-z0-9_]*")
 _CAMEL_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
@@ -47,7 +49,7 @@ def lexical_text(text: str) -> str:
 _QUERY_TOKEN = re.compile(r'(-?)"([^"]+)"|(-?)(\S+)')
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Han, Hiragana, Katakana, Hangul: scripts written without spaces between words.
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+_CJK = re.compile(f"[{UNSPACED_CHARS}]+")
 STOPWORDS = frozenset(
     "a an and are as at be by can do does for from has have how i if in into is it its me my "
     "of on or our so than that the their them then there these they this to was we were what "

@@ -4,7 +4,8 @@ and the fingerprint it gives an index."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -70,7 +71,12 @@ class SharedEmbedder:
 
 class ModelHandle:
     """The model named by the settings or ``--model`` (``flag``), or an embedding server,
-    or an injected embedder (tests, benchmarks). ``lock`` is the Engine's."""
+    or an injected embedder (tests, benchmarks). ``lock`` is the Engine's.
+
+    The resident model (queries, a watcher's edits) is the file as given: a query is a few
+    tokens, and a 16-bit copy (``compute = "auto"`` on some CPUs) would double what a
+    service holds. The copy runs index runs only (``bulk_embedder``), where its speed
+    pays, and is freed after each."""
 
     def __init__(self, settings: Settings, flag: str | None, embedder: Embedder | None,
                  model_sha256: str | None, lock: threading.RLock) -> None:
@@ -116,20 +122,42 @@ class ModelHandle:
                 self._embedder = SharedEmbedder(RemoteEmbedder(
                     self.settings.embedder, document_tokens=self.settings.chunk_tokens))
             if self._embedder is None:
-                from gemmasearch.compute import compute_model
-                from gemmasearch.embedder import (
-                    LlamaEmbedder,
-                    llama_build_features,
-                    llama_gpu_devices,
-                )
-
-                spec = self.spec()
-                path = compute_model(spec.path, self.settings.paths.cache_dir,
-                                     llama_build_features(), self.settings.compute,
-                                     info=inspect_model(spec.path), gpus=llama_gpu_devices())
-                self._embedder = SharedEmbedder(LlamaEmbedder(
-                    path, n_threads=self.settings.threads, name=spec.path.stem))
+                self._embedder = SharedEmbedder(self._load("model"))
             return self._embedder
+
+    def _load(self, compute: str) -> Embedder:
+        from gemmasearch.compute import compute_model
+        from gemmasearch.embedder import LlamaEmbedder, llama_build_features, llama_gpu_devices
+
+        spec = self.spec()
+        path = compute_model(spec.path, self.settings.paths.cache_dir, llama_build_features(),
+                             compute, info=inspect_model(spec.path), gpus=llama_gpu_devices())
+        return LlamaEmbedder(path, n_threads=self.settings.threads, name=spec.path.stem)
+
+    def _bulk_path_differs(self) -> bool:
+        """Whether ``compute = "auto"`` runs this model from a copy here."""
+        from gemmasearch.compute import plan_compute
+        from gemmasearch.embedder import llama_build_features, llama_gpu_devices
+
+        spec = self.spec()
+        plan = plan_compute(spec.path, self.settings.paths.cache_dir,
+                            inspect_model(spec.path).quantization, llama_build_features(),
+                            self.settings.compute, llama_gpu_devices())
+        return plan.choice.copy is not None
+
+    @contextmanager
+    def bulk_embedder(self) -> Iterator[Embedder]:
+        """The embedder for an index run: the copy ``compute = "auto"`` picks for this CPU,
+        loaded for this run and closed after it; the resident model where there is none."""
+        if (self._injected or self.remote or self.settings.compute != "auto"
+                or not self._bulk_path_differs()):
+            yield self.embedder
+            return
+        bulk = SharedEmbedder(self._load("auto"))
+        try:
+            yield bulk
+        finally:
+            bulk.close()
 
     def remote_embedder(self) -> RemoteEmbedder:
         from gemmasearch.remote_embedder import RemoteEmbedder
@@ -174,7 +202,8 @@ class ModelHandle:
                    else f"CPU ({cls.name} build)" if cls else "CPU")
         return {"path": str(spec.path), "source": spec.source, "name": spec.path.name,
                 "architecture": info.architecture, "quantization": info.quantization,
-                "runs_as": runs_as, "runs_on": runs_on, "why": plan.choice.reason,
+                "runs_as": runs_as + (" for index runs" if plan.choice.copy else ""),
+                "queries_as": "the GGUF as given", "runs_on": runs_on, "why": plan.choice.reason,
                 "size_bytes": spec.path.stat().st_size, "sha256": self.sha256()}
 
     def fingerprint_for(self, dims: int) -> IndexFingerprint:

@@ -23,8 +23,9 @@ _PROBLEM_COUNTS = {
                                         "(SELECT count(*) FROM chunks WHERE file_id=f.id)",
     "chunks missing from the word index": "SELECT count(*) FROM chunks WHERE id NOT IN "
                                           "(SELECT rowid FROM chunks_fts)",
-    "chunks missing from the trigram index": "SELECT count(*) FROM chunks WHERE id NOT "
-                                             "IN (SELECT rowid FROM chunks_trigram)",
+    "chunks missing from the trigram index": "SELECT count(*) FROM chunks WHERE "
+                                             "needs_trigrams(text) AND id NOT IN "
+                                             "(SELECT rowid FROM chunks_trigram)",
 }
 
 
@@ -68,7 +69,7 @@ def repair_rows(store: Store) -> list[str]:
             "SELECT DISTINCT f.path FROM files f JOIN chunks c ON c.file_id = f.id WHERE "
             "c.id NOT IN (SELECT chunk_id FROM embeddings) "
             "OR c.id NOT IN (SELECT rowid FROM chunks_fts) "
-            "OR c.id NOT IN (SELECT rowid FROM chunks_trigram) "
+            "OR (needs_trigrams(c.text) AND c.id NOT IN (SELECT rowid FROM chunks_trigram)) "
             "UNION SELECT f.path FROM files f WHERE f.n_chunks != "
             "(SELECT count(*) FROM chunks WHERE file_id = f.id)")]
         for path in broken:  # deleting the row makes the next run re-index the file

@@ -17,6 +17,7 @@ import sqlite_utils
 from gemmasearch.errors import NoIndexError
 from gemmasearch.index.connection import connect, damaged
 from gemmasearch.index.schema import migrate
+from gemmasearch.index.scripts import needs_trigrams
 
 FULL_DIMS_DTYPE = np.float16
 
@@ -53,6 +54,8 @@ class Store:
         self.path = path
         self.readonly = readonly
         self.conn = connect(path, readonly)
+        # For `check`: which chunks the trigram index must hold (index/scripts.py).
+        self.conn.create_function("needs_trigrams", 1, needs_trigrams, deterministic=True)
         self.db = sqlite_utils.Database(self.conn)
         try:
             if not readonly:
@@ -237,8 +240,9 @@ class Store:
             lexical = chunk.lexical_text if chunk.lexical_text is not None else chunk.text
             self.conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)",
                               (chunk_id, lexical))
-            self.conn.execute("INSERT INTO chunks_trigram(rowid, text) VALUES (?, ?)",
-                              (chunk_id, chunk.text))
+            if needs_trigrams(chunk.text):
+                self.conn.execute("INSERT INTO chunks_trigram(rowid, text) VALUES (?, ?)",
+                                  (chunk_id, chunk.text))
             if vectors is not None:
                 self.conn.execute(
                     "INSERT INTO embeddings(chunk_id, vector, input_key) VALUES (?, ?, ?)",

@@ -194,6 +194,7 @@ def test_model_info_says_what_runs_and_why(tmp_path, monkeypatch, features, gpus
     assert info["runs_as"].startswith(runs) and info["runs_on"] == on
     assert info["why"] == choose_compute("Q8_0", set(features), gpus=gpus).reason
     if runs.endswith("copy"):
-        assert info["runs_as"].endswith("(made on first load)")
+        assert info["runs_as"].endswith("(made on first load) for index runs")
+    assert info["queries_as"] == "the GGUF as given"  # what a service keeps resident
     text = CliRunner().invoke(app, ["model", "info", "--model", str(model)]).stdout
     assert f"why:          {info['why']}" in text

@@ -1,10 +1,14 @@
 """The lexical leg: query language, identifiers, CJK, phrases and exclusions."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from gemmasearch.lexical import lexical_text, parse_query, split_identifier
 from gemmasearch.search import SearchFilters, SearchOptions
 from tests.conftest import write_files
+from tests.test_cli import fake_cli, run  # noqa: F401 - the fixture is used by name
 
 
 def test_split_identifier():
@@ -89,3 +93,24 @@ def test_unknown_mode_is_a_usage_error(engine):
 def test_quoted_punctuation_is_not_a_required_phrase():
     q = parse_query('maintype "/" subtype *( ";" parameter )')
     assert q.phrases == () and "subtype" in q.terms
+
+
+def test_only_text_without_spaces_gets_trigram_rows(fake_cli, tmp_path):  # noqa: F811
+    """The trigram index serves scripts written without spaces; English text in it was
+    about half the database (docs/large-index.md)."""
+    from gemmasearch.index import Collection
+
+    write_files(tmp_path / "docs", {"en.md": "# Notes\nvector search and full text search\n",
+                                    "zh.md": "# 笔记\n今天学习了向量搜索和全文检索的区别。\n"})
+    assert run("index", str(tmp_path / "docs")).exit_code == 0
+    collection = Collection(tmp_path / "idx")
+    try:
+        rows = collection.store.conn.execute(
+            "SELECT f.path FROM chunks_trigram t JOIN chunks c ON c.id = t.rowid "
+            "JOIN files f ON f.id = c.file_id").fetchall()
+        assert [Path(r[0]).name for r in rows] == ["zh.md"]
+        assert collection.check() == []
+    finally:
+        collection.close()
+    found = run("search", "全文检索", "--mode", "lexical", "--json")
+    assert json.loads(found.stdout)[0]["path"].endswith("zh.md")

@@ -33,7 +33,8 @@ DAMAGE = {
     "lost word rows": ("missing from the word index", (
         "DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks LIMIT 2)",)),
     "lost trigram rows": ("missing from the trigram index", (
-        "DELETE FROM chunks_trigram WHERE rowid IN (SELECT id FROM chunks LIMIT 2)",)),
+        "DELETE FROM chunks_trigram WHERE rowid IN "
+        "(SELECT rowid FROM chunks_trigram LIMIT 1)",)),
     # Rows deleted behind the collection's back (no generation bump): the snapshot
     # claims to be current but holds ids the database no longer has.
     "stale snapshot": ("vector snapshot differs", (
@@ -52,6 +53,8 @@ DAMAGE = {
 def indexed(fake_cli: Path, tmp_path: Path) -> tuple[Path, Path]:  # noqa: F811
     root = tmp_path / "corpus"
     make_corpus(root, n=30, seed=5)
+    # Text without spaces between words: the one kind the trigram index holds.
+    (root / "notes-zh.md").write_text("# 笔记\n\n今天学习了向量搜索和全文检索的区别。\n")
     assert run("index", str(root)).exit_code == 0
     return root, tmp_path / "idx"
 

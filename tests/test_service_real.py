@@ -157,3 +157,25 @@ def test_ctrl_c_on_a_handed_off_index_cancels_the_services_run(cli: Cli, tmp_pat
     assert 3 < status["files"] < 153
     assert json.loads(cli("index", str(many), "--json").stdout)["stopped"] is False
     assert json.loads(cli("status", "--json").stdout)["files"] == 153
+
+
+def _mapped_models(pid: int) -> set[str]:
+    return {line.split(maxsplit=5)[5] for line in Path(f"/proc/{pid}/maps").read_text()
+            .splitlines() if line.rstrip().endswith(".gguf")}
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/PID/maps")
+def test_the_service_keeps_the_model_as_given_and_frees_an_index_runs_copy(
+        cli: Cli, tmp_path: Path) -> None:
+    cli("search", "bread", "--json")  # starts the service, which answers it
+    pid = cli.service_pid()
+    assert pid is not None
+    model = str(real_model_path().resolve())
+    assert _mapped_models(pid) == {model}  # no 16-bit copy for queries
+    write_files(tmp_path / "more", {"soup.md": "# Soup\nSimmer the onions for an hour.\n"})
+    # Handed to the service, which may load a copy for the run.
+    indexed = cli("index", str(tmp_path / "more"), "--json")
+    assert json.loads(indexed.stdout)["added"] == 1
+    assert _mapped_models(pid) == {model}  # ... and frees it after the run
+    found = json.loads(cli("search", "how long do onions simmer", "--json", "-k", "1").stdout)
+    assert found[0]["path"].endswith("soup.md")

@@ -39,7 +39,7 @@ def info(model: ModelOption = None, embedder: EmbedderOption = None,
         write_json(details)
         return
     keys = ("name", "embedder", "server_model", "verified", "path", "source", "architecture",
-            "quantization", "runs_as", "runs_on", "why", "size_bytes", "sha256")
+            "quantization", "runs_as", "queries_as", "runs_on", "why", "size_bytes", "sha256")
     for key in keys:
         if key in details:  # an embedding server has no local file
             out.print(f"{key + ':':14}{details[key]}", markup=False)
