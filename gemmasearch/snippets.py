@@ -22,7 +22,10 @@ def _line_table() -> sqlite3.Connection:
     conn: sqlite3.Connection | None = getattr(_local, "conn", None)
     if conn is None:
         conn = sqlite3.connect(":memory:")
-        conn.execute(f"CREATE VIRTUAL TABLE lines USING fts5(text, tokenize='{WORD_TOKENIZER}')")
+        # Contentless: only rowids are read back, and 'delete-all' empties it at once
+        # (a DELETE re-tokenized every row to take it out of the index).
+        conn.execute("CREATE VIRTUAL TABLE lines USING fts5(text, content='', "
+                     f"tokenize='{WORD_TOKENIZER}')")
         _local.conn = conn
     return conn
 
@@ -50,7 +53,7 @@ def lines_scores(texts: list[list[str]], parsed: ParsedQuery) -> list[dict[int, 
     if words:
         conn = _line_table()
         with conn:
-            conn.execute("DELETE FROM lines")
+            conn.execute("INSERT INTO lines(lines) VALUES ('delete-all')")
             conn.executemany("INSERT INTO lines(rowid, text) VALUES (?, ?)",
                              [((t << _LINE_BITS) | i, lexical_text(line))
                               for t, lines in enumerate(texts)
@@ -63,7 +66,7 @@ def lines_scores(texts: list[list[str]], parsed: ParsedQuery) -> list[dict[int, 
                                            (_quote(word),)):
                     found = scores[row >> _LINE_BITS]
                     found[row & mask] = found.get(row & mask, 0) + weight
-            conn.execute("DELETE FROM lines")
+            conn.execute("INSERT INTO lines(lines) VALUES ('delete-all')")
     for run in parsed.cjk:  # the trigram leg matches substrings
         for t, lines in enumerate(texts):
             for i, line in enumerate(lines):
