@@ -55,8 +55,12 @@ def copies(source: Path, out: Path, n: int) -> None:
     dst.commit()
 
 
+class _Connection(sqlite3.Connection):
+    """As the index's own (a subclass, so common_terms can keep its sample per state)."""
+
+
 def measure(path: Path, n_queries: int, old: bool, allowed_share: float) -> dict[str, object]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, factory=_Connection)
     n_rows = fts.row_count(conn) or 0
     rng = np.random.default_rng(0)
     counts: dict[str, int] = {}

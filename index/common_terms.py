@@ -14,6 +14,7 @@ import contextlib
 import re
 import sqlite3
 import weakref
+from dataclasses import dataclass, field
 from typing import Any
 
 # Left out when found in more than this share of the sampled rows (BM25 ignores it past
@@ -38,28 +39,37 @@ def _windows(conn: sqlite3.Connection) -> list[tuple[int, int]] | None:
     return [(low + i * step, low + i * step + WINDOW_IDS - 1) for i in range(WINDOWS)]
 
 
-# Per connection: (its state, the windows, their rows), so the sample's size is counted
-# once per state of the index (8 range counts over the chunk rows, ~4 ms at 100k chunks).
-_samples: weakref.WeakKeyDictionary[Any, tuple[tuple[int, int], Any, int]] = (
-    weakref.WeakKeyDictionary())
+@dataclass
+class _Sample:
+    """One connection's sample for one state of the index: the windows, the chunks they
+    hold, and each term's hits in them (counted once per state: 8 range queries a term)."""
+
+    state: tuple[int, int]
+    windows: list[tuple[int, int]] | None
+    rows: int
+    hits: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-def _sample(conn: sqlite3.Connection) -> tuple[list[tuple[int, int]] | None, int]:
-    """(the windows, how many chunks they hold) for the connection's view of the index."""
+_samples: weakref.WeakKeyDictionary[Any, _Sample] = weakref.WeakKeyDictionary()
+
+
+def _sample(conn: sqlite3.Connection) -> _Sample:
+    """The sample of the connection's view of the index (kept while it does not change)."""
     state = (int(conn.execute("PRAGMA data_version").fetchone()[0]), conn.total_changes)
     try:
         kept = _samples.get(conn)
     except TypeError:  # a connection without weak references: not kept
         kept = None
-    if kept is not None and kept[0] == state:
-        return kept[1], kept[2]
+    if kept is not None and kept.state == state:
+        return kept
     windows = _windows(conn)
     rows = 0 if windows is None else sum(
         conn.execute("SELECT count(*) FROM chunks WHERE id BETWEEN ? AND ?",
                      window).fetchone()[0] for window in windows)
+    sample = _Sample(state, windows, rows)
     with contextlib.suppress(TypeError):
-        _samples[conn] = (state, windows, rows)
-    return windows, rows
+        _samples[conn] = sample
+    return sample
 
 
 def without_common_terms(conn: sqlite3.Connection, expression: str,
@@ -70,21 +80,22 @@ def without_common_terms(conn: sqlite3.Connection, expression: str,
     parts = PARTS.findall(expression)
     if len(parts) == 0 or " OR ".join(parts) != expression:
         return expression
-    windows, rows = _sample(conn)
-    if windows is None:
-        return expression
-    if rows < MIN_SAMPLE:
+    sample = _sample(conn)
+    if sample.windows is None or sample.rows < MIN_SAMPLE:
         return expression
     kept = []
     for part in parts:
-        hits = 0
-        for window in windows:
-            try:
-                hits += conn.execute(
-                    f"SELECT count(*) FROM {table} WHERE {table} MATCH ? "
-                    "AND rowid BETWEEN ? AND ?", (part, *window)).fetchone()[0]
-            except sqlite3.OperationalError:  # FTS5 cannot parse it: leave it to the caller
-                return expression
-        if hits <= COMMON_SHARE * rows:
+        hits = sample.hits.get((table, part))
+        if hits is None:
+            hits = 0
+            for window in sample.windows:
+                try:
+                    hits += conn.execute(
+                        f"SELECT count(*) FROM {table} WHERE {table} MATCH ? "
+                        "AND rowid BETWEEN ? AND ?", (part, *window)).fetchone()[0]
+                except sqlite3.OperationalError:  # FTS5 cannot parse it: the caller's
+                    return expression
+            sample.hits[(table, part)] = hits
+        if hits <= COMMON_SHARE * sample.rows:
             kept.append(part)
     return " OR ".join(kept) or None

@@ -85,3 +85,16 @@ def test_the_sample_follows_the_index(tmp_path: Path) -> None:
     assert without_common_terms(other.conn, '"alpha" OR "zebra"') == '"alpha" OR "zebra"'
     other.close()
     store.close()
+
+
+def test_a_term_s_share_is_measured_again_when_the_index_changes(tmp_path: Path) -> None:
+    store = store_with_words(tmp_path)
+    assert without_common_terms(store.conn, '"alpha" OR "zebra"') == '"zebra"'
+    rows = store.conn.execute("SELECT rowid, text FROM chunks_fts WHERE chunks_fts MATCH "
+                              "'alpha' AND rowid % 3 != 0").fetchall()
+    with store.transaction():  # "alpha" leaves two thirds of its chunks: ~27%, not common
+        store.conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(r,) for r, _ in rows])
+        store.conn.executemany("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)",
+                               [(r, t.replace("alpha", "gamma")) for r, t in rows])
+    assert without_common_terms(store.conn, '"alpha" OR "zebra"') == '"alpha" OR "zebra"'
+    store.close()
