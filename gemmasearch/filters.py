@@ -115,6 +115,21 @@ class AllowLists:
         self._files: dict[tuple[tuple[str, ...], tuple[str, ...]], np.ndarray] = {}
         self._mtimes: tuple[np.ndarray, np.ndarray] | None = None
         self._chunks: tuple[np.ndarray, np.ndarray] | None = None
+        self._every: np.ndarray | None = None
+
+    def every_chunk_id(self, collection: Collection) -> np.ndarray:
+        """Every chunk id (sorted), kept per state: an exclusion's base list (reading a
+        million ids from SQLite takes ~0.2 s)."""
+        store = collection.store
+        state = (store.data_version(), store.generation())
+        if state != self._state:
+            self._reset()
+            self._state = state
+        if self._chunks is not None:
+            return self._chunks[0]
+        if self._every is None:
+            self._every = np.sort(store.chunk_ids())
+        return self._every
 
     def chunk_ids(self, collection: Collection, filters: SearchFilters) -> np.ndarray:
         store = collection.store

@@ -19,9 +19,10 @@ from gemmasearch.lexical import ParsedQuery, dominant_script
 VISIBILITY_DEPTH = 10
 
 
-def narrow(collection: Collection, parsed: ParsedQuery, allowed: np.ndarray | None
-           ) -> np.ndarray | None:
-    """The allow-list with quoted phrases required and -terms excluded (None: all)."""
+def narrow(collection: Collection, parsed: ParsedQuery, allowed: np.ndarray | None,
+           every_id: Callable[[], np.ndarray] | None = None) -> np.ndarray | None:
+    """The allow-list with quoted phrases required and -terms excluded (None: all);
+    ``every_id()``: all chunk ids, for an exclusion without a filter."""
     conn = collection.store.conn
     required = parsed.required_expression()
     if required:
@@ -30,7 +31,10 @@ def narrow(collection: Collection, parsed: ParsedQuery, allowed: np.ndarray | No
     excluded = parsed.excluded_expression()
     if excluded:
         drop = fts.matching_ids(conn, excluded)
-        base = allowed if allowed is not None else collection.store.chunk_ids()
+        if allowed is not None:
+            base = allowed
+        else:
+            base = every_id() if every_id is not None else collection.store.chunk_ids()
         allowed = np.setdiff1d(base, drop)
     return allowed
 

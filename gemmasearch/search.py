@@ -220,7 +220,8 @@ class Searcher:
         allowed = (allowed_chunk_ids(self.collection, options.filters, self._allow_lists)
                    if options.filters.active() else None)
         if options.mode != "semantic":
-            allowed = narrow(self.collection, parsed, allowed)
+            allowed = narrow(self.collection, parsed, allowed,
+                             lambda: self._allow_lists.every_chunk_id(self.collection))
         n_candidates = max(_wanted(options), RESCORE_CANDIDATES)
         legs = Legs()
         ranked: str | None = None

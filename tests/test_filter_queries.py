@@ -107,3 +107,31 @@ def test_kept_allow_lists_are_those_sql_gives_and_follow_the_index(tmp_path: Pat
     assert cache._chunks is not None  # the maps were used
     reader.close()
     writer.close()
+
+
+def test_every_chunk_id_is_kept_per_state(tmp_path: Path) -> None:
+    """An exclusion's base list (all chunk ids) comes from the kept arrays while the index
+    does not change, and is read again when it does."""
+    from gemmasearch.filters import AllowLists
+
+    writer = Store(tmp_path / "index.sqlite")
+
+    def add(file_id: int, n: int) -> None:
+        with writer.transaction():
+            writer.conn.execute("INSERT INTO files(id, path, size, mtime_ns, indexed_at) "
+                                "VALUES (?, ?, 1, 1, 0)", (file_id, f"/f{file_id}"))
+            writer.conn.executemany("INSERT INTO chunks(file_id, seq, tokens, text) "
+                                    "VALUES (?, ?, 1, 't')", [(file_id, s) for s in range(n)])
+
+    add(1, 5)
+    reader = Store(tmp_path / "index.sqlite", readonly=True)
+    collection = SimpleNamespace(store=reader)
+    cache = AllowLists()
+    assert cache.every_chunk_id(collection).tolist() == list(range(1, 6))
+    add(2, 3)
+    assert cache.every_chunk_id(collection).tolist() == list(range(1, 9))
+    for _ in range(2):  # builds the chunk-to-file map, then answers from it
+        allowed_chunk_ids(collection, SearchFilters(paths=("/f2",)), cache)
+    assert cache.every_chunk_id(collection).tolist() == list(range(1, 9))
+    reader.close()
+    writer.close()
