@@ -11,6 +11,11 @@ disk per chunk (SQLite tables, FTS, vectors); the times of status, check, watch 
 one edited file searchable, and an unchanged re-index. Last line: one JSON object.
 
     python bench/large_index.py [--million] [--work DIR] [--vectors both|clustered]
+    python bench/large_index.py --measure-only --work DIR [--searches 300]
+
+``--measure-only`` reuses the indexes of an earlier run in DIR as they are (no corpus,
+no build, no re-index, no watcher, no cold CLI, status or check): service search
+latencies only, to compare code changes on the same index.
 """
 
 from __future__ import annotations
@@ -381,6 +386,33 @@ def idle_rss(kind: str, work: Path) -> float:
         served.stop()
 
 
+def measure_only(args: argparse.Namespace) -> None:
+    """Service latencies on existing indexes: nothing is built or re-indexed, and the
+    service does not watch (the files are not read, the index is not written)."""
+    if args.work is None:
+        raise SystemExit("--measure-only needs --work DIR (a folder of an earlier run)")
+    os.environ["GEMMASEARCH_HOME"] = str(args.work / "home")
+    os.environ["GEMMASEARCH_RUNTIME_DIR"] = str(args.work / "run")
+    result: dict[str, Any] = {"cpu": cpu_model(), "cpus": os.cpu_count(),
+                              "load_before": os.getloadavg()[0]}
+    kinds = ["clustered", "unstructured"] if args.vectors == "both" else [args.vectors]
+    for kind in kinds:
+        idx = args.work / f"index-{kind}"
+        if not (idx / "index.sqlite").exists():
+            print(f"no index at {idx}: skipped", file=sys.stderr)
+            continue
+        suffix = "" if kind == "clustered" else "_unstructured"
+        result[f"chunks{suffix}"] = sqlite3.connect(
+            f"file:{idx / 'index.sqlite'}?mode=ro", uri=True).execute(
+            "SELECT count(*) FROM chunks").fetchone()[0]
+        with OthersLoad() as load:
+            result.update(measure_served(kind, idx, args.work / "docs", args.searches,
+                                         suffix, full=False))
+        result[f"service_others_load{suffix}"] = load.cpus
+    result["load_after"] = os.getloadavg()[0]
+    print(json.dumps(result))
+
+
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--cli":
         kind, rest = sys.argv[2], sys.argv[3:]
@@ -395,7 +427,12 @@ def main() -> None:
                     help="folder for files and indexes (kept; reused by a later run)")
     ap.add_argument("--searches", type=int, default=1000, help="service searches in all")
     ap.add_argument("--cli-reps", type=int, default=5, help="cold CLI calls per case")
+    ap.add_argument("--measure-only", action="store_true",
+                    help="service search latencies on the indexes already in --work")
     args = ap.parse_args()
+    if args.measure_only:
+        measure_only(args)
+        return
     target = args.chunks or (1_000_000 if args.million else 100_000)
     work = args.work or Path(tempfile.gettempdir()) / f"gs-large-{target}"
     work.mkdir(parents=True, exist_ok=True)

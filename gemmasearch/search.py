@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import fnmatch
-import heapq
 import logging
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gemmasearch import extract
 from gemmasearch.embedding import Embedder
-from gemmasearch.errors import UsageError
-from gemmasearch.evidence import Evidence, query_evidence, rare_limit
+from gemmasearch.evidence import Evidence, query_evidence
 from gemmasearch.extract import CODE_EXTENSIONS, anchor, decode_text
-from gemmasearch.fusion import FusionConfig, Legs, fuse, merge_scaled
-from gemmasearch.index import Collection
-from gemmasearch.lexical import ParsedQuery, dominant_script
-from gemmasearch.snippets import file_line_offset, snippet_for
+from gemmasearch.filters import TYPE_ALIASES, AllowLists, allowed_chunk_ids
+from gemmasearch.fusion import FusionConfig, Legs, fuse
+from gemmasearch.index import Collection, fts
+from gemmasearch.lexical import ParsedQuery
+from gemmasearch.lexical_leg import lexical_leg, lexical_visibility, narrow, score_semantic_top
+from gemmasearch.snippets import file_line_offset, snippets_for
 
 log = logging.getLogger(__name__)
 
-TYPE_ALIASES = {
-    "md": "markdown", "txt": "text", "doc": "text", "src": "code", "source": "code",
-    "word": "docx", "powerpoint": "pptx", "excel": "xlsx", "web": "html", "ebook": "epub",
-    "mail": "email", "jupyter": "notebook",
-}
 # Candidates taken from the truncated index before the full-size re-scoring.
 RESCORE_CANDIDATES = 100
 # The lexical leg's depth, and how deep the semantic top gets BM25 looked up.
@@ -63,9 +55,6 @@ def snippet_file_line(row: Mapping[str, Any], offset: int,
     found = file_line_offset(text, offset, lines[start - 1:end])
     return start + (offset if found is None else found)
 
-# How deep the semantic top is checked for documents the word index cannot match (another
-# script than the query's): the lexical weight shrinks by their share.
-VISIBILITY_DEPTH = 10
 # How deep the semantic top is looked at for the query's rare terms (gemmasearch.evidence).
 EVIDENCE_DEPTH = 10
 
@@ -113,69 +102,6 @@ class SearchResult:
 
 
 _RESULT_FIELDS = tuple(f.name for f in fields(SearchResult))
-
-
-def path_matches(path: str, pattern: str) -> bool:
-    """``*.md`` matches by name; ``notes/**`` or ``*/notes/*`` anywhere in the path."""
-    return path_filter((pattern,))(path)
-
-
-def path_filter(patterns: tuple[str, ...]) -> Callable[[str], bool]:
-    """Whether a path matches any of ``patterns`` (as ``path_matches``), compiled once:
-    one regular expression for the name patterns and one for the path patterns, where
-    calling fnmatch per file and pattern cost 0.6 s a search over 13k files."""
-    names, paths = [], []
-    for pattern in patterns:
-        if "/" not in pattern:
-            names.append(fnmatch.translate(pattern))
-        elif pattern.startswith(("/", "*", "~")):
-            paths.append(fnmatch.translate(pattern.replace("**", "*")))
-        else:
-            paths.append(fnmatch.translate("*/" + pattern.replace("**", "*")))
-    name_re = re.compile("|".join(names)) if names else None
-    path_re = re.compile("|".join(paths)) if paths else None
-
-    def match(path: str) -> bool:
-        return bool((path_re is not None and path_re.match(path)) or (
-            name_re is not None and name_re.match(path.rsplit("/", 1)[-1])))
-
-    return match
-
-
-def file_type(raw: str) -> str:
-    """A ``--type`` value as searched: a kind, or an extension gemmasearch indexes (both
-    as extract.py defines them, so new kinds and extensions are known here at once)."""
-    value = raw.strip().lower().lstrip(".")
-    value = TYPE_ALIASES.get(value, value)
-    if value in extract.KINDS or (value and extract.kind_of(Path(f"x.{value}")) is not None):
-        return value
-    raise UsageError(f"unknown file type {raw!r}",
-                     hint=f"a kind ({', '.join(extract.KINDS)}) or an extension "
-                          "gemmasearch indexes (py, rs, ...)")
-
-
-def _kinds_and_extensions(types: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    kinds: list[str] = []
-    extensions: list[str] = []
-    for raw in types:
-        t = file_type(raw)
-        (kinds if t in extract.KINDS else extensions).append(t)
-    return kinds, extensions
-
-
-def _nanoseconds(seconds: float) -> int:
-    """Epoch nanoseconds within SQLite's 64-bit integers (dates past 2262 would overflow)."""
-    return max(-(2**63), min(2**63 - 1, int(seconds * 1e9)))
-
-
-def allowed_chunk_ids(collection: Collection, filters: SearchFilters) -> np.ndarray:
-    """Chunk ids of every file that passes the filters."""
-    kinds, extensions = _kinds_and_extensions(filters.types)
-    return collection.store.filtered_chunk_ids(
-        kinds, extensions,
-        since_ns=None if filters.since is None else _nanoseconds(filters.since),
-        before_ns=None if filters.before is None else _nanoseconds(filters.before),
-        path_match=path_filter(filters.paths) if filters.paths else None)
 
 
 def targets_code(filters: SearchFilters) -> bool:
@@ -235,6 +161,7 @@ class Searcher:
         self._frequencies: dict[str, int] = {}
         self._frequencies_version: tuple[int, int] | None = None
         self._code_share: tuple[int, float] | None = None
+        self._allow_lists = AllowLists()
 
     def query_vector(self, query: str, parsed: ParsedQuery, options: SearchOptions,
                      task: str) -> np.ndarray | None:
@@ -290,42 +217,28 @@ class Searcher:
         """Both legs' candidates and scores, everything a fusion needs (bench/fusion.py
         compares fusions on these)."""
         self.collection.refresh()
-        allowed = (allowed_chunk_ids(self.collection, options.filters)
+        allowed = (allowed_chunk_ids(self.collection, options.filters, self._allow_lists)
                    if options.filters.active() else None)
         if options.mode != "semantic":
-            allowed = self._apply_phrases_and_exclusions(parsed, allowed)
+            allowed = narrow(self.collection, parsed, allowed,
+                             lambda: self._allow_lists.every_chunk_id(self.collection))
         n_candidates = max(_wanted(options), RESCORE_CANDIDATES)
         legs = Legs()
-        matches: dict[int, float] = {}
+        ranked: str | None = None
         if options.mode != "lexical":
             assert query_vector is not None
             self._dense_leg(query_vector, n_candidates, allowed, options.rescore, legs)
         if options.mode != "semantic":
             # A fixed depth, whatever k: the lexical leg proposes its best few, so the
             # fusion behaves the same for a top-10 search and for a long list.
-            matches = self._lexical_leg(parsed, LEXICAL_CANDIDATES, allowed, legs)
+            ranked = lexical_leg(self.collection, parsed, LEXICAL_CANDIDATES, allowed, legs,
+                                 self.matches)
         if options.mode == "hybrid" and legs.lexical:
             assert query_vector is not None
-            self._complete(parsed, query_vector, options.rescore, legs, matches)
+            self._complete(parsed, query_vector, options.rescore, legs, ranked)
         return legs
 
     # -- the legs -----------------------------------------------------------------------
-
-    def _apply_phrases_and_exclusions(self, parsed: ParsedQuery, allowed: np.ndarray | None
-                                      ) -> np.ndarray | None:
-        """Quoted phrases must appear and -terms must not: both narrow the allow-list."""
-        store = self.collection.store
-        required = parsed.required_expression()
-        if required:
-            hits = store.lexical_search(required, 10_000_000, allowed)
-            allowed = np.array([cid for cid, _ in hits], dtype=np.int64)
-        excluded = parsed.excluded_expression()
-        if excluded:
-            drop = np.array([cid for cid, _ in store.lexical_search(excluded, 10_000_000)],
-                            dtype=np.int64)
-            base = allowed if allowed is not None else store.chunk_ids()
-            allowed = np.setdiff1d(base, drop)
-        return allowed
 
     def _dense_leg(self, query_vector: np.ndarray, n: int, allowed: np.ndarray | None,
                    rescore: bool, legs: Legs) -> None:
@@ -337,31 +250,8 @@ class Searcher:
             legs.full = dict(zip(found.tolist(), full.tolist(), strict=True))
             legs.dense = dict(legs.full)
 
-    def _lexical_leg(self, parsed: ParsedQuery, n: int, allowed: np.ndarray | None,
-                     legs: Legs) -> dict[int, float]:
-        """The lexical top ``n`` into ``legs``; BM25 of every allowed match returned (the
-        dense-only candidates' scores are looked up there)."""
-        store = self.collection.store
-        matches: dict[int, float] = {}
-        expression = parsed.ranking_expression()
-        if expression:
-            matches = store.lexical_matches(expression)
-            if allowed is not None:
-                keep = set(allowed.tolist())
-                matches = {cid: s for cid, s in matches.items() if cid in keep}
-            # Best first; equal scores in rowid order (stable), as before.
-            legs.lexical.update(heapq.nlargest(n, matches.items(), key=lambda kv: kv[1]))
-        trigram = parsed.trigram_expression()
-        if trigram:  # CJK: BM25 over trigrams, merged by max after scaling to the top
-            hits = store.lexical_search(trigram, n, allowed, table="chunks_trigram")
-            merge_scaled(legs.lexical, dict(hits))
-        for word in parsed.short_cjk():
-            for cid in store.substring_search(word, n, allowed):
-                legs.lexical.setdefault(cid, 0.5 * max(legs.lexical.values(), default=1.0))
-        return matches
-
     def _complete(self, parsed: ParsedQuery, query_vector: np.ndarray, rescore: bool,
-                  legs: Legs, matches: dict[int, float]) -> None:
+                  legs: Legs, ranked: str | None) -> None:
         """Score every candidate on both legs, so fusion compares like with like."""
         lexical_only = [cid for cid in legs.lexical if cid not in legs.dense]
         if lexical_only:
@@ -370,37 +260,38 @@ class Searcher:
             legs.dense.update(zip(found.tolist(), cosines.tolist(), strict=True))
             # No vector yet (written with its words, waiting): fusion gives it a stand-in.
             legs.pending = {cid for cid in lexical_only if cid not in legs.dense}
-        # BM25 for the semantic leg's best candidates that the lexical top missed; deeper
-        # ones get no bonus, so the fusion does not depend on how many were asked for.
-        best = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)
-        dense_only = [cid for cid in best[:LEXICAL_CANDIDATES] if cid not in legs.lexical]
-        legs.lexical_extra = {cid: matches[cid] for cid in dense_only if cid in matches}
+        score_semantic_top(self.collection, ranked, LEXICAL_CANDIDATES, legs)
         legs.visible = lexical_visibility(self.collection, parsed.text, legs)
         if self.fusion.evidence:
             legs.evidence = self.evidence(parsed, legs)
 
-    def evidence(self, parsed: ParsedQuery, legs: Legs) -> Evidence:
-        """What the query's words can add here: exact names, phrases, and rare terms (IDF in
-        this index) that the semantic top already contains."""
+    def matches(self, phrase: str, key: str | None = None) -> int:
+        """How many chunks match ``phrase`` (quoted, as FTS5 reads it), counted once per
+        state of the index: the evidence and the lexical leg's pruning ask again and again
+        for the same words, and a common one's count walks a long doclist."""
         store = self.collection.store
         version = (store.data_version(), store.generation())
         if version != self._frequencies_version:
             self._frequencies = {}
             self._frequencies_version = version
+        key = phrase if key is None else key  # (a term, unquoted, is no phrase)
+        if key not in self._frequencies:
+            self._frequencies[key] = fts.phrase_matches(store.conn, phrase)
+        return self._frequencies[key]
+
+    def evidence(self, parsed: ParsedQuery, legs: Legs) -> Evidence:
+        """What the query's words can add here: exact names, phrases, and rare terms (IDF in
+        this index) that the semantic top already contains."""
+        store = self.collection.store
         n_chunks = len(self.collection.vectors())
 
-        def frequency(term: str) -> int:
-            key = term.lower()
-            if key not in self._frequencies:
-                self._frequencies[key] = store.term_frequency(term)
-            return self._frequencies[key]
+        def frequency(term: str) -> int:  # (counted as first typed: FTS5 folds case)
+            return self.matches(fts.quote(term), key=term.lower())
 
-        top = set(sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)[:EVIDENCE_DEPTH])
-        limit = rare_limit(n_chunks)
+        top = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)[:EVIDENCE_DEPTH]
 
-        def in_semantic_top(term: str) -> bool:
-            chunks = store.term_chunks(term, limit)
-            return chunks is not None and not top.isdisjoint(chunks)
+        def in_semantic_top(term: str) -> bool:  # asked only of rare terms (evidence.py)
+            return fts.contains(store.conn, term, top)
 
         return query_evidence(parsed.text, parsed, n_chunks, frequency, in_semantic_top)
 
@@ -418,43 +309,32 @@ def build_results(collection: Collection, ids: np.ndarray, scores: np.ndarray,
     line of content for an empty query), ``options.k`` of them, one per file with
     ``files_only`` (counting the file's other chunks)."""
     rows = collection.store.chunk_rows(ids.tolist())
-    results: list[SearchResult] = []
-    by_path: dict[str, SearchResult] = {}
-    file_lines: dict[str, list[str] | None] = {}
+    chosen: list[tuple[int, float, dict[str, Any]]] = []
+    others: dict[str, int] = {}  # with files_only: a listed file's further chunks
     for cid, score in zip(ids.tolist(), scores.tolist(), strict=True):
         row = rows.get(cid)
         if row is None:  # deleted since the vector snapshot; refresh() catches up
             continue
-        if options.files_only and row["path"] in by_path:
-            by_path[row["path"]].other_chunks += 1
+        if options.files_only and row["path"] in others:
+            others[row["path"]] += 1
             continue
-        if len(results) >= options.k:
+        if len(chosen) >= options.k:
             if options.files_only:
                 continue  # keep counting other chunks of files already listed
             break
-        offset, snippet = snippet_for(row["text"], query)
+        chosen.append((cid, score, row))
+        others[row["path"]] = 0
+    snippets = snippets_for([row["text"] for _cid, _score, row in chosen], query)
+    results: list[SearchResult] = []
+    file_lines: dict[str, list[str] | None] = {}
+    for (cid, score, row), (offset, snippet) in zip(chosen, snippets, strict=True):
         line = snippet_file_line(row, offset, file_lines)
         result = SearchResult(
             path=row["path"], score=float(score), line=line, page=row["page"],
             snippet=snippet, start_line=row["start_line"], end_line=row["end_line"],
             kind=row["kind"] or "text", title=row["title"] or "", chunk_id=cid,
-            text=row["text"], explain=explain.get(cid) if explain is not None else None)
+            text=row["text"], explain=explain.get(cid) if explain is not None else None,
+            other_chunks=others[row["path"]] if options.files_only else 0)
         result.anchor = anchor(result.kind, result.page, line)
         results.append(result)
-        by_path[row["path"]] = result
     return results
-
-
-def lexical_visibility(collection: Collection, query_text: str, legs: Legs) -> float:
-    """Share of the semantic top written in the query's script. Words cannot match across
-    scripts: when the meaning finds answers in other languages, BM25 can only vouch for
-    the query's own language and would push those answers down."""
-    query_script = dominant_script(query_text)
-    top = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)[:VISIBILITY_DEPTH]
-    if query_script is None or not top:
-        return 1.0
-    rows = collection.store.chunk_rows(top)
-    scripts = [dominant_script(rows[cid]["text"]) for cid in top if cid in rows]
-    if not scripts:
-        return 1.0
-    return sum(1 for s in scripts if s in (None, query_script)) / len(scripts)

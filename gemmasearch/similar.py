@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from gemmasearch.errors import UsageError
+from gemmasearch.filters import allowed_chunk_ids
 from gemmasearch.index import Collection
-from gemmasearch.search import SearchOptions, SearchResult, allowed_chunk_ids, build_results
+from gemmasearch.search import SearchOptions, SearchResult, build_results
 
 # Characters of an unindexed file that are embedded as its query (about one chunk).
 ON_THE_FLY_CHARS = 2000

@@ -22,7 +22,10 @@ def _line_table() -> sqlite3.Connection:
     conn: sqlite3.Connection | None = getattr(_local, "conn", None)
     if conn is None:
         conn = sqlite3.connect(":memory:")
-        conn.execute(f"CREATE VIRTUAL TABLE lines USING fts5(text, tokenize='{WORD_TOKENIZER}')")
+        # Contentless: only rowids are read back, and 'delete-all' empties it at once
+        # (a DELETE re-tokenized every row to take it out of the index).
+        conn.execute("CREATE VIRTUAL TABLE lines USING fts5(text, content='', "
+                     f"tokenize='{WORD_TOKENIZER}')")
         _local.conn = conn
     return conn
 
@@ -35,25 +38,40 @@ def line_scores(lines: list[str], parsed: ParsedQuery) -> dict[int, int]:
     """For each line (index) that matches, how many query words it matches: every term and
     phrase counts its words, so ``from_prefixed_env`` itself outweighs lines that only share
     ``from`` or ``env``."""
-    scores: dict[int, int] = {}
+    return lines_scores([lines], parsed)[0]
+
+
+_LINE_BITS = 24  # a line's row: (text << _LINE_BITS) | line
+
+
+def lines_scores(texts: list[list[str]], parsed: ParsedQuery) -> list[dict[int, int]]:
+    """``line_scores`` of several texts' lines in one pass: one table fill and one query a
+    word for a whole result list (statements per result were most of a search's
+    result building)."""
+    scores: list[dict[int, int]] = [{} for _ in texts]
     words = [*parsed.terms, *parsed.phrases]
     if words:
         conn = _line_table()
         with conn:
-            conn.execute("DELETE FROM lines")
+            conn.execute("INSERT INTO lines(lines) VALUES ('delete-all')")
             conn.executemany("INSERT INTO lines(rowid, text) VALUES (?, ?)",
-                             [(i, lexical_text(line)) for i, line in enumerate(lines)
+                             [((t << _LINE_BITS) | i, lexical_text(line))
+                              for t, lines in enumerate(texts)
+                              for i, line in enumerate(lines[:1 << _LINE_BITS])
                               if line.strip()])
+            mask = (1 << _LINE_BITS) - 1
             for word in words:
                 weight = max(len(_TERM_TOKEN.findall(word)), 1)
                 for (row,) in conn.execute("SELECT rowid FROM lines WHERE lines MATCH ?",
                                            (_quote(word),)):
-                    scores[row] = scores.get(row, 0) + weight
-            conn.execute("DELETE FROM lines")
+                    found = scores[row >> _LINE_BITS]
+                    found[row & mask] = found.get(row & mask, 0) + weight
+            conn.execute("INSERT INTO lines(lines) VALUES ('delete-all')")
     for run in parsed.cjk:  # the trigram leg matches substrings
-        for i, line in enumerate(lines):
-            if run in line:
-                scores[i] = scores.get(i, 0) + 1
+        for t, lines in enumerate(texts):
+            for i, line in enumerate(lines):
+                if run in line:
+                    scores[t][i] = scores[t].get(i, 0) + 1
     return scores
 
 
@@ -65,30 +83,46 @@ def _is_decoration(line: str) -> bool:
 def best_line(text: str, query: str | ParsedQuery) -> tuple[int, str]:
     """(offset of the line within text, the line) that matches most query words; the first
     line with content when none does (a purely semantic match)."""
+    return best_lines([text], query)[0]
+
+
+def best_lines(texts: list[str], query: str | ParsedQuery) -> list[tuple[int, str]]:
+    """``best_line`` of each text, the words matched in one pass."""
     parsed = parse_query(query) if isinstance(query, str) else query
-    lines = text.split("\n")
-    scores = line_scores(lines, parsed)
-    if scores:
-        best = max(scores, key=lambda i: (scores[i], -i))  # the earliest of the best
-        return best, lines[best]
-    content = [i for i, line in enumerate(lines) if line.strip()]
-    if not content:
-        return 0, ""
-    # No word in common: the first line of content that is not a heading or a fence.
-    best = next((i for i in content if not _is_decoration(lines[i])), content[0])
-    return best, lines[best]
+    split = [text.split("\n") for text in texts]
+    out = []
+    for lines, scores in zip(split, lines_scores(split, parsed), strict=True):
+        if scores:
+            best = max(scores, key=lambda i: (scores[i], -i))  # the earliest of the best
+            out.append((best, lines[best]))
+            continue
+        content = [i for i, line in enumerate(lines) if line.strip()]
+        if not content:
+            out.append((0, ""))
+            continue
+        # No word in common: the first line of content that is not a heading or a fence.
+        best = next((i for i in content if not _is_decoration(lines[i])), content[0])
+        out.append((best, lines[best]))
+    return out
 
 
 def snippet_for(text: str, query: str | ParsedQuery) -> tuple[int, str]:
     """(line offset, one-line snippet of at most SNIPPET_CHARS) for a chunk."""
-    offset, line = best_line(text, query)
-    snippet = " ".join(line.split())
-    if len(snippet) < 60:  # a short line: add the next ones for context
-        following = [" ".join(x.split()) for x in text.split("\n")[offset + 1:offset + 4]]
-        snippet = " ".join(s for s in [snippet, *following] if s)
-    if len(snippet) > SNIPPET_CHARS:
-        snippet = snippet[:SNIPPET_CHARS - 1].rstrip() + "…"
-    return offset, snippet
+    return snippets_for([text], query)[0]
+
+
+def snippets_for(texts: list[str], query: str | ParsedQuery) -> list[tuple[int, str]]:
+    """``snippet_for`` of each text (a result list's), the words matched in one pass."""
+    out = []
+    for text, (offset, line) in zip(texts, best_lines(texts, query), strict=True):
+        snippet = " ".join(line.split())
+        if len(snippet) < 60:  # a short line: add the next ones for context
+            following = [" ".join(x.split()) for x in text.split("\n")[offset + 1:offset + 4]]
+            snippet = " ".join(s for s in [snippet, *following] if s)
+        if len(snippet) > SNIPPET_CHARS:
+            snippet = snippet[:SNIPPET_CHARS - 1].rstrip() + "…"
+        out.append((offset, snippet))
+    return out
 
 
 def _norm(line: str) -> str:

@@ -15,7 +15,6 @@ import numpy as np
 import sqlite_utils
 
 from gemmasearch.errors import NoIndexError
-from gemmasearch.index.common_terms import without_common_terms
 from gemmasearch.index.connection import connect, damaged
 from gemmasearch.index.schema import migrate
 from gemmasearch.index.scripts import needs_trigrams
@@ -322,75 +321,6 @@ class Store:
                 out[row[0]] = dict(zip(names, row, strict=True))
         return out
 
-    # -- lexical (FTS5) ----------------------------------------------------------------
-
-    def _restrict(self, allowed_ids: np.ndarray | None) -> tuple[str, list[Any]]:
-        if allowed_ids is None:
-            return "", []
-        import json
-
-        return " AND rowid IN (SELECT value FROM json_each(?))", [
-            json.dumps([int(i) for i in allowed_ids])]
-
-    def lexical_search(self, expression: str, limit: int, allowed_ids: np.ndarray | None = None,
-                       table: str = "chunks_fts") -> list[tuple[int, float]]:
-        """(chunk id, BM25 score, higher is better) for an FTS5 expression."""
-        assert table in ("chunks_fts", "chunks_trigram")
-        extra, args = self._restrict(allowed_ids)
-        try:
-            rows = self.conn.execute(
-                f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ?{extra} "
-                f"ORDER BY bm25({table}) LIMIT ?", [expression, *args, limit]).fetchall()
-        except sqlite3.OperationalError:  # an expression FTS5 cannot parse matches nothing
-            return []
-        return [(int(r[0]), float(r[1])) for r in rows]
-
-    def lexical_matches(self, expression: str, table: str = "chunks_fts") -> dict[int, float]:
-        """BM25 (higher is better) of every chunk that matches, in rowid order. One pass
-        over the matches is several times faster than asking for a top-n and then for
-        some ids (FTS5 cannot use ``rowid IN``: it scores every match, then filters)."""
-        assert table in ("chunks_fts", "chunks_trigram")
-        ranked = without_common_terms(self.conn, expression, table)  # BM25 ignores those
-        if ranked is None:
-            return {}
-        try:
-            rows = self.conn.execute(
-                f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ?",
-                [ranked]).fetchall()
-        except sqlite3.OperationalError:  # an expression FTS5 cannot parse matches nothing
-            return {}
-        return {int(r[0]): float(r[1]) for r in rows}
-
-    def term_chunks(self, term: str, limit: int) -> list[int] | None:
-        """Chunks whose words include ``term`` (stemmed as the word index stems it), or
-        None when more than ``limit`` do: a common word's postings are not worth reading."""
-        try:
-            rows = self.conn.execute(
-                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?",
-                ['"' + term.replace('"', '""') + '"', limit + 1]).fetchall()
-        except sqlite3.OperationalError:
-            return []
-        return None if len(rows) > limit else [int(r[0]) for r in rows]
-
-    def term_frequency(self, term: str) -> int:
-        """How many chunks contain ``term`` (its document frequency in the word index)."""
-        try:
-            return int(self.conn.execute(
-                "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
-                ['"' + term.replace('"', '""') + '"']).fetchone()[0])
-        except sqlite3.OperationalError:
-            return 0
-
-    def substring_search(self, needle: str, limit: int,
-                         allowed_ids: np.ndarray | None = None) -> list[int]:
-        """Chunks containing ``needle`` (for CJK words shorter than a trigram)."""
-        extra, args = self._restrict(allowed_ids)
-        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = self.conn.execute(
-            f"SELECT rowid FROM chunks_trigram WHERE text LIKE ? ESCAPE '\\'{extra} LIMIT ?",
-            [pattern, *args, limit]).fetchall()
-        return [int(r[0]) for r in rows]
-
     def stats(self) -> dict[str, Any]:
         one = self.conn.execute
         return {
@@ -427,12 +357,40 @@ class Store:
             "FROM chunks c JOIN files f ON f.id = c.file_id").fetchone()
         return code / total if total else 0.0
 
-    def filtered_chunk_ids(self, kinds: Sequence[str] = (), extensions: Sequence[str] = (),
-                           since_ns: int | None = None, before_ns: int | None = None,
-                           path_match: Callable[[str], bool] | None = None) -> np.ndarray:
-        """Chunk ids of the files without an error that have one of ``kinds`` or end in one of
-        ``extensions`` (when either is given), were modified in [since_ns, before_ns), and
-        whose path ``path_match`` accepts."""
+    def filtered_file_ids(self, kinds: Sequence[str] = (), extensions: Sequence[str] = (),
+                          path_match: Callable[[str], bool] | None = None) -> np.ndarray:
+        """Ids (sorted) of the files without an error that pass the type and path parts of
+        a filter (as ``filtered_chunk_ids``)."""
+        where, args = self._file_conditions(kinds, extensions, None, None)
+        if path_match is None:
+            rows = self.conn.execute(f"SELECT id FROM files WHERE {where}", args).fetchall()
+            ids = [r[0] for r in rows]
+        else:
+            ids = [fid for fid, path in self.conn.execute(
+                f"SELECT id, path FROM files WHERE {where}", args).fetchall() if path_match(path)]
+        return np.sort(np.array(ids, dtype=np.int64))
+
+    def file_mtimes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, mtime_ns) of the files without an error, by id."""
+        rows = self.conn.execute(
+            "SELECT id, mtime_ns FROM files WHERE error IS NULL ORDER BY id").fetchall()
+        table = np.array(rows, dtype=np.int64).reshape(-1, 2)
+        return table[:, 0].copy(), table[:, 1].copy()
+
+    def chunk_files(self) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk ids, their file ids), by chunk id: two strings from SQLite instead of a
+        million rows (0.1 s at 100k chunks where rows took 0.2 s)."""
+        ids, files = self.conn.execute(
+            "SELECT group_concat(id), group_concat(file_id) "
+            "FROM (SELECT id, file_id FROM chunks ORDER BY id)").fetchone()
+        if not ids:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return (np.array(ids.split(","), dtype=np.int64),
+                np.array(files.split(","), dtype=np.int64))
+
+    @staticmethod
+    def _file_conditions(kinds: Sequence[str], extensions: Sequence[str],
+                         since_ns: int | None, before_ns: int | None) -> tuple[str, list[Any]]:
         where: list[str] = ["error IS NULL"]
         args: list[Any] = []
         types = [f"kind IN ({','.join('?' * len(kinds))})"] if kinds else []
@@ -448,9 +406,18 @@ class Store:
         if before_ns is not None:
             where.append("mtime_ns < ?")
             args.append(before_ns)
-        files_sql = f"SELECT id FROM files WHERE {' AND '.join(where)}"
+        return " AND ".join(where), args
+
+    def filtered_chunk_ids(self, kinds: Sequence[str] = (), extensions: Sequence[str] = (),
+                           since_ns: int | None = None, before_ns: int | None = None,
+                           path_match: Callable[[str], bool] | None = None) -> np.ndarray:
+        """Chunk ids of the files without an error that have one of ``kinds`` or end in one of
+        ``extensions`` (when either is given), were modified in [since_ns, before_ns), and
+        whose path ``path_match`` accepts."""
+        where, args = self._file_conditions(kinds, extensions, since_ns, before_ns)
+        files_sql = f"SELECT id FROM files WHERE {where}"
         if path_match is not None:  # one query for the files, one for their chunks
-            files = self.conn.execute(f"SELECT id, path FROM files WHERE {' AND '.join(where)}",
+            files = self.conn.execute(f"SELECT id, path FROM files WHERE {where}",
                                       args).fetchall()
             args = [json.dumps([fid for fid, path in files if path_match(path)])]
             files_sql = "SELECT value FROM json_each(?)"

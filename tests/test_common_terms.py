@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gemmasearch.index import fts
 from gemmasearch.index.common_terms import without_common_terms
 from gemmasearch.index.store import Store
 
@@ -51,14 +52,16 @@ def test_common_terms_are_left_out_of_the_ranking(tmp_path: Path) -> None:
     assert without_common_terms(conn, 'NEAR("a" "b")') == 'NEAR("a" "b")'  # not ours
 
 
-def test_lexical_matches_rank_as_before_without_reading_every_match(tmp_path: Path) -> None:
+def test_the_lexical_top_ranks_as_before_without_common_terms(tmp_path: Path) -> None:
     store = store_with_words(tmp_path)
     full = dict(store.conn.execute(
         "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?",
         ['"alpha" OR "zebra"']).fetchall())
     assert len(full) > 0.7 * N
+    ranked = fts.ranking(store.conn, '"alpha" OR "zebra"')
+    assert ranked == '"zebra"'
     t0 = time.perf_counter()
-    got = store.lexical_matches('"alpha" OR "zebra"')
+    got = dict(fts.top(store.conn, ranked, N))
     assert time.perf_counter() - t0 < 5  # (not a timing assertion: a hang guard)
     assert len(got) == N // 97  # only the rows that can rank
     # the same best scores as before (equal ones may swap: "alpha" only broke ties)
@@ -66,5 +69,32 @@ def test_lexical_matches_rank_as_before_without_reading_every_match(tmp_path: Pa
     np.testing.assert_allclose(sorted(got.values(), reverse=True), best_before, atol=1e-3)
     for cid, score in got.items():
         assert abs(score - full[cid]) < 1e-3
-    assert store.lexical_matches('"alpha" OR "beta"') == {}
+    assert fts.ranking(store.conn, '"alpha" OR "beta"') is None
+    store.close()
+
+
+def test_the_sample_follows_the_index(tmp_path: Path) -> None:
+    """The sample's size is kept per state of the index: after a change made on the same
+    connection (or another), the share is measured on the new rows."""
+    store = store_with_words(tmp_path)
+    assert without_common_terms(store.conn, '"alpha" OR "zebra"') == '"zebra"'
+    with store.transaction():  # most chunks go: the sample is too small to judge
+        store.conn.execute("DELETE FROM chunks WHERE id % 50 != 0")
+    assert without_common_terms(store.conn, '"alpha" OR "zebra"') == '"alpha" OR "zebra"'
+    other = Store(tmp_path / "index.sqlite", readonly=True)
+    assert without_common_terms(other.conn, '"alpha" OR "zebra"') == '"alpha" OR "zebra"'
+    other.close()
+    store.close()
+
+
+def test_a_term_s_share_is_measured_again_when_the_index_changes(tmp_path: Path) -> None:
+    store = store_with_words(tmp_path)
+    assert without_common_terms(store.conn, '"alpha" OR "zebra"') == '"zebra"'
+    rows = store.conn.execute("SELECT rowid, text FROM chunks_fts WHERE chunks_fts MATCH "
+                              "'alpha' AND rowid % 3 != 0").fetchall()
+    with store.transaction():  # "alpha" leaves two thirds of its chunks: ~27%, not common
+        store.conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(r,) for r, _ in rows])
+        store.conn.executemany("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)",
+                               [(r, t.replace("alpha", "gamma")) for r, t in rows])
+    assert without_common_terms(store.conn, '"alpha" OR "zebra"') == '"alpha" OR "zebra"'
     store.close()

@@ -114,3 +114,29 @@ def test_only_text_without_spaces_gets_trigram_rows(fake_cli, tmp_path):  # noqa
         collection.close()
     found = run("search", "全文检索", "--mode", "lexical", "--json")
     assert json.loads(found.stdout)[0]["path"].endswith("zh.md")
+
+
+def test_lexical_text_skips_only_text_without_identifiers():
+    """The quick pre-check (a lowercase letter or digit before a capital or "_") must
+    never skip an identifier the full scan would split."""
+    import random
+
+    from gemmasearch import lexical
+
+    def scanned(text):
+        extra, seen = [], set()
+        for m in lexical._IDENTIFIER.finditer(text):
+            if m.group(0) not in seen:
+                seen.add(m.group(0))
+                parts = lexical.identifier_words(m.group(0))
+                if parts:
+                    extra.append(" ".join(parts))
+        return text if not extra else text + "\n" + "\n".join(extra)
+
+    rnd = random.Random(5)
+    samples = ["plain prose only", "getUserName here", "user_name", "HTTPServer", "a_b",
+               "X_Y", "Zq", "v2_beta", "ÉtéÀ_b"] + [
+        "".join(rnd.choice("aZ_0 x9Q_b\nCdé") for _ in range(rnd.randint(0, 30)))
+        for _ in range(5000)]
+    for text in samples:
+        assert lexical_text(text) == scanned(text), text

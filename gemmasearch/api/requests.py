@@ -63,7 +63,7 @@ def check_k(k: int) -> int:
 
 def check_types(types: tuple[str, ...]) -> tuple[str, ...]:
     """An unknown file kind is refused (before anything loads)."""
-    from gemmasearch.search import file_type
+    from gemmasearch.filters import file_type
 
     for value in types:
         file_type(value)
