@@ -13,7 +13,6 @@ Reading one file is prepare.py; renames and moves are found by moves.py.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sqlite3
 import threading
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from gemmasearch.backlog import Backlog
-from gemmasearch.embedding import Embedder, format_document
+from gemmasearch.embedding import Embedder
 from gemmasearch.errors import ModelError, storage_error
 from gemmasearch.eta import RateMeter, estimate_tokens
 from gemmasearch.index import ChunkRecord, Collection, FileRecord
@@ -40,6 +39,7 @@ from gemmasearch.prepare import (
 )
 from gemmasearch.read_ahead import ReadAhead
 from gemmasearch.report import IndexReport, Progress
+from gemmasearch.reuse import MIN_SHARED_TOKENS, input_key, text_key
 from gemmasearch.scan import ScannedFile, Scanner, ScanResult, path_key
 from gemmasearch.sniff import UNSUPPORTED
 from gemmasearch.worth import CONTENT_REASONS
@@ -69,25 +69,6 @@ def work_priority(item: ScannedFile) -> tuple[bool, bool, int]:
     """What a person most likely looks for first: documents and prose before code, small
     files before huge ones, recently changed before old."""
     return item.kind == "code", item.size > HUGE_FILE_BYTES, -item.mtime_ns
-
-
-# A chunk at least this long whose text was embedded under another title (a chapter inside
-# a whole-book page such as mdBook's print.html) takes that vector: its text outweighs the
-# title (cosine 0.94-0.98 between the two on the Rust book; docs/content-rules.md).
-MIN_SHARED_TOKENS = 64
-
-
-def text_key(text: str) -> bytes:
-    """The chunk text alone, for sharing a vector across titles."""
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16,
-                           person=b"chunk-text").digest()
-
-
-def input_key(title: str | None, text: str) -> bytes:
-    """What an embedding depends on besides the model (the index is tied to one model):
-    the document prompt as embedded."""
-    return hashlib.blake2b(format_document(title, text).encode("utf-8", "surrogatepass"),
-                           digest_size=16).digest()
 
 
 class Indexer:

@@ -33,6 +33,7 @@ from gemmasearch.prepare import (
     SkipFile,
     worth_reading,
 )
+from gemmasearch.reuse import MIN_SHARED_TOKENS
 from gemmasearch.scan import ScannedFile, Scanner, path_key
 
 log = logging.getLogger(__name__)
@@ -182,8 +183,8 @@ def make_plan(roots: Sequence[Path], scanner: Scanner, chunk_tokens: int, chunk_
             target.setdefault(why, []).append(key)
             continue
         tokens = 0
-        for title, text, n in chunks:
-            digest = hash((title, text))
+        for title, text, n in chunks:  # embedded once each (gemmasearch.reuse)
+            digest = hash(text if n >= MIN_SHARED_TOKENS else (title, text))
             if digest in seen:
                 plan.duplicate_tokens += n
                 continue
