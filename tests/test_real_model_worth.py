@@ -51,3 +51,38 @@ def test_rules_plan_and_code_listings_on_the_real_model(tmp_path: Path) -> None:
         assert str(root / "book/img/trpl04-01.svg") in [r.path for r in drawing]
     finally:
         engine.close()
+
+
+CHAPTER_TEXT = (
+    "<p>Ownership is a set of rules that govern how a Rust program manages memory. Some "
+    "languages have garbage collection that regularly looks for no-longer-used memory as the "
+    "program runs; in other languages, the programmer must explicitly allocate and free the "
+    "memory. Rust uses a third approach: memory is managed through a system of ownership "
+    "with a set of rules that the compiler checks. If any of the rules are violated, the "
+    "program will not compile. None of the features of ownership will slow down your "
+    "program while it is running.</p>\n")
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<html><head><title>{title}</title></head><body><main>{body}</main>"
+            "</body></html>\n")
+
+
+def test_a_whole_book_page_shares_its_chapters_vectors(tmp_path: Path) -> None:
+    root = write_files(tmp_path / "book", {
+        "ch04-01-what-is-ownership.html": _page(
+            "What is Ownership? - The Rust Programming Language",
+            "<h1>What is Ownership?</h1>\n" + CHAPTER_TEXT),
+        "print.html": _page("The Rust Programming Language",
+                            "<h1>What is Ownership?</h1>\n" + CHAPTER_TEXT)})
+    engine = Engine(load_settings(index_dir=tmp_path / "index"), model=str(real_model_path()))
+    try:
+        report = engine.index([root])
+        assert report.added == 2 and report.embedded_chunks == 1 and report.reused == 1
+        found = engine.search("how does Rust manage memory without a garbage collector",
+                              SearchOptions(k=2))
+        assert {Path(r.path).name for r in found} == {"ch04-01-what-is-ownership.html",
+                                                      "print.html"}
+        assert found[0].score == found[1].score  # one vector, shared
+    finally:
+        engine.close()
