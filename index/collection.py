@@ -326,7 +326,8 @@ class Collection:
         if generation == self._vectors_generation:
             return False
         fp = self.fingerprint()
-        if fp is None or fp.dims != self._vectors.dims:  # re-dimmed or reset by a writer
+        # None: killed before its first fingerprint, so no vectors either (sync finds none).
+        if fp is not None and fp.dims != self._vectors.dims:  # re-dimmed or reset
             self._vectors = None
             self.vectors()
             return True

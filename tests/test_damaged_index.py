@@ -288,3 +288,21 @@ def test_a_database_whose_first_writer_died_before_the_schema_is_no_index(
     make_corpus(root, n=5, seed=1)
     assert run("index", str(root)).exit_code == 0
     assert run("status").exit_code == 0
+
+
+def test_an_index_killed_before_its_fingerprint_opens(tmp_path: Path) -> None:
+    """A run killed after the schema was laid out and a file written, before the model's
+    fingerprint was recorded: every reader reconciled FAISS by reloading it for ever."""
+    from gemmasearch.index import Collection, FileRecord
+
+    writer = Collection(tmp_path / "idx", writer="test")
+    with writer.batch():
+        writer.put_file(FileRecord("/x/a.md", 1, 1), [], None)
+    writer.store.close()
+    writer._release()  # as a SIGKILL leaves it: no fingerprint, no snapshot
+    reader = Collection(tmp_path / "idx")
+    try:
+        assert len(reader.vectors()) == 0
+        assert reader.check() == []
+    finally:
+        reader.close()
