@@ -5,6 +5,7 @@ shapes (the backend faked; it runs on the CPU here) give the same vectors."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from gemmasearch.compute import COPY_FTYPES, MEASURED, choose_compute, copy_path
 from gemmasearch.config import load_settings
 from gemmasearch.embedder import LlamaEmbedder
 from gemmasearch.engine import Engine
+from gemmasearch.model_handle import ModelHandle
 from gemmasearch.models import file_sha256, inspect_model
 from tests.conftest import real_model_path, write_files
 from tests.test_embedder_real import _assert_rows_close, reference  # noqa: F401 (fixture)
@@ -85,9 +87,18 @@ def test_the_index_stays_the_downloaded_models(tmp_path: Path,
     monkeypatch.setattr(embedder_module, "llama_build_features",
                         lambda: CLASS_FEATURES["AVX2"])
     settings = load_settings(index_dir=tmp_path / "index")
+    loaded: list[Path] = []
+    load = ModelHandle._load
+
+    def recorded(self: ModelHandle, compute: str) -> Any:
+        embedder = load(self, compute)
+        loaded.append(embedder.path)
+        return embedder
+
+    monkeypatch.setattr(ModelHandle, "_load", recorded)
     with_copy = Engine(settings, model=str(source))
-    with_copy.index([docs])
-    assert with_copy.embedder.inner.path == copy_path(source, settings.paths.cache_dir, "F16")
+    with_copy.index([docs])  # the index run runs the copy; queries, the GGUF as given
+    assert loaded == [copy_path(source, settings.paths.cache_dir, "F16")]
     fingerprint = with_copy.reader().fingerprint()
     assert fingerprint is not None
     assert fingerprint.model_sha256 == file_sha256(source)
