@@ -23,6 +23,7 @@ from gemmasearch.indexer import EMBED_BATCH_CHUNKS
 from gemmasearch.report import Progress
 from gemmasearch.search import SearchOptions
 from tests.conftest import fake_make_engine, patch_cli_engines, write_files
+from tests.test_crash import CountingEmbedder
 
 N_FILES = 80  # one chunk each: more than two embedding batches
 
@@ -41,16 +42,6 @@ class StallingEmbedder(FakeEmbedder):
             raise ModelError("the embedding model went away")
         if self.chunks == 0:
             time.sleep(0.5)
-        self.chunks += len(items)
-        return super().embed_documents(items)
-
-
-class CountingEmbedder(FakeEmbedder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.chunks = 0
-
-    def embed_documents(self, items):  # type: ignore[no-untyped-def]
         self.chunks += len(items)
         return super().embed_documents(items)
 
