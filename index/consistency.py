@@ -87,6 +87,8 @@ def repair_rows(store: Store) -> list[str]:
              "orphan word-index rows"),
             ("DELETE FROM chunks_trigram WHERE rowid NOT IN (SELECT id FROM chunks)",
              "orphan trigram rows"),
+            ("DELETE FROM shared_texts WHERE chunk_id NOT IN (SELECT chunk_id FROM embeddings)",
+             "orphan shared-text rows"),
         ):
             n = q(sql).rowcount
             if n:

@@ -188,6 +188,7 @@ class Store:
             part = list(chunk_ids[start:start + 500])
             marks = ",".join("?" * len(part))
             for table, col in (("chunks", "id"), ("embeddings", "chunk_id"),
+                               ("shared_texts", "chunk_id"),
                                ("chunks_fts", "rowid"), ("chunks_trigram", "rowid")):
                 self.conn.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", part)
 
@@ -277,17 +278,19 @@ class Store:
         return out_ids, vecs.astype(np.float32)
 
     def vectors_by_input_key(self, keys: Iterable[bytes], dims: int,
-                             column: str = "input_key") -> dict[bytes, np.ndarray]:
+                             shared: bool = False) -> dict[bytes, np.ndarray]:
         """Stored full-size vectors (float32) of chunks embedded from these input keys (or,
-        with ``column="text_key"``, of chunks with these text keys)."""
-        assert column in ("input_key", "text_key")
+        ``shared``, of chunks with these text keys: see schema v4)."""
+        query = ("SELECT s.text_key, e.vector FROM shared_texts s JOIN embeddings e "
+                 "ON e.chunk_id = s.chunk_id WHERE s.text_key IN ({})" if shared else
+                 "SELECT input_key, vector FROM embeddings WHERE input_key IN ({})")
         wanted = list(dict.fromkeys(keys))
         found: dict[bytes, np.ndarray] = {}
         for start in range(0, len(wanted), 900):
             part = wanted[start:start + 900]
             marks = ",".join("?" * len(part))
             for key, blob in self.conn.execute(
-                    f"SELECT {column}, vector FROM embeddings WHERE {column} IN ({marks})",
+                    query.format(marks),
                     part):
                 found[bytes(key)] = np.frombuffer(blob, dtype=FULL_DIMS_DTYPE).astype(np.float32)
         return {k: v for k, v in found.items() if v.shape == (dims,)}

@@ -56,12 +56,14 @@ def add_vectors(store: Store, ids: Sequence[int], vectors: np.ndarray,
                 keys: Sequence[bytes | None], text_keys: Sequence[bytes | None] | None = None
                 ) -> None:
     """Store full-size vectors of chunks already written (inside ``transaction()``)."""
-    text_keys = text_keys if text_keys is not None else [None] * len(ids)
     store.conn.executemany(
-        "INSERT OR REPLACE INTO embeddings(chunk_id, vector, input_key, text_key) "
-        "VALUES (?, ?, ?, ?)",
-        [(int(cid), np.asarray(vec, dtype=FULL_DIMS_DTYPE).tobytes(), key, text_key)
-         for cid, vec, key, text_key in zip(ids, vectors, keys, text_keys, strict=True)])
+        "INSERT OR REPLACE INTO embeddings(chunk_id, vector, input_key) VALUES (?, ?, ?)",
+        [(int(cid), np.asarray(vec, dtype=FULL_DIMS_DTYPE).tobytes(), key)
+         for cid, vec, key in zip(ids, vectors, keys, strict=True)])
+    if text_keys is not None:
+        store.conn.executemany(
+            "INSERT OR REPLACE INTO shared_texts(chunk_id, text_key) VALUES (?, ?)",
+            [(int(cid), key) for cid, key in zip(ids, text_keys, strict=True) if key])
 
 
 def any_waiting(store: Store) -> bool:

@@ -57,3 +57,16 @@ def test_short_chunks_keep_their_own_titles(fake_engine: Engine, tmp_path: Path)
     root = write_files(tmp_path / "docs", {"a.txt": short, "b.txt": short})
     report = fake_engine.index([root])
     assert report.embedded_chunks == 2
+
+
+def test_a_deleted_files_texts_are_not_shared_any_more(fake_engine: Engine,
+                                                       tmp_path: Path) -> None:
+    body = _paragraphs(3)
+    root = write_files(tmp_path / "docs", {"chapter.txt": body})
+    first = fake_engine.index([root])
+    (root / "chapter.txt").unlink()
+    fake_engine.index([root])
+    store = fake_engine.reader().store
+    assert store.conn.execute("SELECT count(*) FROM shared_texts").fetchone()[0] == 0
+    (root / "whole-book.txt").write_text(body)
+    assert fake_engine.index([root]).embedded_chunks == first.embedded_chunks
