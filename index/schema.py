@@ -88,7 +88,13 @@ def _v4(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
+def _v5(conn: sqlite3.Connection) -> None:
+    # `status` lists skipped and failed files by reason: without it each reason scanned
+    # every file row (2.4 s of status at 1M chunks / 133k files).
+    _run(conn, "CREATE INDEX files_error ON files(error, path) WHERE error IS NOT NULL")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
