@@ -78,7 +78,10 @@ def test_ctrl_c_cancels_the_services_index_run(tmp_path: Path) -> None:
         state = running.client.request("GET", "/index")
         assert state["state"] == "cancelled" and state["report"]["stopped"] is True
         status = running.client.request("GET", "/status")
-        assert 3 < status["files"] < 303  # what was written is kept
+        # What was read is kept, searchable by its words (reading may have finished before
+        # the cancel: files are written first); the vectors the cancel stopped still wait.
+        assert 3 < status["files"] <= 303
+        assert status["lexical_only"]["files"] > 0
         assert engine.check() == ([], [])  # and consistent
         # The service goes on: it searches, and the next run finishes the work.
         assert running.client.request("POST", "/search", {"query": "flour"})["results"]
