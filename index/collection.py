@@ -216,7 +216,7 @@ class Collection:
 
     def shared_vectors(self, text_keys: Sequence[bytes], dims: int) -> dict[bytes, np.ndarray]:
         """Stored full-size vectors of chunks with these texts, under any title."""
-        return self.store.vectors_by_input_key(text_keys, dims, shared=True)
+        return self.store.vectors_by_text_key(text_keys, dims)
 
     # -- writing --------------------------------------------------------------------
 

@@ -277,21 +277,24 @@ class Store:
         vecs = np.frombuffer(blob, dtype=FULL_DIMS_DTYPE).reshape(len(out_ids), dims)
         return out_ids, vecs.astype(np.float32)
 
-    def vectors_by_input_key(self, keys: Iterable[bytes], dims: int,
-                             shared: bool = False) -> dict[bytes, np.ndarray]:
-        """Stored full-size vectors (float32) of chunks embedded from these input keys (or,
-        ``shared``, of chunks with these text keys: see schema v4)."""
-        query = ("SELECT s.text_key, e.vector FROM shared_texts s JOIN embeddings e "
-                 "ON e.chunk_id = s.chunk_id WHERE s.text_key IN ({})" if shared else
-                 "SELECT input_key, vector FROM embeddings WHERE input_key IN ({})")
+    def vectors_by_input_key(self, keys: Iterable[bytes], dims: int) -> dict[bytes, np.ndarray]:
+        """Stored full-size vectors (float32) of chunks embedded from these input keys."""
+        return self._vectors_by(
+            "SELECT input_key, vector FROM embeddings WHERE input_key IN ({})", keys, dims)
+
+    def vectors_by_text_key(self, keys: Iterable[bytes], dims: int) -> dict[bytes, np.ndarray]:
+        """Stored full-size vectors of chunks with these text keys (schema v4)."""
+        return self._vectors_by(
+            "SELECT s.text_key, e.vector FROM shared_texts s JOIN embeddings e "
+            "ON e.chunk_id = s.chunk_id WHERE s.text_key IN ({})", keys, dims)
+
+    def _vectors_by(self, query: str, keys: Iterable[bytes], dims: int
+                    ) -> dict[bytes, np.ndarray]:
         wanted = list(dict.fromkeys(keys))
         found: dict[bytes, np.ndarray] = {}
         for start in range(0, len(wanted), 900):
             part = wanted[start:start + 900]
-            marks = ",".join("?" * len(part))
-            for key, blob in self.conn.execute(
-                    query.format(marks),
-                    part):
+            for key, blob in self.conn.execute(query.format(",".join("?" * len(part))), part):
                 found[bytes(key)] = np.frombuffer(blob, dtype=FULL_DIMS_DTYPE).astype(np.float32)
         return {k: v for k, v in found.items() if v.shape == (dims,)}
 
