@@ -154,9 +154,13 @@ def test_ctrl_c_on_a_handed_off_index_cancels_the_services_run(cli: Cli, tmp_pat
     assert cli.service_pid() == pid  # the service goes on
     assert cli("check").returncode == 0  # consistent
     status = json.loads(cli("status", "--json").stdout)
-    assert 3 < status["files"] < 153
+    # Files are written with their words before their vectors, so reading may have finished
+    # before the cancel; what the cancel stops is embedding: some files still wait for it.
+    assert 3 < status["files"] <= 153
+    assert status["lexical_only"]["files"] > 0
     assert json.loads(cli("index", str(many), "--json").stdout)["stopped"] is False
-    assert json.loads(cli("status", "--json").stdout)["files"] == 153
+    status = json.loads(cli("status", "--json").stdout)
+    assert status["files"] == 153 and status["lexical_only"]["files"] == 0
 
 
 def _mapped_models(pid: int) -> set[str]:
