@@ -68,6 +68,7 @@ RULES: dict[str, Rule] = {
     **{f"evidence, w {w}, gate {g}": _fused(FusionConfig(max_lexical_weight=w, gate=g))
        for w in (0.1, 0.15, 0.2) for g in (0.05, 0.15, 0.2)},
     "default": _fused(FusionConfig()),
+    "default, words at strength 0 too": _fused(FusionConfig()),
 }
 
 
@@ -98,7 +99,9 @@ def collect(folder: Path, suffix: str, model: str | None, prompts: list[str], k:
     collection = engine.reader()
     chunk_doc = {cid: Path(path).stem for cid, path in collection.store.conn.execute(
         "SELECT c.id, f.path FROM chunks c JOIN files f ON f.id = c.file_id")}
-    searcher = Searcher(collection, engine.embedder)
+    # Every query gets both legs, so that rules which use words without evidence compare.
+    searcher = Searcher(collection, engine.embedder,
+                        FusionConfig(words_only_with_evidence=False))
     options = SearchOptions(k=k, files_only=True)
     ids = list(queries)
     parsed = {q: parse_query(queries[q]) for q in ids}
@@ -176,8 +179,12 @@ def main() -> None:
             for rule_name, rule in rules.items():
                 ndcg = r10 = 0.0
                 for qid, legs, semantic_legs in per_query:
-                    chosen = Legs.ranked(semantic_legs.dense) if rule_name == "semantic" \
-                        else rule(legs)
+                    # The default skips the words at strength 0 (FusionConfig's
+                    # words_only_with_evidence): meaning alone ranks, as in `search`.
+                    no_words = rule_name == "default" and (
+                        legs.evidence is not None and legs.evidence.strength == 0)
+                    chosen = Legs.ranked(semantic_legs.dense) if (
+                        rule_name == "semantic" or no_words) else rule(legs)
                     ranked = doc_ranking(chosen[0], chunk_doc)
                     ndcg += ndcg_at(ranked, qrels[qid])
                     r10 += recall_at(ranked, qrels[qid], 10)
@@ -185,7 +192,11 @@ def main() -> None:
                 key = rule_name if len(prompts) == 1 else f"{rule_name} [{policy}]"
                 table.setdefault(key, {})[name] = {"ndcg@10": round(ndcg / n, 5),
                                                    "recall@10": round(r10 / n, 4)}
-        print(f"{name}: {len(per_query)} queries, prompts {used[name]}", file=sys.stderr)
+        meaning_only = sum(1 for _q, legs, _s in per_query
+                           if legs.evidence is not None and legs.evidence.strength == 0)
+        used[name]["meaning_only_queries"] = meaning_only
+        print(f"{name}: {len(per_query)} queries, prompts {used[name]} (the last policy's: "
+              f"{meaning_only} with no evidence, ranked by meaning alone)", file=sys.stderr)
     width = max(len(n) for n in table) + 2
     print(f"{'nDCG@10':{width}s}" + "".join(f"{n[:13]:>14s}" for n in names) + "  worst ratio")
     worst: dict[str, tuple[float, str]] = {}

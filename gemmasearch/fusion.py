@@ -46,6 +46,9 @@ class FusionConfig:
     # Weight × the query's evidence strength (gemmasearch.evidence): words count only where
     # the query names something exactly or shares a rare term with the semantic top.
     evidence: bool = True
+    # With no evidence at all (strength 0), skip the lexical leg: hybrid = semantic search.
+    # (bench/fusion.py turns it off to compare other rules on the same legs.)
+    words_only_with_evidence: bool = True
     top: int = 10  # depth at which agreement is measured
     rrf_k: int = 60
     gate: float | None = 0.1  # bonus only within this cosine of the best one (None: all)
@@ -101,7 +104,7 @@ class Legs:
                 info["same_script_share"] = round(self.visible, 2)
             if cid in self.bonus:
                 info["lexical_bonus"] = round(self.bonus[cid], 4)
-            if self.evidence is not None and cid in self.fused:
+            if self.evidence is not None and (cid in self.fused or not self.lexical):
                 info.update(self.evidence.explain())
             out[cid] = info
         return out

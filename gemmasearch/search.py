@@ -160,6 +160,7 @@ class Searcher:
         # Document frequencies of query terms, valid for one state of the index.
         self._frequencies: dict[str, int] = {}
         self._frequencies_version: tuple[int, int] | None = None
+        self._waiting: bool | None = None
         self._code_share: tuple[int, float] | None = None
         self._allow_lists = AllowLists()
 
@@ -228,6 +229,14 @@ class Searcher:
         if options.mode != "lexical":
             assert query_vector is not None
             self._dense_leg(query_vector, n_candidates, allowed, options.rescore, legs)
+        if options.mode == "hybrid" and self.fusion.evidence:
+            legs.evidence = self.evidence(parsed, legs)
+            if (self.fusion.words_only_with_evidence and legs.evidence.strength == 0
+                    and not self.any_waiting()):
+                # The words have nothing to vouch for: meaning alone ranks this query, and
+                # the FTS work (most of a hybrid search's time on a large index) is skipped.
+                # Chunks waiting for vectors are found by their words only, so not then.
+                return legs
         if options.mode != "semantic":
             # A fixed depth, whatever k: the lexical leg proposes its best few, so the
             # fusion behaves the same for a top-10 search and for a long list.
@@ -262,26 +271,37 @@ class Searcher:
             legs.pending = {cid for cid in lexical_only if cid not in legs.dense}
         score_semantic_top(self.collection, ranked, LEXICAL_CANDIDATES, legs)
         legs.visible = lexical_visibility(self.collection, parsed.text, legs)
-        if self.fusion.evidence:
-            legs.evidence = self.evidence(parsed, legs)
+
+    def _index_state(self) -> None:
+        """Forget what was counted for an earlier state of the index."""
+        store = self.collection.store
+        version = (store.data_version(), store.generation())
+        if version != self._frequencies_version:
+            self._frequencies = {}
+            self._waiting = None
+            self._frequencies_version = version
 
     def matches(self, phrase: str, key: str | None = None) -> int:
         """How many chunks match ``phrase`` (quoted, as FTS5 reads it), counted once per
         state of the index: the evidence and the lexical leg's pruning ask again and again
         for the same words, and a common one's count walks a long doclist."""
-        store = self.collection.store
-        version = (store.data_version(), store.generation())
-        if version != self._frequencies_version:
-            self._frequencies = {}
-            self._frequencies_version = version
+        self._index_state()
         key = phrase if key is None else key  # (a term, unquoted, is no phrase)
         if key not in self._frequencies:
-            self._frequencies[key] = fts.phrase_matches(store.conn, phrase)
+            self._frequencies[key] = fts.phrase_matches(self.collection.store.conn, phrase)
         return self._frequencies[key]
+
+    def any_waiting(self) -> bool:
+        """Whether some chunk waits for its vector (counted once per state of the index:
+        two counts over a million rows are tens of milliseconds)."""
+        self._index_state()
+        if self._waiting is None:
+            self._waiting = self.collection.any_waiting()
+        return self._waiting
 
     def evidence(self, parsed: ParsedQuery, legs: Legs) -> Evidence:
         """What the query's words can add here: exact names, phrases, and rare terms (IDF in
-        this index) that the semantic top already contains."""
+        this index) that the semantic leg's top already contains."""
         store = self.collection.store
         n_chunks = len(self.collection.vectors())
 

@@ -35,6 +35,7 @@ from gemmasearch.index.vectors import VectorIndex, truncate_normalize
 from gemmasearch.index.waiting import (
     WaitingChunk,
     add_vectors,
+    any_waiting,
     waiting_chunk_ids,
     waiting_chunks,
     waiting_counts,
@@ -255,6 +256,10 @@ class Collection:
 
     def waiting_chunks(self, ids: Sequence[int]) -> list[WaitingChunk]:
         return waiting_chunks(self.store, ids)
+
+    def any_waiting(self) -> bool:
+        """Whether some chunk waits for its vector."""
+        return any_waiting(self.store)
 
     def waiting_counts(self) -> dict[str, int]:
         """Files, chunks and tokens searchable by their words only, for now."""

@@ -8,6 +8,7 @@ import pytest
 
 from gemmasearch.config import load_settings
 from gemmasearch.engine import Engine
+from gemmasearch.errors import ModelError
 from gemmasearch.evidence import exact_names, query_evidence
 from gemmasearch.fake_embedder import FakeEmbedder
 from gemmasearch.fusion import FusionConfig, Legs, fuse
@@ -113,6 +114,46 @@ def test_a_plain_question_ranks_as_meaning_alone(engine: Engine):
     assert _names(engine, query, "hybrid") == _names(engine, query, "semantic")
     explained = engine.search(query, SearchOptions(explain=True))
     assert explained[0].explain["words_strength"] == 0.0
+
+
+def test_without_evidence_the_lexical_leg_is_not_run(engine: Engine,
+                                                     monkeypatch: pytest.MonkeyPatch):
+    """Its ranking is the meaning's anyway, and on a large index the FTS top is most of a
+    hybrid search's time."""
+    import gemmasearch.search as search_module
+
+    ran = []
+    real_leg = search_module.lexical_leg
+    monkeypatch.setattr(search_module, "lexical_leg",
+                        lambda *a, **kw: ran.append(1) or real_leg(*a, **kw))
+    query = "which car needs new tyres before winter?"
+    explained = engine.search(query, SearchOptions(explain=True, k=4))
+    assert not ran
+    assert [Path(r.path).name for r in explained] == _names(engine, query, "semantic")
+    assert explained[0].explain["words_strength"] == 0.0  # --explain says why
+    engine.search("car Z7Q-4021")  # an exact code is evidence: the words are looked up
+    assert ran
+
+
+def test_words_are_looked_up_while_chunks_wait_for_vectors(engine: Engine, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch):
+    """A chunk without its vector yet is found by its words only (lexical-first indexing)."""
+    import gemmasearch.search as search_module
+
+    class ModelGone(ConceptEmbedder):
+        def embed_documents(self, items):  # type: ignore[no-untyped-def]
+            raise ModelError("the embedding model went away")
+
+    other = Engine(load_settings(index_dir=engine.index_dir), embedder=ModelGone())
+    with pytest.raises(ModelError):  # bike.md is written with its words, then waits
+        other.index([write_files(tmp_path / "later", {"bike.md": "The bike needs new tyres."})])
+    other.close()
+    ran = []
+    real_leg = search_module.lexical_leg
+    monkeypatch.setattr(search_module, "lexical_leg",
+                        lambda *a, **kw: ran.append(1) or real_leg(*a, **kw))
+    names = [Path(r.path).name for r in engine.search("which bike needs new tyres?")]
+    assert ran and "bike.md" in names
 
 
 def test_a_code_in_the_query_still_finds_its_note(engine: Engine):

@@ -79,8 +79,12 @@ def test_filters_apply_to_both_legs(engine):
 
 
 def test_explain_shows_both_legs(engine):
-    top = engine.search("quarterly report revenue", SearchOptions(explain=True))[0]
+    # A quoted phrase gives the words evidence, so both legs run.
+    top = engine.search('"quarterly report" revenue', SearchOptions(explain=True))[0]
     assert {"lexical_rank", "bm25", "semantic_full", "fused"} <= set(top.explain)
+    # Words each in two of five notes are no evidence here: meaning alone, and it says so.
+    top = engine.search("quarterly report revenue", SearchOptions(explain=True))[0]
+    assert "bm25" not in top.explain and top.explain["words_strength"] == 0.0
 
 
 def test_unknown_mode_is_a_usage_error(engine):
