@@ -80,8 +80,10 @@ than ``dims``: they are truncated and normalized here."""
 
 
 def truncate_normalize(vectors: np.ndarray, dims: int) -> np.ndarray:
-    """Matryoshka: keep the first ``dims`` components and re-normalize each row."""
-    out = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32)[:, :dims])
+    """Matryoshka: keep the first ``dims`` components and re-normalize each row (into a
+    new array: the first ``dims`` of a single row are contiguous, and would otherwise be
+    normalized in the caller's vector, which the full-size re-score reads next)."""
+    out = np.array(np.asarray(vectors, dtype=np.float32)[:, :dims], order="C")
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     np.divide(out, norms, out=out, where=norms > 0)
     return out
