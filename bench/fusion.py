@@ -68,7 +68,7 @@ RULES: dict[str, Rule] = {
     **{f"evidence, w {w}, gate {g}": _fused(FusionConfig(max_lexical_weight=w, gate=g))
        for w in (0.1, 0.15, 0.2) for g in (0.05, 0.15, 0.2)},
     "default": _fused(FusionConfig()),
-    "default, words at strength 0 too": _fused(FusionConfig()),
+    "default before this round (every query's words)": _fused(FusionConfig()),
 }
 
 
@@ -92,7 +92,8 @@ def build_index(folder: Path, suffix: str, model: str | None) -> tuple[Engine, P
 
 
 def collect(folder: Path, suffix: str, model: str | None, prompts: list[str], k: int
-            ) -> tuple[dict[str, list[tuple[str, Legs, Legs]]], dict[int, str], dict, dict]:
+            ) -> tuple[dict[str, list[tuple[str, Legs, Legs, Legs]]], dict[int, str], dict,
+                   dict]:
     """Per prompt policy, every query's legs."""
     _corpus, queries, qrels = load_beir(folder)
     engine, _work = build_index(folder, suffix, model)
@@ -100,12 +101,16 @@ def collect(folder: Path, suffix: str, model: str | None, prompts: list[str], k:
     chunk_doc = {cid: Path(path).stem for cid, path in collection.store.conn.execute(
         "SELECT c.id, f.path FROM chunks c JOIN files f ON f.id = c.file_id")}
     # Every query gets both legs, so that rules which use words without evidence compare.
-    searcher = Searcher(collection, engine.embedder,
-                        FusionConfig(words_only_with_evidence=False))
+    # The default rule gets the legs `search` collects (no lexical leg without evidence,
+    # lexical candidates picked by the words that carry it); the other rules get every
+    # query's full lexical top, which they were defined on.
+    searcher = Searcher(collection, engine.embedder)
+    every_word = Searcher(collection, engine.embedder, FusionConfig(
+        words_only_with_evidence=False, candidates_by_evidence=False))
     options = SearchOptions(k=k, files_only=True)
     ids = list(queries)
     parsed = {q: parse_query(queries[q]) for q in ids}
-    per_prompt: dict[str, list[tuple[str, Legs, Legs]]] = {}
+    per_prompt: dict[str, list[tuple[str, Legs, Legs, Legs]]] = {}
     tasks_used: dict[str, dict[str, int]] = {}
     for policy in prompts:
         tasks = {q: (searcher.query_task(parsed[q], options) if policy == "auto" else policy)
@@ -120,8 +125,9 @@ def collect(folder: Path, suffix: str, model: str | None, prompts: list[str], k:
         # `--mode semantic` on its own legs: the hybrid legs' dense scores include the
         # lexical-only candidates, re-scored, which meaning alone would not have found.
         semantic = replace(options, mode="semantic")
-        per_prompt[policy] = [(q, searcher.collect_legs(parsed[q], vectors[q], options),
-                               searcher.collect_legs(parsed[q], vectors[q], semantic))
+        per_prompt[policy] = [(q, every_word.collect_legs(parsed[q], vectors[q], options),
+                               searcher.collect_legs(parsed[q], vectors[q], semantic),
+                               searcher.collect_legs(parsed[q], vectors[q], options))
                               for q in ids]
     engine.close()
     return per_prompt, chunk_doc, qrels, tasks_used
@@ -178,13 +184,9 @@ def main() -> None:
         for policy, per_query in per_prompt.items():
             for rule_name, rule in rules.items():
                 ndcg = r10 = 0.0
-                for qid, legs, semantic_legs in per_query:
-                    # The default skips the words at strength 0 (FusionConfig's
-                    # words_only_with_evidence): meaning alone ranks, as in `search`.
-                    no_words = rule_name == "default" and (
-                        legs.evidence is not None and legs.evidence.strength == 0)
-                    chosen = Legs.ranked(semantic_legs.dense) if (
-                        rule_name == "semantic" or no_words) else rule(legs)
+                for qid, legs, semantic_legs, default_legs in per_query:
+                    chosen = Legs.ranked(semantic_legs.dense) if rule_name == "semantic" \
+                        else rule(default_legs if rule_name == "default" else legs)
                     ranked = doc_ranking(chosen[0], chunk_doc)
                     ndcg += ndcg_at(ranked, qrels[qid])
                     r10 += recall_at(ranked, qrels[qid], 10)
@@ -192,7 +194,7 @@ def main() -> None:
                 key = rule_name if len(prompts) == 1 else f"{rule_name} [{policy}]"
                 table.setdefault(key, {})[name] = {"ndcg@10": round(ndcg / n, 5),
                                                    "recall@10": round(r10 / n, 4)}
-        meaning_only = sum(1 for _q, legs, _s in per_query
+        meaning_only = sum(1 for _q, legs, _s, _d in per_query
                            if legs.evidence is not None and legs.evidence.strength == 0)
         used[name]["meaning_only_queries"] = meaning_only
         print(f"{name}: {len(per_query)} queries, prompts {used[name]} (the last policy's: "

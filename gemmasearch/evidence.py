@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gemmasearch.lexical import ParsedQuery, split_identifier
 
@@ -47,6 +47,13 @@ def rare_limit(n_chunks: int) -> int:
 class Evidence:
     strength: float = 0.0  # share of the query's IDF mass that words can vouch for
     reasons: list[str] = field(default_factory=list)
+    terms: set[str] = field(default_factory=set)  # the query's words that carry it (lowered)
+
+    def carriers(self, parsed: ParsedQuery) -> ParsedQuery:
+        """``parsed`` with only the words that carry the evidence (and its terms that are no
+        plain word, such as codes, which FTS5 matches as phrases)."""
+        return replace(parsed, terms=tuple(t for t in parsed.terms if t.lower() in self.terms
+                                           or not _WORD.fullmatch(t)))
 
     def explain(self) -> dict[str, object]:
         return {"words_strength": round(self.strength, 3),
@@ -99,6 +106,7 @@ def query_evidence(query: str, parsed: ParsedQuery, n_chunks: int,
             f"{t} (idf {weights[t]:.1f})" for t in rare))
     if parsed.phrases:
         evidence.reasons.append("phrases: " + ", ".join(f'"{p}"' for p in parsed.phrases))
+    evidence.terms = set(vouched)
     if parsed.phrases and not terms:
         evidence.strength = 1.0
     elif total > 0:

@@ -49,6 +49,8 @@ class FusionConfig:
     # With no evidence at all (strength 0), skip the lexical leg: hybrid = semantic search.
     # (bench/fusion.py turns it off to compare other rules on the same legs.)
     words_only_with_evidence: bool = True
+    # ... and otherwise the lexical candidates are picked by the words that carry evidence.
+    candidates_by_evidence: bool = True
     top: int = 10  # depth at which agreement is measured
     rrf_k: int = 60
     gate: float | None = 0.1  # bonus only within this cosine of the best one (None: all)

@@ -41,17 +41,25 @@ def narrow(collection: Collection, parsed: ParsedQuery, allowed: np.ndarray | No
 
 def lexical_leg(collection: Collection, parsed: ParsedQuery, n: int,
                 allowed: np.ndarray | None, legs: Legs,
-                matches: Callable[[str], int] | None = None) -> str | None:
+                matches: Callable[[str], int] | None = None,
+                candidates_by: ParsedQuery | None = None) -> str | None:
     """The lexical top ``n`` (among ``allowed``) into ``legs.lexical``, best first. Returns
     the expression BM25 ranked by, for ``score_semantic_top`` (None: no word ranking).
     ``matches(phrase)``: its number of matching chunks (kept by the caller), which lets
-    the top skip the rows of phrases too common to reach it (fts.pruned_top)."""
+    the top skip the rows of phrases too common to reach it (fts.pruned_top).
+    ``candidates_by``: pick the ``n`` by these words' BM25 (the query's rarer words: short
+    doclists), then score them by all of ``parsed``'s."""
     conn = collection.store.conn
     ranked = None
     expression = parsed.ranking_expression()
     if expression:
         ranked = fts.ranking(conn, expression)
-        if ranked is not None:
+        narrower = candidates_by.ranking_expression() if candidates_by else None
+        picking = fts.ranking(conn, narrower) if narrower else None
+        if ranked is not None and picking is not None and picking != ranked:
+            picked = [cid for cid, _ in fts.top(conn, picking, n, allowed)]
+            legs.lexical.update(fts.scores(conn, ranked, picked))
+        elif ranked is not None:
             legs.lexical.update(
                 fts.top(conn, ranked, n, allowed) if matches is None
                 else fts.pruned_top(conn, ranked, n, allowed, matches))

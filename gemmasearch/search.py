@@ -229,19 +229,23 @@ class Searcher:
         if options.mode != "lexical":
             assert query_vector is not None
             self._dense_leg(query_vector, n_candidates, allowed, options.rescore, legs)
+        candidates_by = None
         if options.mode == "hybrid" and self.fusion.evidence:
             legs.evidence = self.evidence(parsed, legs)
-            if (self.fusion.words_only_with_evidence and legs.evidence.strength == 0
-                    and not self.any_waiting()):
-                # The words have nothing to vouch for: meaning alone ranks this query, and
-                # the FTS work (most of a hybrid search's time on a large index) is skipped.
-                # Chunks waiting for vectors are found by their words only, so not then.
-                return legs
+            # Chunks waiting for vectors are found by their words only: then all words count.
+            if self.fusion.words_only_with_evidence and not self.any_waiting():
+                if legs.evidence.strength == 0:
+                    # The words have nothing to vouch for: meaning alone ranks this query,
+                    # and the FTS work (most of a hybrid search's time on a large index) is
+                    # skipped.
+                    return legs
+                if self.fusion.candidates_by_evidence:
+                    candidates_by = legs.evidence.carriers(parsed)
         if options.mode != "semantic":
             # A fixed depth, whatever k: the lexical leg proposes its best few, so the
             # fusion behaves the same for a top-10 search and for a long list.
             ranked = lexical_leg(self.collection, parsed, LEXICAL_CANDIDATES, allowed, legs,
-                                 self.matches)
+                                 self.matches, candidates_by)
         if options.mode == "hybrid" and legs.lexical:
             assert query_vector is not None
             self._complete(parsed, query_vector, options.rescore, legs, ranked)

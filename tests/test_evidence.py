@@ -135,6 +135,22 @@ def test_without_evidence_the_lexical_leg_is_not_run(engine: Engine,
     assert ran
 
 
+def test_the_words_that_carry_evidence_pick_the_lexical_candidates(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch):
+    """Common words ("car", in two notes) do not walk their doclists for the lexical top
+    (on a large index they match tens of thousands of chunks); they still score it."""
+    from gemmasearch.index import fts
+
+    asked = []
+    real_top = fts.top
+    monkeypatch.setattr(fts, "top", lambda conn, expression, *a, **kw: asked.append(
+        expression) or real_top(conn, expression, *a, **kw))
+    explained = engine.search("car fault Z7Q-4021", SearchOptions(explain=True))
+    assert Path(explained[0].path).name == "codes.md"
+    assert asked and not any('"car"' in e for e in asked)
+    assert explained[0].explain["bm25"] > 0
+
+
 def test_words_are_looked_up_while_chunks_wait_for_vectors(engine: Engine, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch):
     """A chunk without its vector yet is found by its words only (lexical-first indexing)."""
