@@ -45,10 +45,17 @@ def _names(engine: Engine, query: str, mode: str) -> list[str]:
     return [Path(r.path).name for r in engine.search(query, SearchOptions(mode=mode, k=6))]
 
 
-def test_a_question_of_common_words_ranks_as_meaning_alone(engine):
+def test_a_question_of_common_words_ranks_as_meaning_alone(engine, monkeypatch):
+    import gemmasearch.search as search_module
+
+    looked_up = []
+    real_leg = search_module.lexical_leg
+    monkeypatch.setattr(search_module, "lexical_leg",
+                        lambda *a, **kw: looked_up.append(1) or real_leg(*a, **kw))
     # Every word of it is in two notes or more: none is rare in this index, none a name.
     query = "how can one thread borrow a mutable value at a time?"
     hybrid = engine.search(query, SearchOptions(k=6, explain=True))
+    assert not looked_up  # nothing for the words to add: they are not looked up
     assert [Path(r.path).name for r in hybrid] == _names(engine, query, "semantic")
     assert hybrid[0].explain["words_strength"] == 0.0
     assert all(r.explain.get("lexical_bonus", 0.0) == 0.0 for r in hybrid)
