@@ -115,6 +115,20 @@ def test_status_counts_them_and_check_is_clean(stalled) -> None:
         engine.close()
 
 
+def test_check_says_what_waits_without_calling_it_a_problem(
+        stalled, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import fake_make_engine, patch_cli_engines
+
+    _root, index_dir = stalled
+    patch_cli_engines(monkeypatch, fake_make_engine(index_dir))
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 0, result.output
+    assert "ok: the index is consistent" in result.output
+    assert "searchable by their words only" in result.output
+    as_json = json.loads(CliRunner().invoke(app, ["check", "--json"]).stdout)
+    assert as_json["ok"] and as_json["lexical_only"]["files"] > 0
+
+
 def test_the_next_run_embeds_only_what_waits(stalled) -> None:
     root, index_dir = stalled
     embedder = CountingEmbedder()

@@ -25,6 +25,7 @@ def check(
 ) -> None:
     """Check the index for consistency (exit 1 if problems remain)."""
     damage: IndexDamagedError | None = None
+    waiting: dict[str, int] = {}
     with cli_errors():
         engine = open_engine(index_dir, None, use_service=True)
         if repair:
@@ -33,6 +34,8 @@ def check(
             problems, fixed = engine.check(repair=repair)
             # Trust nothing: what a repair left is what a fresh check finds.
             remaining = engine.check()[0] if repair and problems else problems
+            # Not a problem: files written with their words, waiting for their vectors.
+            waiting = engine.status().get("lexical_only") or {}
         except IndexDamagedError as exc:  # a finding, but one only a rebuild fixes
             damage, problems, fixed = exc, [exc.message], []
             remaining = problems
@@ -40,7 +43,7 @@ def check(
             engine.close()
     if as_json:
         write_json({"ok": not remaining, "problems": problems, "fixed": fixed,
-                    "remaining": remaining})
+                    "remaining": remaining, "lexical_only": waiting})
     else:
         for line in problems if damage is None else []:
             out.print(f"problem: {line}")
@@ -51,6 +54,10 @@ def check(
                 out.print(f"still:   {line}")
         if not problems:
             out.print("ok: the index is consistent")
+        if waiting.get("files"):
+            out.print(f"note: {waiting['files']} file(s) ({waiting['chunks']} chunks) are "
+                      "searchable by their words only until `gemmasearch index` or `watch` "
+                      "embeds them")
         elif remaining and not repair and damage is None:
             out.print("run `gemmasearch check --repair` to fix")
     if damage is not None:
