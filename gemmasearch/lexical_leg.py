@@ -57,12 +57,10 @@ def lexical_leg(collection: Collection, parsed: ParsedQuery, n: int,
         narrower = candidates_by.ranking_expression() if candidates_by else None
         picking = fts.ranking(conn, narrower) if narrower else None
         if ranked is not None and picking is not None and picking != ranked:
-            picked = [cid for cid, _ in fts.top(conn, picking, n, allowed)]
+            picked = [cid for cid, _ in _top(conn, picking, n, allowed, matches)]
             legs.lexical.update(fts.scores(conn, ranked, picked))
         elif ranked is not None:
-            legs.lexical.update(
-                fts.top(conn, ranked, n, allowed) if matches is None
-                else fts.pruned_top(conn, ranked, n, allowed, matches))
+            legs.lexical.update(_top(conn, ranked, n, allowed, matches))
     trigram = parsed.trigram_expression()
     if trigram:  # CJK: BM25 over trigrams, merged by max after scaling to the top
         hits = fts.top(conn, trigram, n, allowed, table="chunks_trigram")
@@ -71,6 +69,12 @@ def lexical_leg(collection: Collection, parsed: ParsedQuery, n: int,
         for cid in fts.substring_ids(conn, word, n, allowed):
             legs.lexical.setdefault(cid, 0.5 * max(legs.lexical.values(), default=1.0))
     return ranked
+
+
+def _top(conn: object, expression: str, n: int, allowed: np.ndarray | None,
+         matches: Callable[[str], int] | None) -> list[tuple[int, float]]:
+    return (fts.top(conn, expression, n, allowed) if matches is None
+            else fts.pruned_top(conn, expression, n, allowed, matches))
 
 
 def score_semantic_top(collection: Collection, ranked: str | None, depth: int,
