@@ -338,9 +338,11 @@ class Store:
     def failures(self, limit: int = 1000, exclude: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Files recorded with an error, but not those whose error is in ``exclude``."""
         marks = ",".join("?" * len(exclude))
+        # "+path": left to order by the path index, SQLite walked every file row (~1 s at
+        # 133k files); the few failures come from files_error and are sorted after.
         return list(self.db.query(
             "SELECT path, error FROM files WHERE error IS NOT NULL "
-            f"AND error NOT IN ({marks}) ORDER BY path LIMIT ?", [*exclude, limit]))
+            f"AND error NOT IN ({marks}) ORDER BY +path LIMIT ?", [*exclude, limit]))
 
     def files_with_error(self, error: str, limit: int = 1000) -> tuple[int, list[str]]:
         """(how many files were recorded with exactly this error, the first paths)."""
