@@ -450,11 +450,16 @@ def measure_service(kind: str, idx: Path, docs: Path, args: argparse.Namespace,
                  service_model_mb=0.0,  # the stand-in embedder holds no model
                  service_searches_others_load=load.cpus)
         if watch:
-            times = [watch_latency(served, docs, f"{token}{n}", n) for n in (1, 2, 3)]
+            note(status_service_s=round(cli(kind, idx, "status", "--json", service=True)[0], 2))
+            with OthersLoad() as load:
+                times = [watch_latency(served, docs, f"{token}{n}", n) for n in (1, 2, 3)]
             note(watch_s=round(max(times), 2), watch_each_s=[round(t, 2) for t in times],
-                 status_service_s=round(cli(kind, idx, "status", "--json",
-                                            service=True)[0], 2))
-            note(service_rss_mb_after_watch=round(rss_mb(served.proc.pid), 1))
+                 watch_others_load=load.cpus,
+                 service_rss_mb_after_watch=round(rss_mb(served.proc.pid), 1))
+            # The watcher saves the snapshot after 10 s without changes (watcher.py).
+            time.sleep(args.save_wait)
+            note(service_rss_mb_after_save=round(rss_mb(served.proc.pid), 1),
+                 service_rss_parts_mb_after_save=rss_parts_mb(served.proc.pid))
     finally:
         served.stop()
 
@@ -555,6 +560,8 @@ def main() -> None:
                     help="measure the indexes already in --work (no build)")
     ap.add_argument("--measurements", default="latency",
                     help=f"with --measure-only: comma-separated, of {','.join(MEASUREMENTS)}")
+    ap.add_argument("--save-wait", type=float, default=40,
+                    help="with watch: seconds to wait after the edits for the snapshot save")
     ap.add_argument("--full", action="store_true",
                     help=f"with --measure-only: --measurements {FULL}")
     args = ap.parse_args()
