@@ -258,8 +258,10 @@ class Store:
                            dtype=np.int64)
 
     def embedding_ids(self) -> np.ndarray:
-        return np.fromiter(
-            (r[0] for r in self.conn.execute("SELECT chunk_id FROM embeddings")), dtype=np.int64)
+        """Ids of the stored vectors, in no particular order. In one row that numpy parses:
+        stepping 1M rows in Python took ~2 s of every reader's catch-up with a commit."""
+        text = self.conn.execute("SELECT group_concat(chunk_id) FROM embeddings").fetchone()[0]
+        return np.fromstring(text or "", dtype=np.int64, sep=",")
 
     def full_vectors(self, ids: Iterable[int], dims: int) -> tuple[np.ndarray, np.ndarray]:
         """(ids found, float32 vectors) for the given chunk ids, in the order given."""
