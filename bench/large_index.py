@@ -420,7 +420,7 @@ def measure_service(kind: str, idx: Path, docs: Path, args: argparse.Namespace,
                     wanted: set[str], note: Any, chunks: int) -> None:
     """One service for rss / watch / latency. With watch, an edit made as soon as it
     answers waits for the watcher's catch-up scan (every file's size and mtime): that
-    time is watch_after_start_s; then the searches; then three edits one by one."""
+    time is watch_after_start_s; then the searches; then --watch-edits edits one by one."""
     watch = "watch" in wanted
     served = Served(kind, idx, watch=watch)
     try:
