@@ -12,10 +12,16 @@ one edited file searchable, and an unchanged re-index. Last line: one JSON objec
 
     python bench/large_index.py [--million] [--work DIR] [--vectors both|clustered]
     python bench/large_index.py --measure-only --work DIR [--searches 300]
+    python bench/large_index.py --measure-only --work DIR --vectors clustered \
+        --measurements status,rss,watch,cli,reindex,check,disk  (or: --full)
 
 ``--measure-only`` reuses the indexes of an earlier run in DIR as they are (no corpus,
-no build, no re-index, no watcher, no cold CLI, status or check): service search
-latencies only, to compare code changes on the same index.
+no build). By default it takes the service search latencies only (no watcher, nothing
+written), to compare code changes on the same index; ``--measurements`` picks others, on
+the clustered index: status, rss (service RSS after --searches searches, latencies not
+reported), watch (the service watching: catch-up, then edits), cli (cold CLI cases),
+reindex (unchanged), check, disk (file sizes) and dbstat (bytes by table: reads the
+whole database, ~25 min for 19 GB here). Each figure is printed as it is taken.
 """
 
 from __future__ import annotations
@@ -139,6 +145,23 @@ def disk_bytes(idx: Path) -> dict[str, int]:
     return out
 
 
+def disk_files(idx: Path) -> dict[str, int]:
+    """Bytes by file (no database read): SQLite with its WAL, the FAISS snapshot."""
+    return {"sqlite_total": sum(p.stat().st_size for p in idx.glob("index.sqlite*")),
+            "faiss": sum(p.stat().st_size for p in idx.glob("vectors.*.faiss"))}
+
+
+def rss_parts_mb(pid: int) -> dict[str, float]:
+    """RSS split: anonymous (heap, numpy, FAISS read into memory) and file-backed (mapped
+    SQLite pages, FAISS snapshot, libraries: shared page cache)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key = line.split(":")[0]
+        if key in ("RssAnon", "RssFile", "RssShmem"):
+            out[key[3:].lower()] = round(int(line.split()[1]) / 1024, 1)
+    return out
+
+
 def recall_at_10(idx: Path, kind: str, n_queries: int = 200) -> tuple[float, dict[str, Any]]:
     """recall@10 of the default vector search (the index as opened, its nprobe) against
     exact search over the same vectors, for stand-in query vectors (not held vectors)."""
@@ -220,9 +243,11 @@ def cli_search(kind: str, idx: Path, body: dict[str, Any]) -> tuple[float, None]
     return cli(kind, idx, *args)[0], None
 
 
-def watch_latency(served: Served, docs: Path, token: str) -> float:
-    """Seconds from writing an edit to one file to the service returning it."""
-    target = next(docs.glob("area0/project0/*.md"))
+def watch_latency(served: Served, docs: Path, token: str, n: int = 0,
+                  limit_s: float = 120, poll_s: float = 0.02) -> float:
+    """Seconds from writing an edit to one file (the n-th .md under area0) to the
+    service returning it."""
+    target = sorted(docs.glob("area0/**/*.md"))[n]
     t0 = time.perf_counter()
     with target.open("a", encoding="utf-8") as f:
         f.write(f"\n\nThe {token} appears here once.\n")
@@ -230,9 +255,9 @@ def watch_latency(served: Served, docs: Path, token: str) -> float:
         _t, results = served.search({"query": token, "k": 3, "mode": "lexical"})
         if results and results[0]["path"] == str(target):
             return time.perf_counter() - t0
-        if time.perf_counter() - t0 > 120:
-            raise SystemExit("the edited file was not searchable after 120 s")
-        time.sleep(0.02)
+        if time.perf_counter() - t0 > limit_s:
+            raise SystemExit(f"the edited file was not searchable after {limit_s:g} s")
+        time.sleep(poll_s)
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -386,31 +411,137 @@ def idle_rss(kind: str, work: Path) -> float:
         served.stop()
 
 
+MEASUREMENTS = ("latency", "status", "rss", "watch", "cli", "reindex", "check", "disk",
+                "dbstat")
+FULL = "status,rss,watch,cli,reindex,check,disk"
+
+
+def measure_service(kind: str, idx: Path, docs: Path, args: argparse.Namespace,
+                    wanted: set[str], note: Any, chunks: int) -> None:
+    """One service for rss / watch / latency. With watch, an edit made as soon as it
+    answers waits for the watcher's catch-up scan (every file's size and mtime): that
+    time is watch_after_start_s; then the searches; then --watch-edits edits one by one."""
+    watch = "watch" in wanted
+    served = Served(kind, idx, watch=watch)
+    try:
+        first_s, _ = served.search({"query": "warm up", "k": 10})
+        note(service_open_s=round(time.perf_counter() - served.t0, 2),
+             service_first_search_ms=round(first_s * 1000, 1),
+             service_rss_mb_open=round(rss_mb(served.proc.pid), 1))
+        token = f"zqxwatch{int(time.time())}"
+        if watch:
+            with OthersLoad() as load:
+                note(watch_after_start_s=round(watch_latency(
+                    served, docs, token + "a", 0, limit_s=1800, poll_s=0.5), 1))
+            note(watch_after_start_others_load=load.cpus)
+        if wanted & {"rss", "latency"}:
+            per_case = max(1, args.searches // len(CASES))
+            with OthersLoad() as load:
+                t0 = time.perf_counter()
+                cases = latency_cases(served.search, queries(per_case), "")
+                wall = time.perf_counter() - t0
+            if "latency" in wanted:
+                note(**cases)
+            rss_key = "service_rss_mb_" + ("1m" if chunks > 900_000 else "after_searches")
+            note(service_searches=per_case * len(CASES),
+                 service_searches_mean_ms=round(wall * 1000 / (per_case * len(CASES)), 1),
+                 **{rss_key: round(rss_mb(served.proc.pid), 1)},
+                 service_rss_parts_mb=rss_parts_mb(served.proc.pid),
+                 service_model_mb=0.0,  # the stand-in embedder holds no model
+                 service_searches_others_load=load.cpus)
+        if watch:
+            note(status_service_s=round(cli(kind, idx, "status", "--json", service=True)[0], 2))
+            with OthersLoad() as load:
+                times = [watch_latency(served, docs, f"{token}{n}", n)
+                         for n in range(1, args.watch_edits + 1)]
+            note(watch_s=round(max(times), 2), watch_p50_s=round(percentile(times, 50), 2),
+                 watch_each_s=[round(t, 2) for t in times],
+                 watch_others_load=load.cpus,
+                 service_rss_mb_after_watch=round(rss_mb(served.proc.pid), 1))
+            # The watcher saves the snapshot after 10 s without changes (watcher.py).
+            time.sleep(args.save_wait)
+            note(service_rss_mb_after_save=round(rss_mb(served.proc.pid), 1),
+                 service_rss_parts_mb_after_save=rss_parts_mb(served.proc.pid))
+    finally:
+        served.stop()
+
+
 def measure_only(args: argparse.Namespace) -> None:
-    """Service latencies on existing indexes: nothing is built or re-indexed, and the
-    service does not watch (the files are not read, the index is not written)."""
+    """Figures on existing indexes: nothing is built. By default service latencies only
+    (the service does not watch: the files are not read, the index is not written)."""
     if args.work is None:
         raise SystemExit("--measure-only needs --work DIR (a folder of an earlier run)")
+    wanted = set((FULL if args.full else args.measurements).split(","))
+    if wanted - set(MEASUREMENTS):
+        raise SystemExit(f"--measurements: unknown {sorted(wanted - set(MEASUREMENTS))}; "
+                         f"pick from {','.join(MEASUREMENTS)}")
     os.environ["GEMMASEARCH_HOME"] = str(args.work / "home")
     os.environ["GEMMASEARCH_RUNTIME_DIR"] = str(args.work / "run")
     result: dict[str, Any] = {"cpu": cpu_model(), "cpus": os.cpu_count(),
                               "load_before": os.getloadavg()[0]}
+
+    def note(**figures: Any) -> None:  # printed as taken: a long run that dies keeps them
+        result.update(figures)
+        print(f"  figures: {json.dumps(figures)}", file=sys.stderr, flush=True)
+
     kinds = ["clustered", "unstructured"] if args.vectors == "both" else [args.vectors]
+    if wanted != {"latency"}:
+        kinds = ["clustered"]  # the others are taken on the clustered index (run_kind)
+    docs = args.work / "docs"
     for kind in kinds:
         idx = args.work / f"index-{kind}"
         if not (idx / "index.sqlite").exists():
             print(f"no index at {idx}: skipped", file=sys.stderr)
             continue
         suffix = "" if kind == "clustered" else "_unstructured"
-        result[f"chunks{suffix}"] = sqlite3.connect(
-            f"file:{idx / 'index.sqlite'}?mode=ro", uri=True).execute(
-            "SELECT count(*) FROM chunks").fetchone()[0]
-        with OthersLoad() as load:
-            result.update(measure_served(kind, idx, args.work / "docs", args.searches,
-                                         suffix, full=False))
-        result[f"service_others_load{suffix}"] = load.cpus
+        conn = sqlite3.connect(f"file:{idx / 'index.sqlite'}?mode=ro", uri=True)
+        note(**{f"chunks{suffix}": conn.execute("SELECT count(*) FROM chunks").fetchone()[0],
+                f"files{suffix}": conn.execute("SELECT count(*) FROM files").fetchone()[0],
+                f"schema_version_before{suffix}":
+                    conn.execute("PRAGMA user_version").fetchone()[0]})
+        conn.close()
+        if wanted == {"latency"}:
+            with OthersLoad() as load:
+                result.update(measure_served(kind, idx, docs, args.searches, suffix,
+                                             full=False))
+            result[f"service_others_load{suffix}"] = load.cpus
+            continue
+        measure_existing(kind, idx, docs, args, wanted, note, result["chunks"])
     result["load_after"] = os.getloadavg()[0]
     print(json.dumps(result))
+
+
+def measure_existing(kind: str, idx: Path, docs: Path, args: argparse.Namespace,
+                     wanted: set[str], note: Any, chunks: int) -> None:
+    """The figures of run_kind's clustered pass, one by one, cheapest first."""
+    if "disk" in wanted:
+        note(bytes_per_chunk_files={k: round(v / chunks) for k, v in disk_files(idx).items()})
+    if "status" in wanted:
+        # The first open runs any pending schema migration: timed on its own.
+        note(first_open_inproc_s=status_in_process(idx))
+        note(status_inproc_s=status_in_process(idx))
+        times = [cli(kind, idx, "status", "--json")[0] for _ in range(3)]
+        note(status_s=round(percentile(times, 50), 2), status_each_s=[round(t, 2) for t in times])
+    if wanted & {"rss", "watch", "latency"}:
+        measure_service(kind, idx, docs, args, wanted, note, chunks)
+    if "cli" in wanted:
+        note(cli_first_search_s=round(cli(kind, idx, "search", "warm up", "--json")[0], 2))
+        print(f"cold CLI: {args.cli_reps} calls per case", file=sys.stderr)
+        with OthersLoad() as load:
+            note(**latency_cases(lambda body: cli_search(kind, idx, body),
+                                 queries(args.cli_reps), "_cli"))
+        note(cli_others_load=load.cpus)
+    if "reindex" in wanted:
+        with OthersLoad() as load:
+            note(unchanged_reindex_s=round(cli(kind, idx, "index", str(docs))[0], 1))
+        note(unchanged_reindex_others_load=load.cpus)
+    if "check" in wanted:
+        with OthersLoad() as load:
+            wall, text = cli(kind, idx, "check", check=False)
+        note(check_s=round(wall, 1), check_output=text.strip()[-300:],
+             check_others_load=load.cpus)
+    if "dbstat" in wanted:
+        note(bytes_per_chunk={k: round(v / chunks) for k, v in disk_bytes(idx).items()})
 
 
 def main() -> None:
@@ -428,7 +559,15 @@ def main() -> None:
     ap.add_argument("--searches", type=int, default=1000, help="service searches in all")
     ap.add_argument("--cli-reps", type=int, default=5, help="cold CLI calls per case")
     ap.add_argument("--measure-only", action="store_true",
-                    help="service search latencies on the indexes already in --work")
+                    help="measure the indexes already in --work (no build)")
+    ap.add_argument("--measurements", default="latency",
+                    help=f"with --measure-only: comma-separated, of {','.join(MEASUREMENTS)}")
+    ap.add_argument("--watch-edits", type=int, default=5,
+                    help="with watch: files edited one after another (watch_s is the slowest)")
+    ap.add_argument("--save-wait", type=float, default=40,
+                    help="with watch: seconds to wait after the edits for the snapshot save")
+    ap.add_argument("--full", action="store_true",
+                    help=f"with --measure-only: --measurements {FULL}")
     args = ap.parse_args()
     if args.measure_only:
         measure_only(args)
