@@ -27,14 +27,31 @@ class WaitingChunk:
     tokens: int
 
 
+def waiting_count(store: Store) -> int:
+    """How many chunks have no vector, cheaply: two counts over small indexes, where
+    probing the vectors of every chunk takes seconds at 1M chunks. (Orphan vectors, which
+    `check` reports and `check --repair` removes, could hide waiting chunks until then.)"""
+    row = store.conn.execute(
+        "SELECT (SELECT count(*) FROM chunks) - (SELECT count(*) FROM embeddings)").fetchone()
+    return max(0, int(row[0]))
+
+
+def _newest_waiting(columns: str) -> str:
+    """A query of ``columns`` of the waiting chunks (one parameter: how many wait). They
+    are nearly always the newest (runs embed oldest first, and write new files last), so
+    the walk goes from the newest id down and stops at the last of them."""
+    return f"SELECT {columns} {_WAITING} ORDER BY c.id DESC LIMIT ?"
+
+
 def waiting_chunk_ids(store: Store) -> list[tuple[int, int, int]]:
     """(chunk id, file id, tokens) of every chunk without a vector, in the order written
     (ids are never reused, so that is the order a run read them in). Every run asks
     (a watcher, every batch): when none waits, two counts answer."""
-    if not any_waiting(store):
+    n = waiting_count(store)
+    if not n:
         return []
-    return [(int(r[0]), int(r[1]), int(r[2])) for r in store.conn.execute(
-        f"SELECT c.id, c.file_id, c.tokens {_WAITING} ORDER BY c.id")]
+    rows = store.conn.execute(_newest_waiting("c.id, c.file_id, c.tokens"), [n])
+    return sorted((int(r[0]), int(r[1]), int(r[2])) for r in rows)
 
 
 def waiting_chunks(store: Store, ids: Sequence[int]) -> list[WaitingChunk]:
@@ -67,19 +84,16 @@ def add_vectors(store: Store, ids: Sequence[int], vectors: np.ndarray,
 
 
 def any_waiting(store: Store) -> bool:
-    """Whether some chunk has no vector, cheaply: two counts over small indexes, where
-    the exact figures probe the vectors of every chunk. (Orphan vectors, which `check`
-    reports and `check --repair` removes, could hide waiting chunks until then.)"""
-    row = store.conn.execute(
-        "SELECT (SELECT count(*) FROM chunks) > (SELECT count(*) FROM embeddings)").fetchone()
-    return bool(row[0])
+    """Whether some chunk has no vector (see waiting_count)."""
+    return waiting_count(store) > 0
 
 
 def waiting_counts(store: Store) -> dict[str, int]:
     """Files, chunks and tokens searchable by their words only, for now."""
-    if not any_waiting(store):
+    n = waiting_count(store)
+    if not n:
         return {"files": 0, "chunks": 0, "tokens": 0}
     files, chunks, tokens = store.conn.execute(
-        f"SELECT count(DISTINCT c.file_id), count(*), coalesce(sum(c.tokens), 0) {_WAITING}"
-    ).fetchone()
+        "SELECT count(DISTINCT file_id), count(*), coalesce(sum(tokens), 0) FROM ("
+        + _newest_waiting("c.file_id, c.tokens") + ")", [n]).fetchone()
     return {"files": int(files), "chunks": int(chunks), "tokens": int(tokens)}
