@@ -142,9 +142,11 @@ class Store:
         sql = "SELECT path, id, size, mtime_ns, sha256, error, kind FROM files"
         args: tuple[Any, ...] = ()
         if prefix is not None:
-            sql += " WHERE path = ? OR substr(path, 1, ?) = ?"
+            # A range of the path index ("/" + 1 is "0"): a watcher's batch of one file
+            # reads one row, where substr() read every file's.
+            sql += " WHERE path = ? OR (path >= ? AND path < ?)"
             base = prefix.rstrip("/") + "/"
-            args = (prefix, len(base), base)
+            args = (prefix, base, base[:-1] + "0")
         return {row[0]: row for row in self.conn.execute(sql, args)}
 
     def file_row(self, path: str) -> dict[str, Any] | None:
