@@ -174,8 +174,10 @@ def test_burst_is_coalesced_ordered_and_reported(tmp_path: Path) -> None:
             d.mkdir(exist_ok=True)
             for round_ in range(3):
                 (d / f"m{i}.py").write_text(f"def f{i}():\n    return 'v{round_} {i}'\n")
+        # Chunks are written with their words before their vectors: wait for both.
         wait_for(lambda: len(indexed(tmp_path)) == n
-                 and all("v2" in c[0] for c in indexed(tmp_path).values()), timeout=120)
+                 and all("v2" in c[0] for c in indexed(tmp_path).values())
+                 and sum("v2" in t for t in list(embedder.texts)) >= n, timeout=120)
         elapsed = time.monotonic() - t0
         batches = [e for e in s.events if isinstance(e, BatchIndexed)]
         assert len(batches) >= n // 200  # worked through in bounded batches
