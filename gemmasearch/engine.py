@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,16 +22,17 @@ from gemmasearch.errors import (
     NoIndexError,
     UsageError,
 )
-from gemmasearch.extract import extract
 from gemmasearch.index import Collection, IndexFingerprint
 from gemmasearch.index.names import DB_NAME
-from gemmasearch.indexer import Indexer
 from gemmasearch.lexical import parse_query
 from gemmasearch.model_handle import ModelHandle, SharedEmbedder
 from gemmasearch.report import IndexReport, Progress
-from gemmasearch.scan import Scanner
-from gemmasearch.search import Searcher, SearchOptions, SearchResult
 from gemmasearch.status import index_status
+
+if TYPE_CHECKING:  # deferred at run time: `status` and `check` need none of them
+    from gemmasearch.indexer import Indexer
+    from gemmasearch.scan import Scanner
+    from gemmasearch.search import Searcher, SearchOptions, SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,8 @@ class Engine:
 
     def scanner(self) -> Scanner:
         s = self.settings
+        from gemmasearch.scan import Scanner
+
         return Scanner(s.max_file_bytes, s.exclude, s.follow_symlinks, s.include)
 
     def index(self, paths: Sequence[Path] | None = None, *, rebuild: bool = False,
@@ -209,6 +212,8 @@ class Engine:
                 embedder: Embedder | None = None) -> Indexer:
         """The one place an Indexer is made (an index run's, a watcher's)."""
         s = self.settings
+        from gemmasearch.indexer import Indexer
+
         return Indexer(collection, embedder or self.embedder, self.scanner(), s.chunk_tokens,
                        s.chunk_overlap, on_progress=on_progress, should_stop=should_stop)
 
@@ -262,6 +267,8 @@ class Engine:
     def search_many(self, queries: Iterable[str], options: SearchOptions | None = None
                     ) -> Iterator[tuple[str, list[SearchResult]]]:
         """One model load for many queries (``--batch``)."""
+        from gemmasearch.search import SearchOptions
+
         options = options or SearchOptions()
         collection = self.reader()
         self._check_query_model(collection)
@@ -284,6 +291,8 @@ class Engine:
         code, each valid until the index changes) last across searches."""
         with self._lock:
             if self._searcher_of is None or self._searcher_of.collection is not collection:
+                from gemmasearch.search import Searcher
+
                 self._searcher_of = Searcher(collection, self.embedder)
             return self._searcher_of
 
@@ -293,6 +302,7 @@ class Engine:
 
         The lock is held only for work inside this process: reading a file that is not
         indexed, and embedding it, happen outside it."""
+        from gemmasearch.search import SearchOptions
         from gemmasearch.similar import similar
 
         collection = self.reader()
@@ -338,6 +348,7 @@ class Engine:
         document (pages, slides, sheets, chapters, messages, cells). Only a regular file
         within the size limit is read (a FIFO or device is refused, never waited on)."""
         from gemmasearch.confine import read_regular
+        from gemmasearch.extract import extract
 
         file_path = Path(path)
         return extract(file_path, read_regular(file_path, self.settings.max_file_bytes))
