@@ -35,7 +35,7 @@ def check(
             # Trust nothing: what a repair left is what a fresh check finds.
             remaining = engine.check()[0] if repair and problems else problems
             # Not a problem: files written with their words, waiting for their vectors.
-            waiting = engine.status().get("lexical_only") or {}
+            waiting = engine.lexical_only()
         except IndexDamagedError as exc:  # a finding, but one only a rebuild fixes
             damage, problems, fixed = exc, [exc.message], []
             remaining = problems
