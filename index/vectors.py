@@ -25,10 +25,12 @@ until it reaches 0.95 (probing every list, i.e. exact, when that is about as che
 the figure and the ``nprobe`` are kept in the snapshot's pointer and shown by ``status``.
 
 Filtering is done inside the search (``IDSelector``): flat search is exact; IVF search
-widens ``nprobe`` by 1/selectivity, so it visits a superset of the lists the unfiltered
-search visits (a filter never drops an allowed result the unfiltered search returns);
-a small allow-list (<= ``exact_filter_max``) or a search that comes back short is
-answered by probing every list, which is exact among the allowed ids.
+probes at least the unfiltered lists (a filter never drops an allowed result the
+unfiltered search returns), more as the filter narrows, as calibrated at build on a
+random allow-list of 1/16 of the vectors (``ann.filtered_nprobe``: on clustered data
+hardly more, on unstructured data several times more); a small allow-list
+(<= ``exact_filter_max``) or a search that comes back short is answered by probing every
+list, which is exact among the allowed ids.
 
 The stateless FAISS pieces (sizing, construction, selectors, the search of one FAISS
 index) are in ann.py; the snapshot files in snapshot.py.
@@ -48,9 +50,11 @@ import numpy as np
 
 from gemmasearch.index.ann import (
     EMPTY,
+    FILTER_SHARE,
     FLAT,
     IVF,
     calibrate,
+    calibrate_filtered,
     id_selector,
     ivf_ids,
     ivf_nlist,
@@ -132,12 +136,34 @@ class VectorIndex:
         """Measure recall@10 of the IVF index just built and raise nprobe to 0.95."""
         self.calibration = None
         start = self._nprobe_for(self.index.nlist)
-        nprobe, recall = calibrate(self.index, start, fixed=self._nprobe_override is not None,
-                                   seed=int(self.index.ntotal))
+        fixed = self._nprobe_override is not None
+        nprobe, recall = calibrate(self.index, start, fixed=fixed, seed=int(self.index.ntotal))
         self.index.nprobe = nprobe
         self.calibration = {"nprobe": nprobe, "recall_at_10": round(recall, 4)}
         log.info("vectors: nprobe %d of %d lists gives recall@10 %.3f (started at %d)",
                  nprobe, self.index.nlist, recall, start)
+        if not fixed:
+            self._calibrate_filtered()
+
+    def _calibrate_filtered(self) -> None:
+        """Measure how many lists a filtered search needs (ann.calibrate_filtered)."""
+        assert self.calibration is not None
+        found = calibrate_filtered(self.index, int(self.calibration["nprobe"]),
+                                   seed=int(self.index.ntotal))
+        if found is None:  # too small to tell: the 1/share rule
+            self.calibration.update(filter_nprobe=None, filter_recall_at_10=None)
+            return
+        nprobe, recall = found
+        self.calibration.update(filter_nprobe=nprobe, filter_recall_at_10=round(recall, 4))
+        log.info("vectors: filtered to %.0f%% of the vectors, nprobe %d gives recall@10 %.3f",
+                 100 * FILTER_SHARE, nprobe, recall)
+
+    @property
+    def _filter_nprobe(self) -> int | None:
+        if self._nprobe_override is not None or not self.calibration:
+            return None
+        found = self.calibration.get("filter_nprobe")
+        return None if found is None else int(found)
 
     @property
     def recall(self) -> dict[str, Any]:
@@ -300,7 +326,8 @@ class VectorIndex:
             n_allowed = len(allowed)
             k = min(k, n_allowed)
             sel = id_selector(allowed, keep)
-        base = search_base(self.index, self.kind, self._tombs, q, k, sel, n_allowed, keep)
+        base = search_base(self.index, self.kind, self._tombs, q, k, sel, n_allowed, keep,
+                           self._filter_nprobe)
         if self._delta is None or not self._delta.ntotal:
             keep_ = base[1] >= 0
             return base[0][keep_], base[1][keep_]
@@ -437,6 +464,9 @@ class VectorIndex:
         self.compact()
         if self.kind == IVF and self.calibration is None:  # e.g. a snapshot from before
             self._calibrate()
+        elif (self.kind == IVF and self._nprobe_override is None
+              and "filter_nprobe" not in (self.calibration or {})):  # calibrated before it
+            self._calibrate_filtered()
         path = write_snapshot(self.index, folder, generation, {
             "dims": self.dims, "count": len(self), "kind": self.kind,
             "trained_n": self.trained_n, "nlist": self.nlist, "calibration": self.calibration})
