@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from gemmasearch.embedding import Embedder
-from gemmasearch.evidence import Evidence, query_evidence
+from gemmasearch.evidence import Evidence, query_evidence, rare_limit
 from gemmasearch.extract import CODE_EXTENSIONS, anchor, decode_text
 from gemmasearch.filters import TYPE_ALIASES, AllowLists, allowed_chunk_ids
 from gemmasearch.fusion import FusionConfig, Legs, fuse
@@ -57,6 +57,9 @@ def snippet_file_line(row: Mapping[str, Any], offset: int,
 
 # How deep the semantic top is looked at for the query's rare terms (gemmasearch.evidence).
 EVIDENCE_DEPTH = 10
+# Document frequencies past this many chunks are estimated (fts.document_frequency): a
+# term that common is no rare term, and its IDF is small.
+EXACT_FREQUENCY_MAX = 20_000
 
 
 @dataclass(frozen=True)
@@ -295,6 +298,17 @@ class Searcher:
             self._frequencies[key] = fts.phrase_matches(self.collection.store.conn, phrase)
         return self._frequencies[key]
 
+    def document_frequency(self, term: str, exact_max: int) -> int:
+        """Chunks that contain ``term``, exact up to ``exact_max`` (fts.document_frequency:
+        past it, the evidence only needs to know the term is not rare, and its IDF roughly),
+        counted once per state of the index."""
+        self._index_state()
+        key = f"\0df\0{term.lower()}"  # (apart from the exact counts of matches())
+        if key not in self._frequencies:
+            self._frequencies[key] = fts.document_frequency(
+                self.collection.store.conn, fts.quote(term), exact_max)
+        return self._frequencies[key]
+
     def any_waiting(self) -> bool:
         """Whether some chunk waits for its vector (counted once per state of the index:
         two counts over a million rows are tens of milliseconds)."""
@@ -310,7 +324,8 @@ class Searcher:
         n_chunks = len(self.collection.vectors())
 
         def frequency(term: str) -> int:  # (counted as first typed: FTS5 folds case)
-            return self.matches(fts.quote(term), key=term.lower())
+            return self.document_frequency(term, max(rare_limit(n_chunks) + 1,
+                                                     EXACT_FREQUENCY_MAX))
 
         top = sorted(legs.dense, key=legs.dense.__getitem__, reverse=True)[:EVIDENCE_DEPTH]
 

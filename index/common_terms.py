@@ -85,17 +85,37 @@ def without_common_terms(conn: sqlite3.Connection, expression: str,
         return expression
     kept = []
     for part in parts:
-        hits = sample.hits.get((table, part))
-        if hits is None:
-            hits = 0
-            for window in sample.windows:
-                try:
-                    hits += conn.execute(
-                        f"SELECT count(*) FROM {table} WHERE {table} MATCH ? "
-                        "AND rowid BETWEEN ? AND ?", (part, *window)).fetchone()[0]
-                except sqlite3.OperationalError:  # FTS5 cannot parse it: the caller's
-                    return expression
-            sample.hits[(table, part)] = hits
+        hits = _hits(conn, sample, table, part)
+        if hits is None:  # FTS5 cannot parse it: the caller's
+            return expression
         if hits <= COMMON_SHARE * sample.rows:
             kept.append(part)
     return " OR ".join(kept) or None
+
+
+def _hits(conn: sqlite3.Connection, sample: _Sample, table: str, part: str) -> int | None:
+    """Rows of the sample that match the phrase ``part`` (None: FTS5 cannot parse it)."""
+    assert sample.windows is not None
+    hits = sample.hits.get((table, part))
+    if hits is None:
+        hits = 0
+        for window in sample.windows:
+            try:
+                hits += conn.execute(
+                    f"SELECT count(*) FROM {table} WHERE {table} MATCH ? "
+                    "AND rowid BETWEEN ? AND ?", (part, *window)).fetchone()[0]
+            except sqlite3.OperationalError:
+                return None
+        sample.hits[(table, part)] = hits
+    return hits
+
+
+def sampled_share(conn: sqlite3.Connection, phrase: str,
+                  table: str = "chunks_fts") -> float | None:
+    """The share of the rows that match ``phrase``, estimated on the sample (None for an
+    index too small to sample, or a phrase FTS5 cannot parse)."""
+    sample = _sample(conn)
+    if sample.windows is None or sample.rows < MIN_SAMPLE:
+        return None
+    hits = _hits(conn, sample, table, phrase)
+    return None if hits is None else hits / sample.rows

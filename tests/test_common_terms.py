@@ -9,19 +9,19 @@ from pathlib import Path
 import numpy as np
 
 from gemmasearch.index import fts
-from gemmasearch.index.common_terms import without_common_terms
+from gemmasearch.index.common_terms import sampled_share, without_common_terms
 from gemmasearch.index.store import Store
 
 N = 12_000
 
 
-def store_with_words(tmp_path: Path) -> Store:
+def store_with_words(tmp_path: Path, n: int = N) -> Store:
     """Chunks whose text has "alpha" in ~80% of them, "beta" in ~70%, "local" in the
     first 900 only, and a rare word in every 97th."""
     store = Store(tmp_path / "index.sqlite")
     rng = np.random.default_rng(0)
     rows = []
-    for i in range(1, N + 1):
+    for i in range(1, n + 1):
         words = [f"w{j}" for j in rng.integers(0, 5000, 30)]
         if rng.random() < 0.8:
             words.append("alpha")
@@ -98,3 +98,23 @@ def test_a_term_s_share_is_measured_again_when_the_index_changes(tmp_path: Path)
                                [(r, t.replace("alpha", "gamma")) for r, t in rows])
     assert without_common_terms(store.conn, '"alpha" OR "zebra"') == '"alpha" OR "zebra"'
     store.close()
+
+
+def test_a_common_words_frequency_is_estimated_without_reading_its_doclist(tmp_path: Path
+                                                                          ) -> None:
+    """The evidence asks every query word's document frequency: exact up to a bound (so
+    rare words stay exact), estimated on the sample past it (a word in most of 1M chunks
+    took 0.3 s to count)."""
+    from tests.test_waiting_cost import steps
+
+    store = store_with_words(tmp_path, 4 * N)  # the sample: a twelfth of the rows
+    conn = store.conn
+    assert fts.document_frequency(conn, '"zebra"', 1000) == fts.phrase_matches(conn, '"zebra"')
+    assert fts.document_frequency(conn, '"local"', 500) >= 500  # past the bound: at least
+    assert fts.document_frequency(conn, '"nothing"', 1000) == 0
+    exact = fts.phrase_matches(conn, '"alpha"')
+    sampled_share(conn, '"beta"')  # the sample, as an earlier search leaves it
+    estimate, estimating = steps(conn, lambda: fts.document_frequency(conn, '"alpha"', 500))
+    _, counting = steps(conn, lambda: fts.phrase_matches(conn, '"alpha"'))
+    assert abs(estimate - exact) < 0.05 * exact
+    assert estimating < counting / 2, (estimating, counting)
