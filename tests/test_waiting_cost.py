@@ -58,3 +58,24 @@ def test_one_new_file_waiting_is_found_without_visiting_the_rest(tmp_path: Path)
         assert counting < N / 100 and listing < N / 100, (counting, listing)
     finally:
         engine.close()
+
+
+def test_the_share_of_code_is_read_from_the_files_not_every_chunk(tmp_path: Path) -> None:
+    """The search asks it after each change of the index (the code-retrieval prompt):
+    joining every chunk to its file took 0.22 s at 1M chunks."""
+    from gemmasearch.index.store import Store
+
+    store = Store(tmp_path / "index.sqlite")
+    files, per_file = 20, 50
+    with store.transaction():
+        for f in range(1, files + 1):
+            store.conn.execute(
+                "INSERT INTO files(id, path, size, mtime_ns, kind, n_chunks, indexed_at) "
+                "VALUES (?, ?, 1, 1, ?, ?, 0)",
+                (f, f"/f{f}", "code" if f % 4 == 0 else "markdown", per_file))
+            store.conn.executemany(
+                "INSERT INTO chunks(file_id, seq, tokens, text) VALUES (?, ?, 1, 'x')",
+                [(f, s) for s in range(per_file)])
+    share, cost = steps(store.conn, store.code_chunk_share)
+    assert share == 0.25
+    assert cost < files * per_file / 100, cost  # fewer steps than one per chunk
