@@ -13,15 +13,18 @@ one edited file searchable, and an unchanged re-index. Last line: one JSON objec
     python bench/large_index.py [--million] [--work DIR] [--vectors both|clustered]
     python bench/large_index.py --measure-only --work DIR [--searches 300]
     python bench/large_index.py --measure-only --work DIR --vectors clustered \
-        --measurements status,rss,watch,cli,reindex,check,disk  (or: --full)
+        --measurements status,rss,watch,cli,reindex,check,disk
+    python bench/large_index.py --measure-only --work DIR --vectors both --full
 
 ``--measure-only`` reuses the indexes of an earlier run in DIR as they are (no corpus,
 no build). By default it takes the service search latencies only (no watcher, nothing
 written), to compare code changes on the same index; ``--measurements`` picks others, on
 the clustered index: status, rss (service RSS after --searches searches, latencies not
 reported), watch (the service watching: catch-up, then edits), cli (cold CLI cases),
-reindex (unchanged), check, disk (file sizes) and dbstat (bytes by table: reads the
-whole database, ~25 min for 19 GB here). Each figure is printed as it is taken.
+reindex (unchanged), check, disk (file sizes), idle (a service on an empty index) and
+dbstat (bytes by table: reads the whole database, ~25 min for 19 GB here); recall and
+latency are taken on each index of --vectors. ``--full`` is all of them but dbstat: its
+last line holds every field the issue names. Each figure is printed as it is taken.
 """
 
 from __future__ import annotations
@@ -411,9 +414,9 @@ def idle_rss(kind: str, work: Path) -> float:
         served.stop()
 
 
-MEASUREMENTS = ("latency", "status", "rss", "watch", "cli", "reindex", "check", "disk",
-                "dbstat")
-FULL = "status,rss,watch,cli,reindex,check,disk"
+MEASUREMENTS = ("latency", "recall", "status", "rss", "watch", "cli", "reindex", "check",
+                "disk", "idle", "dbstat")
+FULL = "latency,recall,status,rss,watch,cli,reindex,check,disk,idle"
 
 
 def measure_service(kind: str, idx: Path, docs: Path, args: argparse.Namespace,
@@ -485,8 +488,6 @@ def measure_only(args: argparse.Namespace) -> None:
         print(f"  figures: {json.dumps(figures)}", file=sys.stderr, flush=True)
 
     kinds = ["clustered", "unstructured"] if args.vectors == "both" else [args.vectors]
-    if wanted != {"latency"}:
-        kinds = ["clustered"]  # the others are taken on the clustered index (run_kind)
     docs = args.work / "docs"
     for kind in kinds:
         idx = args.work / f"index-{kind}"
@@ -500,13 +501,19 @@ def measure_only(args: argparse.Namespace) -> None:
                 f"schema_version_before{suffix}":
                     conn.execute("PRAGMA user_version").fetchone()[0]})
         conn.close()
-        if wanted == {"latency"}:
+        if "recall" in wanted:
+            recall, how = recall_at_10(idx, kind)
+            note(**{f"recall_at_10_{kind}": round(recall, 4), f"vectors_{kind}": how})
+        if wanted == {"latency"} or (kind != "clustered" and "latency" in wanted):
             with OthersLoad() as load:
                 result.update(measure_served(kind, idx, docs, args.searches, suffix,
                                              full=False))
             result[f"service_others_load{suffix}"] = load.cpus
-            continue
-        measure_existing(kind, idx, docs, args, wanted, note, result["chunks"])
+        if kind == "clustered" and wanted != {"latency"}:
+            # the rest is taken on the clustered index (as run_kind does)
+            measure_existing(kind, idx, docs, args, wanted, note, result["chunks"])
+    if "idle" in wanted:
+        note(service_rss_mb_idle=idle_rss("clustered", args.work))
     result["load_after"] = os.getloadavg()[0]
     print(json.dumps(result))
 
