@@ -143,3 +143,8 @@ def test_a_long_allow_list_is_read_once_per_connection(tmp_path: Path) -> None:
                         ).fetchone()[0]
     assert kept == fts.KEPT_ALLOWED_TABLES
     assert fts.top(conn, '"zebra"', 20, allowed) == expected
+    # a reader's connection is read-only: its temporary tables are its own
+    from gemmasearch.index.connection import connect
+
+    reader = connect(tmp_path / "index.sqlite", readonly=True)
+    assert fts.top(reader, '"zebra"', 20, allowed) == expected
