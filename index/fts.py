@@ -64,7 +64,9 @@ def _kept_table(conn: Any, ids: np.ndarray) -> str:
         tables = {}
     if name in tables:
         tables[name] = tables.pop(name)  # the most recently used last
-        return name
+        if conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = ?", [name]).fetchone():
+            return name  # (gone if a transaction it was made in was rolled back)
+        del tables[name]
     while len(tables) >= KEPT_ALLOWED_TABLES:
         oldest = next(iter(tables))
         conn.execute(f"DROP TABLE IF EXISTS temp.{oldest}")

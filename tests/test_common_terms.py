@@ -148,3 +148,15 @@ def test_a_long_allow_list_is_read_once_per_connection(tmp_path: Path) -> None:
 
     reader = connect(tmp_path / "index.sqlite", readonly=True)
     assert fts.top(reader, '"zebra"', 20, allowed) == expected
+
+
+def test_an_allow_list_table_lost_with_a_rolled_back_transaction_is_made_again(
+        tmp_path: Path) -> None:
+    store = store_with_words(tmp_path)
+    conn = store.conn
+    allowed = np.arange(2, N + 1, 2, dtype=np.int64)
+    expected = [(c, s) for c, s in fts.top(conn, '"zebra"', 40) if c % 2 == 0][:20]
+    conn.execute("BEGIN")
+    assert fts.top(conn, '"zebra"', 20, allowed) == expected
+    conn.execute("ROLLBACK")  # the table made inside it is gone
+    assert fts.top(conn, '"zebra"', 20, allowed) == expected
