@@ -123,42 +123,51 @@ def build_folder(root: Path, files: int) -> dict[str, int]:
 
 
 def index_with_timing(engine: Any, root: Path) -> tuple[Any, dict[str, Any]]:
-    """Index, recording when the first batch became searchable and the seconds each
-    kind's tokens took (each batch's time split by its tokens)."""
+    """Index, recording when the first batch of vectors was stored (a file searchable by
+    meaning) and the seconds each kind's tokens took (each batch's time split by its
+    chunks' tokens). Files are searchable by their words before that (lexical-first)."""
     from gemmasearch import indexer as indexer_module
+    from gemmasearch.index import Collection
 
     timing: dict[str, Any] = {"first_batch_s": None, "kind_seconds": {}, "kind_tokens": {}}
     started = time.monotonic()
-    original_embed = indexer_module.Indexer._embed
-    original_write = indexer_module.Indexer._write
+    original_next = indexer_module.Indexer._embed_next
+    original_waiting = Collection.waiting_chunks
+    taken: list[Any] = []
 
-    def embed(self: Any, chunks: Any, report: Any, tokens: Any) -> Any:
+    def waiting(self: Any, ids: Any) -> Any:
+        chunks = original_waiting(self, ids)
+        taken.extend(chunks)
+        return chunks
+
+    def embed_next(self: Any, backlog: Any, report: Any) -> None:
+        taken.clear()
         t = time.monotonic()
-        before = report.embedded_tokens
-        vectors = original_embed(self, chunks, report, tokens)
-        timing["_batch"] = (time.monotonic() - t, report.embedded_tokens - before)
-        return vectors
-
-    def write(self: Any, group: Any, vectors: Any, report: Any) -> None:
-        original_write(self, group, vectors, report)
-        if timing["first_batch_s"] is None and any(p.chunks for p in group):
+        before = report.embedded_chunks
+        original_next(self, backlog, report)
+        seconds = time.monotonic() - t
+        if not taken or report.embedded_chunks == before:
+            return
+        if timing["first_batch_s"] is None:
             timing["first_batch_s"] = round(time.monotonic() - started, 2)
-        seconds, _ = timing.pop("_batch", (0.0, 0))
-        total = sum(c.tokens for p in group for c in p.chunks) or 1
-        for p in group:
-            kind = p.record.kind or "?"
-            share = sum(c.tokens for c in p.chunks) / total
-            timing["kind_seconds"][kind] = timing["kind_seconds"].get(kind, 0.0) + seconds * share
-            timing["kind_tokens"][kind] = timing["kind_tokens"].get(kind, 0) + sum(
-                c.tokens for c in p.chunks)
+        ids = [c.id for c in taken]
+        kinds = dict(self.collection.store.conn.execute(
+            "SELECT c.id, f.kind FROM chunks c JOIN files f ON f.id = c.file_id "
+            f"WHERE c.id IN ({','.join('?' * len(ids))})", ids).fetchall())
+        total = sum(c.tokens for c in taken) or 1
+        for chunk in taken:
+            kind = kinds.get(chunk.id) or "?"
+            timing["kind_seconds"][kind] = (timing["kind_seconds"].get(kind, 0.0)
+                                            + seconds * chunk.tokens / total)
+            timing["kind_tokens"][kind] = timing["kind_tokens"].get(kind, 0) + chunk.tokens
 
-    indexer_module.Indexer._embed = embed  # type: ignore[method-assign]
-    indexer_module.Indexer._write = write  # type: ignore[method-assign]
+    indexer_module.Indexer._embed_next = embed_next  # type: ignore[method-assign]
+    Collection.waiting_chunks = waiting  # type: ignore[method-assign]
     try:
         report = engine.index([root], description="bench/real_folder.py")
     finally:
-        indexer_module.Indexer._embed = original_embed  # type: ignore[method-assign]
-        indexer_module.Indexer._write = original_write  # type: ignore[method-assign]
+        indexer_module.Indexer._embed_next = original_next  # type: ignore[method-assign]
+        Collection.waiting_chunks = original_waiting  # type: ignore[method-assign]
     timing["total_s"] = round(time.monotonic() - started, 2)
     return report, timing
 
