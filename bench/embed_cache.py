@@ -103,4 +103,25 @@ def install(engine: Any) -> CachedEmbedder:
     key = f"{engine.model_sha256()}|{runs_as}"
     cached = CachedEmbedder(shared.inner, key)
     shared.inner = cached
+    _cache_bulk_runs(engine, key)
     return cached
+
+
+def _cache_bulk_runs(engine: Any, key: str) -> None:
+    """An index run embeds with the embedder ``Engine.bulk_embedder`` yields: with
+    ``compute = auto`` a copy loaded for the run, not the one wrapped above (its documents
+    went uncached: a stopped NFCorpus run was re-embedded by the next bench)."""
+    from contextlib import contextmanager
+
+    original = engine.bulk_embedder
+
+    @contextmanager
+    def bulk_embedder() -> Any:
+        with original() as bulk:
+            if bulk is engine.embedder or isinstance(bulk.inner, CachedEmbedder):
+                yield bulk
+                return
+            bulk.inner = CachedEmbedder(bulk.inner, key)  # closed with the run's copy
+            yield bulk
+
+    engine.bulk_embedder = bulk_embedder
