@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -288,25 +288,23 @@ class Searcher:
             self._waiting = None
             self._frequencies_version = version
 
-    def matches(self, phrase: str, key: str | None = None) -> int:
-        """How many chunks match ``phrase`` (quoted, as FTS5 reads it), counted once per
-        state of the index: the evidence and the lexical leg's pruning ask again and again
-        for the same words, and a common one's count walks a long doclist."""
-        self._index_state()
-        key = phrase if key is None else key  # (a term, unquoted, is no phrase)
-        if key not in self._frequencies:
-            self._frequencies[key] = fts.phrase_matches(self.collection.store.conn, phrase)
-        return self._frequencies[key]
+    def matches(self, phrase: str) -> int:
+        """How many chunks match ``phrase`` (quoted, as FTS5 reads it), exactly: the lexical
+        leg's pruning asks again and again for the same phrases."""
+        return self._counted(phrase, lambda conn: fts.phrase_matches(conn, phrase))
 
     def document_frequency(self, term: str, exact_max: int) -> int:
         """Chunks that contain ``term``, exact up to ``exact_max`` (fts.document_frequency:
-        past it, the evidence only needs to know the term is not rare, and its IDF roughly),
-        counted once per state of the index."""
+        past it, the evidence only needs to know the term is not rare, and its IDF roughly)."""
+        return self._counted(f"\0df\0{term.lower()}", lambda conn: fts.document_frequency(
+            conn, fts.quote(term), exact_max))
+
+    def _counted(self, key: str, count: Callable[[Any], int]) -> int:
+        """``count(conn)``, once per state of the index (a common word's count walks a
+        long doclist)."""
         self._index_state()
-        key = f"\0df\0{term.lower()}"  # (apart from the exact counts of matches())
         if key not in self._frequencies:
-            self._frequencies[key] = fts.document_frequency(
-                self.collection.store.conn, fts.quote(term), exact_max)
+            self._frequencies[key] = count(self.collection.store.conn)
         return self._frequencies[key]
 
     def any_waiting(self) -> bool:
