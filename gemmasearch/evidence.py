@@ -9,7 +9,10 @@ query names something exactly:
 - a quoted phrase;
 - a number or code (``2019``, ``E0502``, ``Z7Q-4021``, ``v2``);
 - a term that is rare in *this* index (high IDF) and that the semantic top already
-  contains: a word the meaning found too, which the ranking by words can sharpen.
+  contains: a word the meaning found too, which the ranking by words can sharpen;
+- plain words that spell an identifier the semantic top contains (``pop style`` for
+  ``pop_style`` or ``popStyle``): a name typed the way people say it. The chunks that contain
+  that identifier are then the ones the words point at (``Legs.named``).
 
 ``strength`` (0…1) is the share of the query's IDF mass (its non-stopword terms) carried by
 such terms; the lexical weight is scaled by it, so a question of common words gets no
@@ -34,6 +37,9 @@ _IDENTIFIER = re.compile(
     r"|[A-Za-z_]\w*\(\)|[a-z_]\w*!")  # call(), macro!
 _CODE = re.compile(r"\S*\d\S*")  # any token with a digit: numbers, versions, codes
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Where words are joined into one identifier: an underscore or a lower-to-upper case step.
+# ("cannot" spells "can not" too, but is a word: no join.)
+_JOINED = re.compile(r"_|[a-z0-9][A-Z]")
 # A term is rare when it is in at most this share of the chunks (or in one chunk only).
 RARE_SHARE = 0.02
 
@@ -48,6 +54,9 @@ class Evidence:
     strength: float = 0.0  # share of the query's IDF mass that words can vouch for
     reasons: list[str] = field(default_factory=list)
     terms: set[str] = field(default_factory=set)  # the query's words that carry it (lowered)
+    # The identifier the query's words spell, as a pattern (``spelled_name``), when the
+    # semantic top contains it.
+    name: re.Pattern[str] | None = None
 
     def carriers(self, parsed: ParsedQuery) -> ParsedQuery:
         """``parsed`` with only the words that carry the evidence (and its terms that are no
@@ -68,6 +77,26 @@ def exact_names(query: str) -> list[str]:
     return list(dict.fromkeys(n for n in names + codes if n))
 
 
+def spelled_name(query: str) -> re.Pattern[str] | None:
+    """A pattern for the identifier that two or more plain (ASCII) words may spell:
+    ``pop style`` matches ``pop_style``, ``popStyle`` and ``PopStyle`` (see ``find_name``)."""
+    words = _WORD.findall(query)
+    if len(words) < 2 or not all(w.isascii() and w.isalnum() for w in words):
+        return None
+    # The whole identifier: ``_pop_style`` (private) is one, ``pop_style_sheet`` another.
+    return re.compile(r"(?<![A-Za-z0-9_])_*" + "_?".join(map(re.escape, words))
+                      + r"(?![A-Za-z0-9_])", re.IGNORECASE)
+
+
+def find_name(pattern: re.Pattern[str], text: str) -> str | None:
+    """The first identifier in ``text`` that ``pattern`` matches, joined the way code joins
+    words (an underscore or a case step), or None."""
+    for match in pattern.finditer(text):
+        if _JOINED.search(match.group(0)):
+            return match.group(0)
+    return None
+
+
 def idf(document_frequency: int, n_chunks: int) -> float:
     """BM25's IDF (non-negative): ln(1 + (N - df + 0.5) / (df + 0.5))."""
     return math.log(1 + (n_chunks - document_frequency + 0.5) / (document_frequency + 0.5))
@@ -75,11 +104,14 @@ def idf(document_frequency: int, n_chunks: int) -> float:
 
 def query_evidence(query: str, parsed: ParsedQuery, n_chunks: int,
                    frequency: Callable[[str], int],
-                   in_semantic_top: Callable[[str], bool]) -> Evidence:
+                   in_semantic_top: Callable[[str], bool],
+                   name_in_semantic_top: Callable[[re.Pattern[str]], str | None] = (
+                       lambda _pattern: None)) -> Evidence:
     """How much the words of ``query`` can add to its meaning in this index.
 
     ``frequency(term)``: chunks of the index that contain ``term``; ``in_semantic_top(term)``:
-    whether one of the semantic leg's best chunks contains it."""
+    whether one of the semantic leg's best chunks contains it; ``name_in_semantic_top``: the
+    identifier (``find_name``) one of them contains, or None."""
     evidence = Evidence()
     terms = [t for t in parsed.terms if _WORD.fullmatch(t)]
     if n_chunks <= 0 or not (terms or parsed.phrases):
@@ -104,6 +136,13 @@ def query_evidence(query: str, parsed: ParsedQuery, n_chunks: int,
     if rare:
         evidence.reasons.append("rare terms the meaning found too: " + ", ".join(
             f"{t} (idf {weights[t]:.1f})" for t in rare))
+    pattern = spelled_name(query)
+    spelled = name_in_semantic_top(pattern) if pattern else None
+    if pattern and spelled:
+        # Every word is part of the name: all of the query's words vouch.
+        evidence.name = pattern
+        vouched.update(weights)
+        evidence.reasons.append(f"the words spell {spelled}, which the meaning found too")
     if parsed.phrases:
         evidence.reasons.append("phrases: " + ", ".join(f'"{p}"' for p in parsed.phrases))
     evidence.terms = set(vouched)

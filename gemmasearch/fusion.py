@@ -72,6 +72,7 @@ class Legs:
     visible: float = 1.0  # share of the semantic top in the query's script
     evidence: Evidence | None = None  # what the query's words can vouch for (None: all)
     pending: set[int] = field(default_factory=set)  # lexical candidates without a vector
+    named: set[int] = field(default_factory=set)  # contain the identifier the query spells
     stand_in: dict[int, float] = field(default_factory=dict)  # their cosine, for fusion
 
     @staticmethod
@@ -104,6 +105,8 @@ class Legs:
                 info["fused"] = round(self.fused[cid], 4)
                 info["lexical_weight"] = round(self.lexical_weight, 3)
                 info["same_script_share"] = round(self.visible, 2)
+            if cid in self.named:
+                info["contains_spelled_name"] = True
             if cid in self.bonus:
                 info["lexical_bonus"] = round(self.bonus[cid], 4)
             if self.evidence is not None and (cid in self.fused or not self.lexical):
@@ -148,6 +151,17 @@ def stand_ins(legs: Legs) -> dict[int, float]:
     return out
 
 
+def word_score(legs: Legs, cid: int, top_bm25: float) -> float:
+    """How well a candidate matches the query's words, 0…1: its BM25 relative to the best,
+    and, when the words spell an identifier, half of it is whether the candidate contains
+    that identifier (BM25 alone cannot tell ``pop_style`` from a function that only uses
+    ``pop`` and ``style``)."""
+    relative = legs.bm25(cid) / top_bm25
+    if not legs.named:
+        return relative
+    return (relative + (1.0 if cid in legs.named else 0.0)) / 2
+
+
 def fuse(legs: Legs, config: FusionConfig) -> tuple[np.ndarray, np.ndarray]:
     """Fused ranking of every candidate: (ids, scores), best first."""
     candidates = set(legs.dense) | set(legs.lexical)
@@ -174,7 +188,7 @@ def fuse(legs: Legs, config: FusionConfig) -> tuple[np.ndarray, np.ndarray]:
     # bonus on the semantic scale, never more than ``weight``, and (gate) only for
     # candidates whose cosine is within the full weight of the best one.
     reach = config.gate if config.gate is not None else float("inf")
-    legs.bonus = {c: weight * legs.bm25(c) / top_bm25
+    legs.bonus = {c: weight * word_score(legs, c, top_bm25)
                   if top_dense - dense.get(c, -1.0) <= reach else 0.0
                   for c in candidates}
     legs.fused = {c: dense.get(c, -1.0) + legs.bonus[c] for c in candidates}

@@ -9,7 +9,7 @@ import pytest
 from gemmasearch.config import load_settings
 from gemmasearch.engine import Engine
 from gemmasearch.errors import ModelError
-from gemmasearch.evidence import exact_names, query_evidence
+from gemmasearch.evidence import exact_names, find_name, query_evidence, spelled_name
 from gemmasearch.fake_embedder import FakeEmbedder
 from gemmasearch.fusion import FusionConfig, Legs, fuse
 from gemmasearch.lexical import parse_query
@@ -209,3 +209,60 @@ def test_index_statistics_are_read_once_across_searches(fake_engine, tmp_path,
     for _ in range(3):
         fake_engine.search("how hot should the water be for green tea")
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("query, text, found", [
+    ("pop style", "def pop_style(name):", "pop_style"),
+    ("pop style", "self.popStyle()", "popStyle"),
+    ("pop style", "class PopStyle:", "PopStyle"),
+    ("pop style", "def _pop_style(self):", "_pop_style"),
+    ("wait for refresh", "await node.wait_for_refresh()", "wait_for_refresh"),
+    ("pop style", "def pop_style_sheet():", None),  # another identifier
+    ("pop style", "style = styles.pop()", None),
+    ("can not", "It cannot be done.", None),  # a word, not words joined as code joins them
+])
+def test_plain_words_can_spell_an_identifier(query: str, text: str, found: str | None):
+    pattern = spelled_name(query)
+    assert pattern is not None and find_name(pattern, text) == found
+
+
+def test_one_word_or_other_scripts_spell_no_identifier():
+    assert spelled_name("style") is None and spelled_name("стиль кнопки") is None
+
+
+def test_a_spelled_identifier_the_meaning_found_vouches_for_every_word():
+    query = "get user name"  # common words: no rare term, no exact name
+    assert _evidence(query).strength == 0.0
+    evidence = query_evidence(query, parse_query(query), N,
+                              lambda t: FREQUENCY.get(t.lower(), 100), lambda t: False,
+                              lambda pattern: find_name(pattern, "u = getUserName()"))
+    assert evidence.strength == 1.0 and evidence.name is not None
+    assert "getUserName" in evidence.explain()["words_because"]
+
+
+class StyleEmbedder(ConceptEmbedder):
+    """Both functions are about styles; the one that only pops a style off a stack is a
+    little nearer "pop style" than pop_style itself (as the real model ranks them)."""
+
+    CONCEPTS = {"style": {0: 1.0}, "pop_style": {3: 0.3}}
+
+
+CODE = {
+    "stack.py": "def leave_style(self):\n    style = self.style_stack.pop()\n    return style\n",
+    "tags.py": "def pop_style(style_name):\n    for index, tag in enumerate(style_stack):\n"
+               "        if tag.name == style_name:\n            return pop(-index)\n",
+    "color.py": "def blend(a, b):\n    return (a + b) / 2\n",
+}
+
+
+def test_words_that_spell_an_identifier_find_it(tmp_path: Path):
+    engine = Engine(load_settings(index_dir=tmp_path / "idx"), embedder=StyleEmbedder())
+    engine.index([write_files(tmp_path / "src", CODE)])
+    semantic = [Path(r.path).name for r in engine.search("pop style", SearchOptions(
+        mode="semantic", k=3))]
+    assert semantic[:2] == ["stack.py", "tags.py"]  # ("pop" and "style" are in both)
+    results = engine.search("pop style", SearchOptions(k=3, explain=True))
+    assert Path(results[0].path).name == "tags.py"
+    assert results[0].explain["contains_spelled_name"] is True
+    assert "pop_style" in results[0].explain["words_because"]
+    engine.close()

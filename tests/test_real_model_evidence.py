@@ -104,3 +104,34 @@ def test_notes_keep_the_search_prompt(engine):
     question = "why can't I use a variable after assigning it to another one?"
     assert searcher.query_task(parse_query(question), SearchOptions()) == "search"
     assert _names(engine, question, "hybrid")[0] == "ownership.md"
+
+
+# Three functions of rich and textual as bench/fusion.py's keyword set has them (named as
+# there): the model ranks the two that merely use styles above pop_style for "pop style".
+STYLES = {
+    "code606.py": "        def get_current_style() -> Style:\n"
+                  "            styles = tuple(style_map[_style_id] for _style_id in "
+                  "sorted(stack))\n"
+                  "            cached_style = style_cache_get(styles)\n"
+                  "            if cached_style is not None:\n                return cached_style\n"
+                  "            current_style = combine(styles)\n"
+                  "            style_cache[styles] = current_style\n"
+                  "            return current_style",
+    "code598.py": "    def leave_style(self) -> Style:\n        style = self.style_stack.pop()\n"
+                  "        return style",
+    "code62.py": "    def pop_style(style_name: str) -> Tuple[int, Tag]:\n"
+                 "        for index, (_, tag) in enumerate(reversed(style_stack), 1):\n"
+                 "            if tag.name == style_name:\n                return pop(-index)\n"
+                 "        raise KeyError(style_name)",
+}
+
+
+def test_words_that_spell_an_identifier_find_it(tmp_path):
+    engine = Engine(load_settings(env={"GEMMASEARCH_HOME": str(tmp_path / "home")},
+                                  index_dir=tmp_path / "index"), model=str(real_model_path()))
+    engine.index([write_files(tmp_path / "src", STYLES)])
+    assert _names(engine, "pop style", "semantic")[0] != "code62.py"
+    results = engine.search("pop style", SearchOptions(explain=True))
+    assert Path(results[0].path).name == "code62.py"
+    assert "pop_style" in results[0].explain["words_because"]
+    engine.close()
