@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from gemmasearch.embedding import Embedder
-from gemmasearch.evidence import Evidence, find_name, query_evidence, rare_limit
+from gemmasearch.evidence import Evidence, SpelledName, query_evidence, rare_limit
 from gemmasearch.extract import CODE_EXTENSIONS, anchor, decode_text
 from gemmasearch.filters import TYPE_ALIASES, AllowLists, allowed_chunk_ids
 from gemmasearch.fusion import FusionConfig, Legs, fuse
@@ -333,18 +332,18 @@ class Searcher:
         def in_semantic_top(term: str) -> bool:  # asked only of rare terms (evidence.py)
             return fts.contains(store.conn, term, top)
 
-        def name_in_semantic_top(pattern: re.Pattern[str]) -> str | None:
+        def name_in_semantic_top(name: SpelledName) -> str | None:
             rows = store.chunk_rows(top)
-            return next((name for cid in top if cid in rows
-                         if (name := find_name(pattern, rows[cid]["text"]))), None)
+            return next((found for cid in top if cid in rows
+                         if (found := name.find(rows[cid]["text"]))), None)
 
         return query_evidence(parsed.text, parsed, n_chunks, frequency, in_semantic_top,
                               name_in_semantic_top)
 
-    def _named(self, pattern: re.Pattern[str], legs: Legs) -> None:
+    def _named(self, name: SpelledName, legs: Legs) -> None:
         """The candidates that contain the identifier the query's words spell."""
         rows = self.collection.store.chunk_rows(sorted(set(legs.dense) | set(legs.lexical)))
-        legs.named = {cid for cid, row in rows.items() if find_name(pattern, row["text"])}
+        legs.named = {cid for cid, row in rows.items() if name.find(row["text"])}
 
     def _results(self, query: str, parsed: ParsedQuery, ids: np.ndarray, scores: np.ndarray,
                  options: SearchOptions, explain: dict[int, dict[str, Any]]

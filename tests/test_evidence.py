@@ -9,7 +9,7 @@ import pytest
 from gemmasearch.config import load_settings
 from gemmasearch.engine import Engine
 from gemmasearch.errors import ModelError
-from gemmasearch.evidence import exact_names, find_name, query_evidence, spelled_name
+from gemmasearch.evidence import SpelledName, exact_names, query_evidence
 from gemmasearch.fake_embedder import FakeEmbedder
 from gemmasearch.fusion import FusionConfig, Legs, fuse
 from gemmasearch.lexical import parse_query
@@ -222,12 +222,12 @@ def test_index_statistics_are_read_once_across_searches(fake_engine, tmp_path,
     ("can not", "It cannot be done.", None),  # a word, not words joined as code joins them
 ])
 def test_plain_words_can_spell_an_identifier(query: str, text: str, found: str | None):
-    pattern = spelled_name(query)
-    assert pattern is not None and find_name(pattern, text) == found
+    name = SpelledName.of(query)
+    assert name is not None and name.find(text) == found
 
 
 def test_one_word_or_other_scripts_spell_no_identifier():
-    assert spelled_name("style") is None and spelled_name("стиль кнопки") is None
+    assert SpelledName.of("style") is None and SpelledName.of("стиль кнопки") is None
 
 
 def test_a_spelled_identifier_the_meaning_found_vouches_for_every_word():
@@ -235,7 +235,7 @@ def test_a_spelled_identifier_the_meaning_found_vouches_for_every_word():
     assert _evidence(query).strength == 0.0
     evidence = query_evidence(query, parse_query(query), N,
                               lambda t: FREQUENCY.get(t.lower(), 100), lambda t: False,
-                              lambda pattern: find_name(pattern, "u = getUserName()"))
+                              lambda name: name.find("u = getUserName()"))
     assert evidence.strength == 1.0 and evidence.name is not None
     assert "getUserName" in evidence.explain()["words_because"]
 
