@@ -87,10 +87,15 @@ CODE = {
 }
 
 
-def test_a_sentence_over_code_gets_the_code_prompt_and_finds_the_function(tmp_path):
+def _indexed(tmp_path: Path, files: dict[str, str]) -> Engine:
     engine = Engine(load_settings(env={"GEMMASEARCH_HOME": str(tmp_path / "home")},
                                   index_dir=tmp_path / "index"), model=str(real_model_path()))
-    engine.index([write_files(tmp_path / "src", CODE)])
+    engine.index([write_files(tmp_path / "src", files)])
+    return engine
+
+
+def test_a_sentence_over_code_gets_the_code_prompt_and_finds_the_function(tmp_path):
+    engine = _indexed(tmp_path, CODE)
     searcher = Searcher(engine.reader(), engine.embedder)
     sentence = "how do I show a byte count in a readable unit"
     assert searcher.query_task(parse_query(sentence), SearchOptions()) == "code"
@@ -127,9 +132,7 @@ STYLES = {
 
 
 def test_words_that_spell_an_identifier_find_it(tmp_path):
-    engine = Engine(load_settings(env={"GEMMASEARCH_HOME": str(tmp_path / "home")},
-                                  index_dir=tmp_path / "index"), model=str(real_model_path()))
-    engine.index([write_files(tmp_path / "src", STYLES)])
+    engine = _indexed(tmp_path, STYLES)
     assert _names(engine, "pop style", "semantic")[0] != "code62.py"
     results = engine.search("pop style", SearchOptions(explain=True))
     assert Path(results[0].path).name == "code62.py"
