@@ -2,7 +2,7 @@
 
     python bench/fusion.py nfcorpus=../shared/eval/nfcorpus multilingual=/tmp/sets/ml \\
         codesearch=/tmp/sets/code:.py rustbook-questions=/tmp/sets/rq ... \\
-        [--rules a,b] [--prompts search,auto] [--depth 100] [--k 10]
+        [--rules a,b] [--prompts search,auto] [--depth 100] [--k 10] [--grid]
 
 Each ``NAME=FOLDER[:SUFFIX]`` is a BEIR folder (corpus.jsonl, queries.jsonl, qrels.tsv);
 its documents are written as files (Markdown, or SUFFIX such as .py) and indexed at 256
@@ -12,7 +12,9 @@ is embedded once, ever; trying a rule, a prompt or a depth costs no embedding. E
 goes through ``Searcher.collect_legs`` with the options of ``search --files-only -k K``, so
 the legs are what ``search`` fuses. Prints nDCG@10 per rule and collection, each rule's
 ratio to semantic search on its worst collection, the worst collection of the default
-rule, and one JSON line.
+rule, and one JSON line. ``--grid`` adds every weighting method at every weight and gate
+and prints the best rule for each collection on its own: what choosing the rule per
+collection, with hindsight, could give it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +73,14 @@ RULES: dict[str, Rule] = {
     "default": _fused(FusionConfig()),
     "default before this round (every query's words)": _fused(FusionConfig()),
 }
+
+# --grid: every weighting method at every weight and gate, to find the best rule for each
+# collection on its own (an oracle: what no single rule can beat there).
+GRID: dict[str, Rule] = {
+    f"grid: {method}, w {w}, gate {gate}": _fused(FusionConfig(
+        method=method, evidence=method == "evidence", max_lexical_weight=w, gate=gate))
+    for method in ("evidence", "agreement", "convex") for w in (0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+    for gate in (0.1, 0.2, None)}
 
 
 def build_index(folder: Path, suffix: str, model: str | None) -> tuple[Engine, Path]:
@@ -155,6 +166,8 @@ def main() -> None:
                         help="candidates from the 256-dim stage (search.RESCORE_CANDIDATES)")
     parser.add_argument("--rare-share", type=float, default=None,
                         help="evidence.RARE_SHARE: a term in at most this share of chunks")
+    parser.add_argument("--grid", action="store_true",
+                        help="also every rule of GRID, and the best rule for each collection")
     parser.add_argument("--index-only", action="store_true",
                         help="embed and index the sets, evaluate nothing (a held-out set)")
     args = parser.parse_args()
@@ -171,6 +184,8 @@ def main() -> None:
     if args.rare_share:
         evidence_module.RARE_SHARE = args.rare_share
     rules = {n: RULES[n] for n in ["semantic", *args.rules.split(";")]} if args.rules else RULES
+    if args.grid:
+        rules = {**rules, **GRID}
     prompts = args.prompts.split(",")
     table: dict[str, dict[str, dict[str, float]]] = {}
     used: dict[str, dict] = {}
@@ -216,12 +231,34 @@ def main() -> None:
             print(f"{key}: worst collection {worst[key][1]} at {worst[key][0]:.4f}× semantic; "
                   f"{sum(r >= 1.02 for r in ratios)} of {len(names)} at ≥ 1.02×",
                   file=sys.stderr)
+    best = best_per_collection(table, names, prompts) if args.grid else {}
     print(json.dumps({"bench": "fusion", "prompts": prompts, "k": args.k,
                       "depth": search_module.RESCORE_CANDIDATES,
                       "rare_share": evidence_module.RARE_SHARE, "prompts_used": used,
                       "worst": {k: {"ratio": round(v[0], 4), "collection": v[1]}
                                 for k, v in worst.items()},
-                      "results": table}))
+                      "best_per_collection": best, "results": table}))
+
+
+def best_per_collection(table: dict[str, dict[str, dict[str, float]]], names: list[str],
+                        prompts: list[str]) -> dict[str, dict[str, Any]]:
+    """For each collection, the fusion rule that scores best there (lexical alone is no
+    fusion), as a ratio to semantic: the most any rule of the table could give it."""
+    best: dict[str, dict[str, Any]] = {}
+    print("best rule for each collection alone (an oracle):")
+    for n in names:
+        ratios = {}
+        for key, row in table.items():
+            if key.split(" [")[0] in ("semantic", "lexical"):
+                continue
+            base_key = "semantic" if len(prompts) == 1 else f"semantic [{key.rsplit('[', 1)[1]}"
+            ratios[key] = row[n]["ndcg@10"] / table[base_key][n]["ndcg@10"]
+        top = max(ratios, key=ratios.__getitem__)
+        best[n] = {"ratio": round(ratios[top], 4), "rule": top}
+        print(f"  {n}: {ratios[top]:.4f}x semantic ({top})")
+    reach = sum(b["ratio"] >= 1.02 for b in best.values())
+    print(f"  {reach} of {len(names)} collections at >= 1.02x even so")
+    return best
 
 
 if __name__ == "__main__":

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -78,3 +81,15 @@ def fake_make_engine(index_dir: Path, embedder_factory: object = FakeEmbedder) -
 
     return make_engine
 
+
+def load_bench_script(name: str) -> ModuleType:
+    """bench/NAME.py as a module (bench/ is scripts, not a package; they import each other
+    from their own folder)."""
+    bench = REPO / "bench"
+    if str(bench) not in sys.path:
+        sys.path.insert(0, str(bench))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", bench / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

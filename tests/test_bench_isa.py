@@ -3,28 +3,16 @@ the table speed.py --isa prints; bench/op_profile.py on the real model."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import real_model_path
+from tests.conftest import load_bench_script, real_model_path
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
-
-def _load(name: str):  # bench/ is scripts, not a package
-    sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-isa = _load("isa")
+isa = load_bench_script("isa")
 
 AVX2_BUILD = {"SSE3", "SSSE3", "AVX", "AVX2", "F16C", "FMA", "BMI2", "LLAMAFILE", "OPENMP"}
 NATIVE_ZEN5 = AVX2_BUILD | {"AVX512", "AVX512_VBMI", "AVX512_VNNI", "AVX512_BF16"}
@@ -97,7 +85,7 @@ def test_the_table_has_a_row_per_measurement() -> None:
 def test_op_profile_attributes_the_time_to_operations(capsys: pytest.CaptureFixture[str]
                                                       ) -> None:
     model = real_model_path()
-    op_profile = _load("op_profile")
+    op_profile = load_bench_script("op_profile")
     if not (op_profile.shared_dir() / "eval/nfcorpus/corpus.jsonl").is_file():
         pytest.skip("NFCorpus not found: set GEMMASEARCH_SHARED to ../shared")
     assert op_profile.main(["--model", str(model), "--docs", "3"]) == 0

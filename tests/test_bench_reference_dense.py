@@ -3,28 +3,14 @@ the reference embeds exactly what our index embedded: the chunk under its file's
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 from gemmasearch.engine import Engine
-from tests.conftest import write_files
+from tests.conftest import load_bench_script, write_files
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
-
-
-def _load(name: str):  # bench/ is scripts, not a package
-    sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-reference_dense = _load("reference_dense")
+reference_dense = load_bench_script("reference_dense")
 
 
 def test_the_reference_gets_the_texts_the_index_embedded(fake_engine: Engine,
