@@ -5,6 +5,7 @@ clients while the service indexes a burst of new files. Last line of output is J
     python bench/cli_latency.py [--chunks 10000] [--calls 100] [--cold 5] [--clients 8]
                                 [--seconds 60] [--burst 2000] [--model PATH]
                                 [--workdir DIR] [--compare-exe PATH]
+                                [--against-workdir DIR --against-exe PATH [--rounds 5]]
 
 The index holds ``--chunks`` one-chunk markdown files made of NFCorpus documents; only
 ``--distinct`` of them are embedded, the rest are copies whose vectors the indexer reuses
@@ -13,6 +14,10 @@ latency does not depend on which vectors are stored: FAISS, the BM25 leg and re-
 all see 10k chunks. The burst files are all distinct, so the service really embeds them
 while the clients query. ``--seconds 0`` skips the burst; ``--compare-exe`` times another
 install's ``gemmasearch`` (an editable one, say) against the same service, call for call.
+``--against-workdir``/``--against-exe`` time another install *with its own service and
+index* (a ``--workdir`` that install's run of this script built), query by query: each
+query ``--rounds`` times through each, alternating, and the ratio of the medians, so a
+change to how the service searches shows per query, not only in the percentiles.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,6 +72,42 @@ def summary(name: str, seconds: list[float]) -> dict[str, float]:
     return figures
 
 
+def environment(workdir: Path, model: str) -> dict[str, str]:
+    env = {**os.environ, "GEMMASEARCH_HOME": str(workdir / "home"),
+           "GEMMASEARCH_RUNTIME_DIR": str(workdir / "run"), "GEMMASEARCH_MODEL": model,
+           "GEMMASEARCH_NO_SERVICE": ""}
+    env.pop("GEMMASEARCH_INDEX", None)
+    return env
+
+
+def per_query(env: dict[str, str], other_env: dict[str, str], other_exe: str,
+              queries: list[str], rounds: int) -> dict[str, float]:
+    """Each query through both installs' services, alternating (which goes first
+    alternates too); per query the ratio of this install's median to the other's."""
+    gemmasearch(other_env, "search", queries[0], "--json", exe=other_exe)  # starts it
+    ours: dict[str, list[float]] = {q: [] for q in queries}
+    theirs: dict[str, list[float]] = {q: [] for q in queries}
+    for r in range(rounds):
+        for q in queries:
+            calls = [(ours, env, None), (theirs, other_env, other_exe)]
+            for into, e, exe in calls if r % 2 == 0 else calls[::-1]:
+                into[q].append(gemmasearch(e, "search", q, "--json", exe=exe)[0])
+    gemmasearch(other_env, "serve", "--stop", check=False, exe=other_exe)
+    ratios = sorted(statistics.median(ours[q]) / statistics.median(theirs[q]) for q in queries)
+    out = {"queries": len(queries), "rounds": rounds,
+           "ratio_p50": round(percentile(ratios, 50), 3),
+           "ratio_p95": round(percentile(ratios, 95), 3), "ratio_max": round(ratios[-1], 3),
+           "queries_over_1.10": sum(r > 1.10 for r in ratios),
+           "ours_median_p50_ms": round(percentile(
+               [statistics.median(v) for v in ours.values()], 50) * 1000, 1),
+           "other_median_p50_ms": round(percentile(
+               [statistics.median(v) for v in theirs.values()], 50) * 1000, 1)}
+    print(f"per query against {other_exe} (median of {rounds} calls each, alternating): "
+          f"ratio p50 {out['ratio_p50']}, p95 {out['ratio_p95']}, max {out['ratio_max']}; "
+          f"{out['queries_over_1.10']} of {len(queries)} queries over 1.10x", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--chunks", type=int, default=10_000)
@@ -78,19 +120,22 @@ def main() -> None:
     ap.add_argument("--compare-exe",
                     help="another gemmasearch command (say, an editable install's) whose "
                          "calls to the same service alternate with this one's")
+    ap.add_argument("--against-workdir", type=Path,
+                    help="the --workdir another install's run of this script built")
+    ap.add_argument("--against-exe", help="that install's gemmasearch command")
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workdir", type=Path,
                     help="keep the corpus and index here and reuse them on the next run "
                          "(default: a temporary folder, removed at the end)")
     ap.add_argument("--model", default=os.environ.get("GEMMASEARCH_TEST_MODEL") or str(
         DEV_MODELS / "embeddinggemma-300m-q8_0.gguf"))
     args = ap.parse_args()
+    if bool(args.against_workdir) != bool(args.against_exe):
+        ap.error("--against-workdir and --against-exe go together")
 
     tmp = args.workdir or Path(tempfile.mkdtemp(prefix="gs-lat-"))
     tmp.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GEMMASEARCH_HOME": str(tmp / "home"),
-           "GEMMASEARCH_RUNTIME_DIR": str(tmp / "run"), "GEMMASEARCH_MODEL": args.model,
-           "GEMMASEARCH_NO_SERVICE": ""}
-    env.pop("GEMMASEARCH_INDEX", None)
+    env = environment(tmp, args.model)
     corpus = tmp / "corpus"
     docs = nfcorpus_docs(args.distinct + args.burst)
     seed, fresh = docs[:args.distinct], docs[args.distinct:]
@@ -136,6 +181,10 @@ def main() -> None:
         if other:
             print(f"compared with {args.compare_exe}, calls alternating:")
             figures["compared"] = summary("the other command", other)
+        if args.against_workdir and args.against_exe:
+            figures["per_query"] = per_query(
+                env, environment(args.against_workdir, args.model), args.against_exe,
+                queries[:args.calls], args.rounds)
         figures["cold"]["client_cpu_p50_ms"] = round(percentile(cold_cpu, 50) * 1000, 1)
         figures["service"]["client_cpu_p50_ms"] = round(percentile(warm_cpu, 50) * 1000, 1)
         print(f"{'CPU time of the command (p50)':>34}: cold "
