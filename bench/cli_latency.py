@@ -93,15 +93,15 @@ def per_query(env: dict[str, str], other_env: dict[str, str], other_exe: str,
             for into, e, exe in calls if r % 2 == 0 else calls[::-1]:
                 into[q].append(gemmasearch(e, "search", q, "--json", exe=exe)[0])
     gemmasearch(other_env, "serve", "--stop", check=False, exe=other_exe)
-    ratios = sorted(statistics.median(ours[q]) / statistics.median(theirs[q]) for q in queries)
+    mine = {q: statistics.median(v) for q, v in ours.items()}
+    other = {q: statistics.median(v) for q, v in theirs.items()}
+    ratios = sorted(mine[q] / other[q] for q in queries)
     out = {"queries": len(queries), "rounds": rounds,
            "ratio_p50": round(percentile(ratios, 50), 3),
            "ratio_p95": round(percentile(ratios, 95), 3), "ratio_max": round(ratios[-1], 3),
            "queries_over_1.10": sum(r > 1.10 for r in ratios),
-           "ours_median_p50_ms": round(percentile(
-               [statistics.median(v) for v in ours.values()], 50) * 1000, 1),
-           "other_median_p50_ms": round(percentile(
-               [statistics.median(v) for v in theirs.values()], 50) * 1000, 1)}
+           "ours_median_p50_ms": round(percentile(list(mine.values()), 50) * 1000, 1),
+           "other_median_p50_ms": round(percentile(list(other.values()), 50) * 1000, 1)}
     print(f"per query against {other_exe} (median of {rounds} calls each, alternating): "
           f"ratio p50 {out['ratio_p50']}, p95 {out['ratio_p95']}, max {out['ratio_max']}; "
           f"{out['queries_over_1.10']} of {len(queries)} queries over 1.10x", flush=True)

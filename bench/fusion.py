@@ -218,7 +218,7 @@ def main() -> None:
     print(f"{'nDCG@10':{width}s}" + "".join(f"{n[:13]:>14s}" for n in names) + "  worst ratio")
     worst: dict[str, tuple[float, str]] = {}
     for key, row in table.items():
-        base_key = "semantic" if len(prompts) == 1 else f"semantic [{key.rsplit('[', 1)[1]}"
+        base_key = semantic_key(key, prompts)
         ratios = {n: row[n]["ndcg@10"] / table[base_key][n]["ndcg@10"] for n in names}
         low = min(ratios, key=ratios.__getitem__)
         worst[key] = (ratios[low], low)
@@ -226,7 +226,7 @@ def main() -> None:
               + f"  {ratios[low]:.4f} ({low})")
     for key in table:
         if key.startswith("default"):
-            base_key = "semantic" if len(prompts) == 1 else f"semantic [{key.rsplit('[', 1)[1]}"
+            base_key = semantic_key(key, prompts)
             ratios = [table[key][n]["ndcg@10"] / table[base_key][n]["ndcg@10"] for n in names]
             print(f"{key}: worst collection {worst[key][1]} at {worst[key][0]:.4f}× semantic; "
                   f"{sum(r >= 1.02 for r in ratios)} of {len(names)} at ≥ 1.02×",
@@ -240,6 +240,12 @@ def main() -> None:
                       "best_per_collection": best, "results": table}))
 
 
+def semantic_key(key: str, prompts: list[str]) -> str:
+    """The table row a rule's row is compared with: semantic search under the same prompt
+    policy (rows are named "rule [policy]" when several policies run)."""
+    return "semantic" if len(prompts) == 1 else f"semantic [{key.rsplit('[', 1)[1]}"
+
+
 def best_per_collection(table: dict[str, dict[str, dict[str, float]]], names: list[str],
                         prompts: list[str]) -> dict[str, dict[str, Any]]:
     """For each collection, the fusion rule that scores best there (lexical alone is no
@@ -251,7 +257,7 @@ def best_per_collection(table: dict[str, dict[str, dict[str, float]]], names: li
         for key, row in table.items():
             if key.split(" [")[0] in ("semantic", "lexical"):
                 continue
-            base_key = "semantic" if len(prompts) == 1 else f"semantic [{key.rsplit('[', 1)[1]}"
+            base_key = semantic_key(key, prompts)
             ratios[key] = row[n]["ndcg@10"] / table[base_key][n]["ndcg@10"]
         top = max(ratios, key=ratios.__getitem__)
         best[n] = {"ratio": round(ratios[top], 4), "rule": top}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import percentile  # noqa: E402
 from fusion import build_index  # noqa: E402
 from retrieval import load_beir  # noqa: E402
 
@@ -62,9 +62,8 @@ def main() -> None:
         engine.close()
         results[name] = {}
         for mode, ms in times.items():
-            ms.sort()
-            results[name][mode] = {"p50_ms": round(statistics.median(ms), 2),
-                                   "p95_ms": round(ms[int(len(ms) * 0.95)], 2)}
+            results[name][mode] = {"p50_ms": round(percentile(ms, 50), 2),
+                                   "p95_ms": round(percentile(ms, 95), 2)}
             print(f"{name:>16} check {mode:3}: p50 {results[name][mode]['p50_ms']:6.2f} ms  "
                   f"p95 {results[name][mode]['p95_ms']:6.2f} ms")
     print(json.dumps({"bench": "spelled_name_cost", "results": results}))
